@@ -1,0 +1,1 @@
+"""The framework-free streaming core: protocol, hub, brokers, feeds. No Django imports."""

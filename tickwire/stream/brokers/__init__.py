@@ -1,0 +1,32 @@
+"""Brokers carry channel updates between processes: memory (one process) or Redis."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from .base import Broker, History, Publication, PublicationHandler
+from .memory import MemoryBroker
+
+__all__ = [
+    "Broker",
+    "History",
+    "MemoryBroker",
+    "Publication",
+    "PublicationHandler",
+    "create_broker",
+]
+
+
+def create_broker(url: str, *, history_size: int = 1000, history_ttl: float = 3600.0) -> Broker:
+    """Build the broker named by ``url`` (``memory://`` or ``redis://host:port/db``).
+
+    Raises ValueError for an unknown scheme.
+    """
+    scheme = urlsplit(url).scheme
+    if scheme == "memory":
+        return MemoryBroker(history_size=history_size, history_ttl=history_ttl)
+    if scheme in {"redis", "rediss", "unix"}:
+        from .redis import RedisBroker
+
+        return RedisBroker(url, history_size=history_size, history_ttl=history_ttl)
+    raise ValueError(f"unknown broker URL scheme {scheme!r} in {url!r}")

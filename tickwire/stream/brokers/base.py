@@ -1,0 +1,89 @@
+"""The broker interface: publish to a channel, deliver to subscribed nodes, keep history.
+
+A broker assigns each publication on a channel the next sequence number (``seq``) of that
+channel, stores it in a bounded history, and keeps the channel's latest publication as its
+snapshot. Within one ``epoch`` of a channel, seqs are gap-free and increasing; a new epoch
+(history lost, e.g. a restarted memory broker) tells resuming clients to start afresh.
+
+Publications carry the complete wire frame: the publisher encodes the update once
+(:func:`tickwire.stream.protocol.encode_body`) and the broker seals it with the seq, so no
+node, and no connection, serialises it again.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+__all__ = ["Broker", "History", "Publication", "PublicationHandler"]
+
+
+@dataclass(frozen=True, slots=True)
+class Publication:
+    channel: str
+    seq: int
+    epoch: str
+    frame: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """The answer to a resume request."""
+
+    #: True when every publication after ``since`` is in ``publications``.
+    recovered: bool
+    publications: list[Publication]
+    #: The channel's current top seq and epoch.
+    seq: int
+    epoch: str
+
+
+PublicationHandler = Callable[[Publication], None]
+
+
+class Broker(ABC):
+    """Carries channel publications between processes. One instance per process."""
+
+    @abstractmethod
+    async def start(self, handler: PublicationHandler) -> None:
+        """Connect; from now on publications on subscribed channels go to ``handler``."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Disconnect and release resources. Idempotent."""
+
+    @abstractmethod
+    async def publish(self, channel: str, body: bytes) -> Publication:
+        """Seal ``body`` with the channel's next seq, store it, and deliver it everywhere."""
+
+    async def publish_many(self, items: Sequence[tuple[str, bytes]]) -> list[Publication]:
+        """Publish several channel updates; backends override this to pipeline them."""
+        return [await self.publish(channel, body) for channel, body in items]
+
+    @abstractmethod
+    async def subscribe(self, channel: str) -> None:
+        """Deliver publications on ``channel`` to this node's handler."""
+
+    @abstractmethod
+    async def unsubscribe(self, channel: str) -> None:
+        """Stop delivering ``channel`` to this node."""
+
+    @abstractmethod
+    async def latest(self, channel: str) -> Publication | None:
+        """The channel's newest publication (its snapshot), or None if it has none."""
+
+    @abstractmethod
+    async def history(self, channel: str, since: int, epoch: str | None) -> History:
+        """Publications with ``seq > since``, or ``recovered=False`` if any are gone.
+
+        ``epoch`` is the epoch the client saw; a different epoch cannot be resumed.
+        """
+
+    @abstractmethod
+    async def top(self, channel: str) -> tuple[int, str]:
+        """The channel's current (seq, epoch)."""
+
+    @property
+    def is_connected(self) -> bool:
+        return True

@@ -1,0 +1,151 @@
+"""The coordinator between one process's hub and the broker.
+
+It subscribes the broker to a channel when the channel's first local subscriber arrives,
+and drops that subscription a short grace period after the last one leaves (so a client
+that reconnects at once does not make the node resubscribe). It also orders a subscribe:
+live updates that arrive while the snapshot or the missed history is being fetched are
+held, then released after it, so a subscriber sees every seq once and in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from .brokers.base import Broker, Publication
+from .hub import Hub, Outbox
+
+__all__ = ["Node", "SubscribeResult", "conflates"]
+
+log = logging.getLogger("tickwire.stream.node")
+
+
+def conflates(channel: str) -> bool:
+    """Asset and portfolio updates are state (conflatable); alerts are events (never)."""
+    return channel.startswith(("asset.", "portfolio."))
+
+
+@dataclass(slots=True)
+class SubscribeResult:
+    channel: str
+    seq: int
+    epoch: str
+    #: None when no resume was asked for; else whether every missed update is in frames.
+    recovered: bool | None
+    #: The snapshot, or the missed updates in order, to send after the reply.
+    frames: list[bytes] = field(default_factory=list)
+
+
+class Node:
+    """One process's view of the stream: a hub of local outboxes, joined to a broker."""
+
+    def __init__(self, broker: Broker, hub: Hub | None = None, *, grace: float = 5.0) -> None:
+        self.broker = broker
+        self.hub = hub or Hub()
+        self.grace = grace
+        self._broker_channels: set[str] = set()
+        self._drops: dict[str, asyncio.TimerHandle] = {}
+        self._started = False
+
+    async def start(self) -> None:
+        if not self._started:
+            await self.broker.start(self._on_publication)
+            self._started = True
+
+    async def close(self) -> None:
+        for handle in self._drops.values():
+            handle.cancel()
+        self._drops.clear()
+        self._broker_channels.clear()
+        await self.broker.close()
+        self._started = False
+
+    def _on_publication(self, pub: Publication) -> None:
+        emptied = self.hub.deliver(pub.channel, pub.seq, pub.frame, conflates(pub.channel))
+        for channel in emptied:
+            self._schedule_drop(channel)
+
+    async def subscribe(
+        self,
+        outbox: Outbox,
+        channel: str,
+        *,
+        since: int | None = None,
+        epoch: str | None = None,
+    ) -> SubscribeResult:
+        """Subscribe ``outbox`` and fetch its snapshot (or missed updates since ``since``).
+
+        The channel stays *held* for this outbox: live frames are buffered until the
+        caller has queued its reply and ``result.frames`` and calls :meth:`activate`.
+        """
+        pending = self._drops.pop(channel, None)
+        if pending is not None:
+            pending.cancel()
+        if channel not in self._broker_channels:
+            self._broker_channels.add(channel)
+            try:
+                await self.broker.subscribe(channel)
+            except BaseException:
+                self._broker_channels.discard(channel)
+                raise
+        self.hub.subscribe(channel, outbox)
+        outbox.hold(channel)
+        try:
+            if since is not None:
+                hist = await self.broker.history(channel, since, epoch)
+                if hist.recovered:
+                    frames = [p.frame for p in hist.publications]
+                    return SubscribeResult(channel, hist.seq, hist.epoch, True, frames)
+                latest = await self.broker.latest(channel)
+                snap = [latest.frame] if latest else []
+                return SubscribeResult(channel, hist.seq, hist.epoch, False, snap)
+            latest = await self.broker.latest(channel)
+            if latest is not None:
+                return SubscribeResult(channel, latest.seq, latest.epoch, None, [latest.frame])
+            seq, ep = await self.broker.top(channel)
+            return SubscribeResult(channel, seq, ep, None, [])
+        except BaseException:
+            outbox.release(channel, 0)
+            self.unsubscribe(outbox, channel)
+            raise
+
+    def activate(self, outbox: Outbox, result: SubscribeResult) -> None:
+        """Release the live frames held during :meth:`subscribe` that came after it."""
+        key = result.channel if conflates(result.channel) else None
+        outbox.release(result.channel, result.seq, key)
+
+    def unsubscribe(self, outbox: Outbox, channel: str) -> None:
+        if self.hub.unsubscribe(channel, outbox):
+            self._schedule_drop(channel)
+
+    def remove(self, outbox: Outbox) -> None:
+        """Drop every subscription of a connection that is going away."""
+        for channel in self.hub.remove(outbox):
+            self._schedule_drop(channel)
+
+    def _schedule_drop(self, channel: str) -> None:
+        if channel not in self._broker_channels or channel in self._drops:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._drops[channel] = loop.call_later(self.grace, self._drop, channel)
+
+    def _drop(self, channel: str) -> None:
+        self._drops.pop(channel, None)
+        if self.hub.subscribers(channel) or channel not in self._broker_channels:
+            return
+        self._broker_channels.discard(channel)
+        task = asyncio.ensure_future(self.broker.unsubscribe(channel))
+        task.add_done_callback(_log_failure)
+
+    @property
+    def broker_channels(self) -> frozenset[str]:
+        return frozenset(self._broker_channels)
+
+
+def _log_failure(task: asyncio.Future[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("broker unsubscribe failed: %s", task.exception())
