@@ -1,0 +1,31 @@
+"""``manage.py load_demo_data``: load the demo assets, user and portfolio."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from tickwire.assets.services import DemoDataDisabled, load_demo_data
+
+
+class Command(BaseCommand):
+    help = (
+        "Create or refresh demo assets, the demo/demo user and its 'Demo Portfolio'. "
+        "Refuses unless settings.TICKWIRE_DEMO_DATA is true (never in production)."
+    )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        """Load demo data and print a one-line summary.
+
+        Raises:
+            CommandError: demo data is disabled in the active settings (exit status 1).
+        """
+        try:
+            summary = load_demo_data()
+        except DemoDataDisabled as exc:
+            raise CommandError(
+                f"{exc} Refusing to load demo data; run with the local settings "
+                "(DJANGO_SETTINGS_MODULE=tickwire.settings.local) for a demo."
+            ) from exc
+        self.stdout.write(self.style.SUCCESS(str(summary)))
