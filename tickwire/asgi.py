@@ -1,0 +1,59 @@
+"""ASGI entry point: ``tickwire.asgi:application``.
+
+HTTP goes to Django; WebSocket handshakes pass the origin check and session
+authentication, then reach the realtime consumer. Lifespan events start the streaming
+runtime (broker, hub and, in the embedded default, the simulated feed) and stop it,
+closing every socket with 1001 so clients reconnect and resume.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tickwire.settings.local")
+
+from django.core.asgi import get_asgi_application
+
+django_http = get_asgi_application()
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+
+from tickwire.realtime.routing import websocket_urlpatterns  # noqa: E402
+from tickwire.realtime.runtime import get_runtime, shutdown_runtime  # noqa: E402
+from tickwire.realtime.security import OriginGuard  # noqa: E402
+
+log = logging.getLogger("tickwire.asgi")
+
+router = ProtocolTypeRouter(
+    {
+        "http": django_http,
+        "websocket": OriginGuard(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+    }
+)
+
+
+async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] == "lifespan":
+        await _lifespan(receive, send)
+    else:
+        await router(scope, receive, send)
+
+
+async def _lifespan(receive: Any, send: Any) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            try:
+                await get_runtime()
+            except Exception as exc:
+                log.exception("startup failed")
+                await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                return
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await shutdown_runtime()
+            await send({"type": "lifespan.shutdown.complete"})
+            return

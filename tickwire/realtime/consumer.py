@@ -1,0 +1,328 @@
+"""The ``/ws/realtime/`` WebSocket consumer: translates between the socket and the runtime.
+
+It owns no business logic: parsing and validation are in :mod:`tickwire.stream.protocol`,
+fan-out in the hub, database work in :mod:`tickwire.realtime.services`. Every reply and
+update goes through the connection's outbox, written by one writer task, so replies and
+updates keep their order and a slow socket only ever fills its own outbox.
+
+Policy closes (documented in docs/protocol.md): 1009 message too big, 1008 message flood,
+4000 idle past ``WEBSOCKET_TIMEOUT``, 4001 slow consumer, 1001 server shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from typing import Any
+
+from channels.consumer import AsyncConsumer
+from channels.exceptions import StopConsumer
+from django.conf import settings
+
+from tickwire.stream.hub import Outbox
+from tickwire.stream.protocol import (
+    Authenticate,
+    CloseCode,
+    Configure,
+    ErrorCode,
+    Ping,
+    ProtocolError,
+    Request,
+    ServerType,
+    SubscribeAssets,
+    SubscribePortfolio,
+    UnsubscribeAssets,
+    UnsubscribePortfolio,
+    asset_channel,
+    encode,
+    error_frame,
+    parse_request,
+)
+
+from . import services
+from .runtime import Connection, Runtime, get_runtime
+
+__all__ = ["RealtimeConsumer"]
+
+log = logging.getLogger("tickwire.realtime.consumer")
+
+_symbols = services.SymbolDirectory()
+
+
+class _RateLimiter:
+    """Token bucket: ``rate`` messages/s with bursts of ``burst``.
+
+    Over the limit a message is answered with ``rate_limited``; a client that keeps
+    sending at more than twice the bucket is closed with 1008.
+    """
+
+    __slots__ = ("at", "burst", "rate", "strikes", "tokens")
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = float(burst)
+        self.tokens = float(burst)
+        self.at = time.monotonic()
+        self.strikes = 0
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            self.strikes = 0
+            return True
+        self.strikes += 1
+        return False
+
+
+class RealtimeConsumer(AsyncConsumer):
+    runtime: Runtime
+    conn: Connection
+    outbox: Outbox
+
+    # Channels' default dispatch hops to a thread per message to close stale DB
+    # connections; our handlers reach the database only through sync_to_async services,
+    # which manage connections themselves, so skip that hop on the hot path.
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        handler = getattr(self, message["type"].replace(".", "_"), None)
+        if handler is None:
+            raise ValueError(f"no handler for message type {message['type']}")
+        await handler(message)
+
+    async def websocket_connect(self, message: dict[str, Any]) -> None:
+        self.runtime = await get_runtime()
+        self.outbox = Outbox(
+            limit=settings.TICKWIRE_OUTBOX_LIMIT,
+            slow_seconds=settings.TICKWIRE_SLOW_CLIENT_SECONDS,
+        )
+        user = self.scope.get("user")
+        user_id = user.pk if user is not None and user.is_authenticated else None
+        self.conn = Connection(str(uuid.uuid4()), self.outbox, user_id)
+        self.limiter = _RateLimiter(
+            settings.TICKWIRE_RATE_LIMIT_PER_SECOND, settings.TICKWIRE_RATE_LIMIT_BURST
+        )
+        self.last_received = time.monotonic()
+        self.max_bytes = settings.TICKWIRE_MAX_MESSAGE_BYTES
+        self.runtime.register(self.conn)
+        await self.base_send({"type": "websocket.accept"})
+        self.writer = asyncio.ensure_future(self._write_loop())
+        self.watchdog = asyncio.ensure_future(self._idle_watch(settings.WEBSOCKET_TIMEOUT))
+        self.outbox.push(
+            encode(
+                ServerType.CONNECTION,
+                {
+                    "status": "connected",
+                    "connection_id": self.conn.connection_id,
+                    "authenticated": user_id is not None,
+                    "user_id": user_id,
+                    "protocol_version": 1,
+                },
+            )
+        )
+
+    async def websocket_receive(self, message: dict[str, Any]) -> None:
+        self.last_received = time.monotonic()
+        raw: str | bytes | None = message.get("text")
+        if raw is None:
+            raw = message.get("bytes") or b""
+        size = len(raw) if isinstance(raw, bytes) else len(raw.encode())
+        if size > self.max_bytes:
+            self.outbox.close(
+                CloseCode.MESSAGE_TOO_BIG, f"message larger than {self.max_bytes} bytes"
+            )
+            return
+        if not self.limiter.take():
+            if self.limiter.strikes > self.limiter.burst * 2:
+                self.outbox.close(CloseCode.POLICY_VIOLATION, "message flood")
+            elif self.limiter.strikes == 1:
+                self._error(
+                    ProtocolError(
+                        ErrorCode.RATE_LIMITED,
+                        f"more than {self.limiter.rate:g} messages/s; messages are being "
+                        "dropped, slow down",
+                    )
+                )
+            return
+        try:
+            request = parse_request(raw)
+            await self._handle(request)
+        except ProtocolError as exc:
+            self._error(exc)
+        except Exception:
+            log.exception("handling a client message failed")
+            self._error(ProtocolError(ErrorCode.INTERNAL_ERROR, "internal error"))
+
+    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        await self._cleanup()
+        raise StopConsumer()
+
+    # -- requests --------------------------------------------------------------------------
+
+    async def _handle(self, request: Request) -> None:
+        if isinstance(request, Ping):
+            self._reply(ServerType.PONG, {}, request)
+        elif isinstance(request, SubscribeAssets):
+            await self._subscribe_assets(request)
+        elif isinstance(request, UnsubscribeAssets):
+            for symbol in request.symbols:
+                self.runtime.node.unsubscribe(self.outbox, asset_channel(symbol))
+            self._reply(
+                ServerType.UNSUBSCRIBED,
+                {"symbols": list(request.symbols), "subscription_count": self._count()},
+                request,
+            )
+        elif isinstance(request, (SubscribePortfolio, UnsubscribePortfolio)):
+            await self._portfolio(request)
+        elif isinstance(request, Authenticate):
+            await self._authenticate(request)
+        elif isinstance(request, Configure):
+            if request.batch is not None:
+                self.outbox.batch = request.batch
+            self._reply(ServerType.CONFIGURED, {"batch": self.outbox.batch}, request)
+
+    async def _subscribe_assets(self, request: SubscribeAssets) -> None:
+        node = self.runtime.node
+        new = [s for s in request.symbols if asset_channel(s) not in self.outbox.channels]
+        limit = settings.MAX_SUBSCRIPTIONS_PER_CONNECTION
+        if self._count() + len(new) > limit:
+            raise ProtocolError(
+                ErrorCode.SUBSCRIPTION_LIMIT,
+                f"at most {limit} subscriptions per connection (MAX_SUBSCRIPTIONS_PER_"
+                f"CONNECTION); this connection has {self._count()} and asked for "
+                f"{len(new)} more",
+            )
+        unknown = await _symbols.unknown(request.symbols)
+        symbols = [s for s in request.symbols if s not in unknown]
+        results = []
+        try:
+            for symbol in symbols:
+                channel = asset_channel(symbol)
+                since = request.since.get(symbol)
+                if channel in self.outbox.channels and since is None:
+                    # Already subscribed: answer with a fresh snapshot, subscribe nothing.
+                    node.unsubscribe(self.outbox, channel)
+                results.append(
+                    await node.subscribe(self.outbox, channel, since=since, epoch=request.epoch)
+                )
+            if symbols:
+                streams = {
+                    r.channel[6:]: {"seq": r.seq, "epoch": r.epoch}
+                    | ({} if r.recovered is None else {"recovered": r.recovered})
+                    for r in results
+                }
+                self._reply(
+                    ServerType.SUBSCRIBED,
+                    {"symbols": symbols, "streams": streams, "subscription_count": self._count()},
+                    request,
+                )
+            for result in results:
+                if result.recovered:
+                    # Every missed update, in order: never conflated.
+                    for frame in result.frames:
+                        self.outbox.push(frame)
+                    continue
+                frames = result.frames
+                if not frames:
+                    snap = await services.asset_snapshot_frame(result.channel[6:])
+                    frames = [snap] if snap else []
+                for frame in frames:
+                    self.outbox.push(frame, result.channel)
+        finally:
+            for result in results:
+                node.activate(self.outbox, result)
+        if unknown:
+            raise ProtocolError(
+                ErrorCode.UNKNOWN_SYMBOL,
+                f"unknown symbol{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}",
+            )
+
+    async def _portfolio(self, request: SubscribePortfolio | UnsubscribePortfolio) -> None:
+        if self.conn.user_id is None:
+            raise ProtocolError(
+                ErrorCode.AUTHENTICATION_REQUIRED,
+                "portfolio subscriptions need an authenticated connection: log in, send an "
+                "'Authorization: Token <key>' header, or send 'authenticate' with a token",
+            )
+        raise ProtocolError(
+            ErrorCode.PORTFOLIO_NOT_FOUND, f"portfolio {request.portfolio_id} not found"
+        )
+
+    async def _authenticate(self, request: Authenticate) -> None:
+        raise ProtocolError(ErrorCode.AUTHENTICATION_FAILED, "invalid token")
+
+    # -- output ----------------------------------------------------------------------------
+
+    def _count(self) -> int:
+        return len(self.outbox.channels)
+
+    def _reply(self, kind: str, data: dict[str, Any], request: Request) -> None:
+        if request.id is not None:
+            self.outbox.push(encode(kind, data, id=request.id))
+        else:
+            self.outbox.push(encode(kind, data))
+
+    def _error(self, exc: ProtocolError) -> None:
+        self.outbox.push(
+            error_frame(
+                exc.code, exc.message, request_type=exc.request_type, request_id=exc.request_id
+            )
+        )
+
+    async def _write_loop(self) -> None:
+        outbox = self.outbox
+        send = self.base_send
+        try:
+            while True:
+                await outbox.wait()
+                frames = outbox.take()
+                if frames:
+                    if outbox.batch and len(frames) > 1:
+                        text = "[" + b",".join(frames).decode() + "]"
+                        await send({"type": "websocket.send", "text": text})
+                    else:
+                        for frame in frames:
+                            await send({"type": "websocket.send", "text": frame.decode()})
+                    continue
+                if outbox.closed:
+                    await send(
+                        {
+                            "type": "websocket.close",
+                            "code": outbox.close_code,
+                            "reason": outbox.close_reason[:120],
+                        }
+                    )
+                    break
+        except (OSError, RuntimeError, asyncio.CancelledError):
+            # The peer went away (or we are shutting down); disconnect cleans up.
+            pass
+        except Exception:
+            log.exception("writer failed")
+        finally:
+            self.runtime.unregister(self.conn)
+
+    async def _idle_watch(self, timeout: float) -> None:
+        while not self.outbox.closed:
+            remaining = self.last_received + timeout - time.monotonic()
+            if remaining <= 0:
+                self.outbox.close(
+                    CloseCode.IDLE_TIMEOUT,
+                    f"no message for {timeout:g} s (WEBSOCKET_TIMEOUT); send ping to stay open",
+                )
+                return
+            await asyncio.sleep(min(remaining + 0.01, 60.0))
+
+    async def _cleanup(self) -> None:
+        if not hasattr(self, "outbox"):
+            return
+        self.outbox.close(CloseCode.NORMAL)
+        self.runtime.unregister(self.conn)
+        for task in (self.watchdog, self.writer):
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task

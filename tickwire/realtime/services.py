@@ -1,0 +1,165 @@
+"""Database work for the realtime runtime: instruments, batched quote persistence, symbols.
+
+Consumers never touch the ORM; they call these (async) service functions, which run the
+queries in Django's thread pool.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from asgiref.sync import sync_to_async
+from django.db import transaction
+
+from tickwire.assets.models import Asset
+from tickwire.stream.feeds import Instrument, Quote
+from tickwire.stream.protocol import ServerType, encode
+
+__all__ = [
+    "SymbolDirectory",
+    "asset_snapshot_frame",
+    "load_instruments",
+    "persist_quotes",
+    "persist_quotes_async",
+    "price_decimals",
+]
+
+_EIGHT = Decimal("0.00000001")
+
+
+def price_decimals(kind: str, price: float) -> int:
+    """Decimal places of an instrument's tick size, by kind and magnitude."""
+    if kind == "fx":
+        return 5 if price < 20 else 3
+    if kind == "crypto":
+        return 2 if price >= 10 else 6
+    return 2 if price >= 1 else 4
+
+
+def _f(value: Decimal | None) -> float | None:
+    return float(value) if value is not None else None
+
+
+def instruments_from_assets(assets: list[Asset]) -> list[Instrument]:
+    out = []
+    for a in assets:
+        if a.current_price is None:
+            continue
+        price = float(a.current_price)
+        out.append(
+            Instrument(
+                symbol=a.symbol,
+                price=price,
+                previous_close=_f(a.previous_close),
+                kind=a.kind,
+                currency=a.currency,
+                day_high=_f(a.day_high),
+                day_low=_f(a.day_low),
+                volume=float(a.volume or 0),
+                decimals=price_decimals(a.kind, price),
+            )
+        )
+    return out
+
+
+def _load_instruments(symbols: list[str] | None = None) -> list[Instrument]:
+    qs = Asset.objects.filter(is_active=True).order_by("symbol")
+    if symbols:
+        qs = qs.filter(symbol__in=symbols)
+    return instruments_from_assets(list(qs))
+
+
+load_instruments = sync_to_async(_load_instruments)
+
+
+def _dec(value: float) -> Decimal:
+    return Decimal(repr(value)).quantize(_EIGHT)
+
+
+def persist_quotes(quotes: list[Quote]) -> int:
+    """Write the latest quotes in one transaction (one bulk UPDATE per batch)."""
+    if not quotes:
+        return 0
+    by_symbol = {q.symbol: q for q in quotes}
+    with transaction.atomic():
+        assets = list(Asset.objects.filter(symbol__in=by_symbol).select_for_update())
+        for asset in assets:
+            q = by_symbol[asset.symbol]
+            asset.current_price = _dec(q.price)
+            asset.previous_close = _dec(q.previous_close)
+            asset.day_high = _dec(q.high)
+            asset.day_low = _dec(q.low)
+            asset.volume = _dec(q.volume)
+            asset.last_updated = datetime.fromtimestamp(q.ts, UTC)
+        Asset.objects.bulk_update(
+            assets,
+            ["current_price", "previous_close", "day_high", "day_low", "volume", "last_updated"],
+            batch_size=500,
+        )
+    return len(assets)
+
+
+async def persist_quotes_async(quotes: list[Quote]) -> None:
+    await sync_to_async(persist_quotes)(quotes)
+
+
+class SymbolDirectory:
+    """Which symbols exist, cached; a miss is checked against the database.
+
+    Negative answers are cached for ``negative_ttl`` seconds so a client looping on a bad
+    symbol cannot turn each message into a query.
+    """
+
+    def __init__(self, negative_ttl: float = 5.0) -> None:
+        self._known: set[str] = set()
+        self._missing: dict[str, float] = {}
+        self.negative_ttl = negative_ttl
+
+    async def unknown(self, symbols: tuple[str, ...]) -> list[str]:
+        now = time.monotonic()
+        check = [s for s in symbols if s not in self._known and self._missing.get(s, 0.0) < now]
+        if check:
+            found = await sync_to_async(_existing)(check)
+            self._known.update(found)
+            for s in check:
+                if s not in found:
+                    self._missing[s] = now + self.negative_ttl
+            if len(self._missing) > 10_000:
+                self._missing = {k: v for k, v in self._missing.items() if v >= now}
+        return [s for s in symbols if s not in self._known]
+
+
+def _existing(symbols: list[str]) -> set[str]:
+    return set(
+        Asset.objects.filter(symbol__in=symbols, is_active=True).values_list("symbol", flat=True)
+    )
+
+
+def _snapshot(symbol: str) -> bytes | None:
+    asset = Asset.objects.filter(symbol=symbol).first()
+    if asset is None or asset.current_price is None:
+        return None
+    price = float(asset.current_price)
+    prev = float(asset.previous_close) if asset.previous_close is not None else price
+    decimals = price_decimals(asset.kind, price)
+    data = {
+        "symbol": asset.symbol,
+        "price": price,
+        "change": round(price - prev, decimals),
+        "change_percent": round((price - prev) / prev * 100, 4) if prev else 0.0,
+        "volume": (
+            int(asset.volume or 0) if asset.kind in ("stock", "etf") else float(asset.volume or 0)
+        ),
+        "high": _f(asset.day_high) if asset.day_high is not None else price,
+        "low": _f(asset.day_low) if asset.day_low is not None else price,
+        "previous_close": prev,
+        "currency": asset.currency,
+    }
+    return encode(ServerType.ASSET_UPDATE, data, seq=0)
+
+
+async def asset_snapshot_frame(symbol: str) -> bytes | None:
+    """An ``asset_update`` from the database (``seq`` 0), for a channel nothing published on."""
+    return await sync_to_async(_snapshot)(symbol)

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("realtime/websocket-info/", views.websocket_info, name="websocket-info"),
+    path("realtime/status/", views.status, name="realtime-status"),
+    path("realtime/health/", views.health, name="realtime-health"),
+]

@@ -1,0 +1,135 @@
+"""HTTP views of the realtime app: home page, websocket-info, status, health.
+
+The JSON views are async so they read the runtime from the event loop that owns it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+
+from tickwire.assets.models import Asset
+from tickwire.stream.protocol import PROTOCOL_VERSION, ClientType, CloseCode, ErrorCode
+
+from .runtime import current_runtime
+
+WS_PATH = "/ws/realtime/"
+
+CLIENT_MESSAGES = {
+    ClientType.PING: "Health check message; answered with pong",
+    ClientType.SUBSCRIBE_ASSET: "Subscribe to asset price updates: {symbol} or {symbols: [...]}, "
+    "optional since (last seq seen) to resume",
+    ClientType.UNSUBSCRIBE_ASSET: "Stop asset price updates: {symbol} or {symbols: [...]}",
+    ClientType.SUBSCRIBE_PORTFOLIO: "Subscribe to live portfolio values: {portfolio_id} "
+    "(owner only, authenticated)",
+    ClientType.UNSUBSCRIBE_PORTFOLIO: "Stop portfolio updates: {portfolio_id}",
+    ClientType.AUTHENTICATE: "Authenticate this connection with an API token: {token}",
+    ClientType.CONFIGURE: "Connection options: {batch: true} delivers several updates per "
+    "frame as a JSON array",
+}
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    assets = Asset.objects.filter(is_active=True).order_by("kind", "symbol")[:50]
+    return render(request, "home.html", {"assets": assets})
+
+
+def _ws_url(request: HttpRequest) -> tuple[str, str, str]:
+    protocol = "wss" if request.is_secure() else "ws"
+    host = request.get_host()
+    return f"{protocol}://{host}{WS_PATH}", protocol, host
+
+
+async def websocket_info(request: HttpRequest) -> JsonResponse:
+    url, protocol, host = _ws_url(request)
+    return JsonResponse(
+        {
+            "websocket_url": url,
+            "connection_info": {
+                "protocol": protocol,
+                "host": host,
+                "path": WS_PATH,
+                "authentication": "session-based",
+                "authentication_methods": ["session", "token-header", "authenticate-message"],
+                "protocol_version": PROTOCOL_VERSION,
+            },
+            "message_types": {t.value: text for t, text in CLIENT_MESSAGES.items()},
+            "error_codes": [c.value for c in ErrorCode],
+            "close_codes": {c.name.lower(): c.value for c in CloseCode},
+            "limits": {
+                "max_message_bytes": settings.TICKWIRE_MAX_MESSAGE_BYTES,
+                "max_subscriptions_per_connection": settings.MAX_SUBSCRIPTIONS_PER_CONNECTION,
+                "max_connections_per_user": settings.MAX_CONNECTIONS_PER_USER,
+                "websocket_timeout": settings.WEBSOCKET_TIMEOUT,
+                "rate_limit_per_second": settings.TICKWIRE_RATE_LIMIT_PER_SECOND,
+            },
+        }
+    )
+
+
+async def _user_id(request: HttpRequest) -> int | None:
+    user = await request.auser()  # type: ignore[attr-defined]
+    return user.pk if user.is_authenticated else None
+
+
+async def status(request: HttpRequest) -> JsonResponse:
+    runtime = current_runtime()
+    body: dict[str, Any] = {
+        "service_status": "running" if runtime is not None else "stopped",
+        "global_stats": (
+            runtime.global_stats()
+            if runtime is not None
+            else {
+                "total_connections": 0,
+                "authenticated_users": 0,
+                "portfolio_subscriptions": 0,
+                "asset_subscriptions": 0,
+            }
+        ),
+    }
+    user_id = await _user_id(request)
+    if user_id is not None and runtime is not None:
+        body["user_stats"] = runtime.user_stats(user_id)
+    if runtime is not None:
+        body["price_feed"] = runtime.feed_status()
+        body["broker"] = {
+            "url_scheme": settings.TICKWIRE_BROKER_URL.split(":", 1)[0],
+            "connected": runtime.broker.is_connected,
+            "channels": len(runtime.node.broker_channels),
+        }
+        body["uptime_seconds"] = round(_now().timestamp() - runtime.started_at, 1)
+    return JsonResponse(body)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def health(request: HttpRequest) -> JsonResponse:
+    """Public (for load balancers): 200 when the price feed is live, 503 when it is stale."""
+    runtime = current_runtime()
+    running = runtime is not None and runtime.feed_running()
+    db_ok = await sync_to_async(_db_ok)()
+    body = {
+        "price_feed_running": running,
+        "active_connections": len(runtime.connections) if runtime is not None else 0,
+        "database": "ok" if db_ok else "unavailable",
+        "timestamp": _now().isoformat(),
+    }
+    return JsonResponse(body, status=200 if running and db_ok else 503)
+
+
+def _db_ok() -> bool:
+    from django.db import connection
+
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return True
+    except Exception:
+        return False

@@ -1,0 +1,172 @@
+"""Settings shared by every environment, read from environment variables.
+
+Seed 003's names are kept: ``REALTIME_UPDATE_INTERVAL``, ``REALTIME_BATCH_SIZE``,
+``REALTIME_CACHE_TIMEOUT``, ``WEBSOCKET_TIMEOUT``, ``MAX_CONNECTIONS_PER_USER``,
+``MAX_SUBSCRIPTIONS_PER_CONNECTION``. Every value is validated here, so a wrong one stops
+the process at start with a message naming it (see :class:`tickwire.env.SettingError`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import dj_database_url
+
+from tickwire.env import (
+    SettingError,
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+    load_dotenv,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+load_dotenv(BASE_DIR / ".env")
+
+DEBUG = env_bool("DEBUG", False)
+SECRET_KEY = env_str("SECRET_KEY", "")
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "tickwire.assets",
+    "tickwire.portfolios",
+    "tickwire.realtime",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "tickwire.urls"
+ASGI_APPLICATION = "tickwire.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "tickwire" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- database -----------------------------------------------------------------------------
+DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
+_db_scheme = urlsplit(DATABASE_URL).scheme
+if _db_scheme not in {"sqlite", "postgres", "postgresql", "pgsql"}:
+    raise SettingError("DATABASE_URL", DATABASE_URL, "a sqlite:/// or postgres:// URL")
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+if _db_scheme == "sqlite":
+    # WAL lets the feed's batched writes and the API's reads proceed side by side.
+    DATABASES["default"].setdefault("OPTIONS", {})["init_command"] = (
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+    )
+    DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "tickwire" / "static"]
+LOGIN_URL = "/admin/login/"
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 100,
+}
+
+# --- real-time (seed 003 names) -----------------------------------------------------------
+REALTIME_UPDATE_INTERVAL = env_float("REALTIME_UPDATE_INTERVAL", 1.0, minimum=0.001, maximum=86400)
+REALTIME_BATCH_SIZE = env_int("REALTIME_BATCH_SIZE", 50, minimum=1, maximum=100_000)
+REALTIME_CACHE_TIMEOUT = env_int("REALTIME_CACHE_TIMEOUT", 300, minimum=0)
+WEBSOCKET_TIMEOUT = env_float("WEBSOCKET_TIMEOUT", 300, minimum=1)
+MAX_CONNECTIONS_PER_USER = env_int("MAX_CONNECTIONS_PER_USER", 5, minimum=1)
+MAX_SUBSCRIPTIONS_PER_CONNECTION = env_int("MAX_SUBSCRIPTIONS_PER_CONNECTION", 50, minimum=1)
+
+# --- Tickwire ------------------------------------------------------------------------------
+TICKWIRE_BROKER_URL = env_str("TICKWIRE_BROKER_URL", "memory://")
+if urlsplit(TICKWIRE_BROKER_URL).scheme not in {"memory", "redis", "rediss", "unix"}:
+    raise SettingError(
+        "TICKWIRE_BROKER_URL", TICKWIRE_BROKER_URL, "memory:// or redis://host:port/db"
+    )
+# Run the price feed inside the server process. Defaults to on with the memory broker (the
+# embedded default) and off with Redis, where `manage.py start_price_feed` runs it.
+TICKWIRE_FEED_IN_PROCESS = env_bool(
+    "TICKWIRE_FEED_IN_PROCESS", TICKWIRE_BROKER_URL.startswith("memory:")
+)
+TICKWIRE_FEED_SOURCE = env_str("TICKWIRE_FEED_SOURCE", "simulator")
+_seed = env_str("TICKWIRE_SIMULATOR_SEED", "")
+try:
+    TICKWIRE_SIMULATOR_SEED: int | None = int(_seed) if _seed else None
+except ValueError:
+    raise SettingError("TICKWIRE_SIMULATOR_SEED", _seed, "an integer") from None
+# How often the feed writes latest prices to the database (batched, never per tick).
+TICKWIRE_PERSIST_INTERVAL = env_float("TICKWIRE_PERSIST_INTERVAL", 5.0, minimum=0.1)
+# The feed counts as stale (health answers 503) when no tick was published for this long.
+TICKWIRE_FEED_STALE_SECONDS = env_float(
+    "TICKWIRE_FEED_STALE_SECONDS", max(10.0, 3 * REALTIME_UPDATE_INTERVAL), minimum=0.1
+)
+# Policy limits of the WebSocket endpoint (documented in docs/protocol.md).
+TICKWIRE_MAX_MESSAGE_BYTES = env_int("TICKWIRE_MAX_MESSAGE_BYTES", 65536, minimum=256)
+# Must exceed TICKWIRE_HISTORY_SIZE: a resume replays up to that many updates at once.
+TICKWIRE_OUTBOX_LIMIT = env_int("TICKWIRE_OUTBOX_LIMIT", 4096, minimum=8)
+TICKWIRE_SLOW_CLIENT_SECONDS = env_float("TICKWIRE_SLOW_CLIENT_SECONDS", 10.0, minimum=0.1)
+TICKWIRE_HISTORY_SIZE = env_int("TICKWIRE_HISTORY_SIZE", 1000, minimum=0)
+TICKWIRE_RATE_LIMIT_PER_SECOND = env_float("TICKWIRE_RATE_LIMIT_PER_SECOND", 50, minimum=1)
+TICKWIRE_RATE_LIMIT_BURST = env_int("TICKWIRE_RATE_LIMIT_BURST", 200, minimum=1)
+# Demo data (a demo/demo user and a portfolio) is loaded only in the embedded default.
+TICKWIRE_DEMO_DATA = False
+
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+    raise SettingError("LOG_LEVEL", LOG_LEVEL, "DEBUG, INFO, WARNING, ERROR or CRITICAL")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "verbose": {"format": "{levelname} {asctime} {name} {message}", "style": "{"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "verbose"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {
+        "tickwire": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+    },
+}
