@@ -1,0 +1,47 @@
+# Tickwire: `make run` starts the embedded default, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+export HOST PORT
+
+.PHONY: run test lint bench bench-quick venv sysdeps clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## Set everything up and start the server, simulated feed and demo data.
+run: venv
+	$(PY) -m tickwire.serve --host $(HOST) --port $(PORT)
+
+## Set everything up and run the whole test suite.
+test: venv sysdeps
+	$(PY) -m pytest
+
+## System packages the tests use (Redis, PostgreSQL, nginx, Chromium); installed if missing.
+sysdeps:
+	bash scripts/install-system-deps.sh
+
+lint: venv
+	$(VENV)/bin/ruff check tickwire tests
+	$(VENV)/bin/mypy
+
+bench: venv
+	$(PY) -m benchmarks.run
+
+bench-quick: venv
+	$(PY) -m benchmarks.run --quick
+
+## Regenerate constraints.txt from the current venv (after changing dependencies).
+constraints:
+	$(PY) -m pip freeze --exclude-editable | grep -v '^tickwire' > constraints.txt
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache .mypy_cache .ruff_cache

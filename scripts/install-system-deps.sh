@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Install the Debian packages the test suite runs against, when they are missing.
+# Idempotent and quiet when everything is present. Needs root (or sudo) to install.
+set -euo pipefail
+need=()
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "$2" ]; }
+# (package list grows with the capabilities that need real services)
+for spec in ${TICKWIRE_SYSDEPS:-}; do
+  bin=${spec%%=*}; pkg=${spec#*=}
+  have "$bin" "/usr/sbin/$bin" || need+=("$pkg")
+done
+[ ${#need[@]} -eq 0 ] && exit 0
+SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "installing system packages: ${need[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
