@@ -39,18 +39,26 @@ class Connection:
     opened_at: float = field(default_factory=time.time)
 
 
-def build_source(name: str, instruments: list[Instrument]) -> Source:
-    """The data source named by ``TICKWIRE_FEED_SOURCE``. Raises ValueError if unknown."""
+def build_source(
+    name: str,
+    instruments: list[Instrument],
+    *,
+    interval: float | None = None,
+    batch_size: int | None = None,
+) -> Source:
+    """The data source named ``name`` (``TICKWIRE_FEED_SOURCE``). Raises ValueError if unknown."""
+    interval = interval or settings.REALTIME_UPDATE_INTERVAL
+    batch_size = batch_size or settings.REALTIME_BATCH_SIZE
     if name == "simulator":
         from tickwire.stream.feeds.simulator import SimulatorSource
 
         return SimulatorSource(
             instruments,
-            interval=settings.REALTIME_UPDATE_INTERVAL,
-            batch_size=settings.REALTIME_BATCH_SIZE,
+            interval=interval,
+            batch_size=batch_size,
             seed=settings.TICKWIRE_SIMULATOR_SEED,
         )
-    raise ValueError(f"unknown data source {name!r} (TICKWIRE_FEED_SOURCE)")
+    raise ValueError(f"unknown data source {name!r}; available: simulator")
 
 
 class Runtime:
