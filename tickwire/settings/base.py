@@ -8,6 +8,7 @@ the process at start with a message naming it (see :class:`tickwire.env.SettingE
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -100,7 +101,13 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
+# `collectstatic` fills STATIC_ROOT for production (see docs); without it (the embedded
+# default) whitenoise serves the files straight from the app and project static folders.
 STATIC_ROOT = BASE_DIR / "staticfiles"
+WHITENOISE_USE_FINDERS = True
+if not STATIC_ROOT.is_dir():
+    # Expected before `collectstatic` has run: not worth a warning on every start.
+    warnings.filterwarnings("ignore", message="No directory at", module="whitenoise.base")
 STATICFILES_DIRS = [BASE_DIR / "tickwire" / "static"]
 LOGIN_URL = "/admin/login/"
 
@@ -150,6 +157,13 @@ TICKWIRE_MAX_MESSAGE_BYTES = env_int("TICKWIRE_MAX_MESSAGE_BYTES", 65536, minimu
 TICKWIRE_OUTBOX_LIMIT = env_int("TICKWIRE_OUTBOX_LIMIT", 4096, minimum=8)
 TICKWIRE_SLOW_CLIENT_SECONDS = env_float("TICKWIRE_SLOW_CLIENT_SECONDS", 10.0, minimum=0.1)
 TICKWIRE_HISTORY_SIZE = env_int("TICKWIRE_HISTORY_SIZE", 1000, minimum=0)
+if TICKWIRE_OUTBOX_LIMIT <= TICKWIRE_HISTORY_SIZE:
+    raise SettingError(
+        "TICKWIRE_OUTBOX_LIMIT",
+        str(TICKWIRE_OUTBOX_LIMIT),
+        f"more than TICKWIRE_HISTORY_SIZE ({TICKWIRE_HISTORY_SIZE}): a resume replays up to "
+        "that many updates at once",
+    )
 TICKWIRE_RATE_LIMIT_PER_SECOND = env_float("TICKWIRE_RATE_LIMIT_PER_SECOND", 50, minimum=1)
 TICKWIRE_RATE_LIMIT_BURST = env_int("TICKWIRE_RATE_LIMIT_BURST", 200, minimum=1)
 # Demo data (a demo/demo user and a portfolio) is loaded only in the embedded default.
