@@ -162,6 +162,7 @@ async def test_unknown_symbol_in_a_list_still_subscribes_the_rest(runtime):
     await recv(comm)  # snapshot
     err = await recv(comm)
     assert err["data"]["code"] == "unknown_symbol" and "NOPE1" in err["data"]["message"]
+    assert err["data"]["request_type"] == "subscribe_asset"
     await comm.disconnect()
 
 
@@ -237,3 +238,20 @@ async def test_server_shutdown_closes_sockets_with_1001(demo):
     await rt_module.shutdown_runtime()
     out = await comm.receive_output(timeout=2)
     assert out["type"] == "websocket.close" and out["code"] == CloseCode.GOING_AWAY
+
+
+async def test_symbol_directory_rechecks_known_symbols_after_cache_timeout(runtime):
+    from asgiref.sync import sync_to_async
+
+    from tickwire.assets.models import Asset
+    from tickwire.realtime.services import SymbolDirectory
+
+    directory = SymbolDirectory(ttl=0.0, negative_ttl=0.0)
+    assert await directory.unknown(("AAPL", "NOPE")) == ["NOPE"]
+    await sync_to_async(Asset.objects.filter(symbol="AAPL").update)(is_active=False)
+    assert await directory.unknown(("AAPL",)) == ["AAPL"]
+    cached = SymbolDirectory(ttl=300.0)
+    await sync_to_async(Asset.objects.filter(symbol="AAPL").update)(is_active=True)
+    assert await cached.unknown(("AAPL",)) == []
+    await sync_to_async(Asset.objects.filter(symbol="AAPL").update)(is_active=False)
+    assert await cached.unknown(("AAPL",)) == []  # trusted until REALTIME_CACHE_TIMEOUT

@@ -25,6 +25,7 @@ from django.conf import settings
 from tickwire.stream.hub import Outbox
 from tickwire.stream.protocol import (
     Authenticate,
+    ClientType,
     CloseCode,
     Configure,
     ErrorCode,
@@ -50,6 +51,16 @@ __all__ = ["RealtimeConsumer"]
 log = logging.getLogger("tickwire.realtime.consumer")
 
 _symbols = services.SymbolDirectory()
+
+_REQUEST_TYPES: dict[type[Request], str] = {
+    Ping: ClientType.PING,
+    SubscribeAssets: ClientType.SUBSCRIBE_ASSET,
+    UnsubscribeAssets: ClientType.UNSUBSCRIBE_ASSET,
+    SubscribePortfolio: ClientType.SUBSCRIBE_PORTFOLIO,
+    UnsubscribePortfolio: ClientType.UNSUBSCRIBE_PORTFOLIO,
+    Authenticate: ClientType.AUTHENTICATE,
+    Configure: ClientType.CONFIGURE,
+}
 
 
 class _RateLimiter:
@@ -150,12 +161,25 @@ class RealtimeConsumer(AsyncConsumer):
             return
         try:
             request = parse_request(raw)
+        except ProtocolError as exc:
+            self._error(exc)
+            return
+        try:
             await self._handle(request)
         except ProtocolError as exc:
+            exc.request_type = exc.request_type or _REQUEST_TYPES.get(type(request))
+            exc.request_id = exc.request_id if exc.request_id is not None else request.id
             self._error(exc)
         except Exception:
             log.exception("handling a client message failed")
-            self._error(ProtocolError(ErrorCode.INTERNAL_ERROR, "internal error"))
+            self._error(
+                ProtocolError(
+                    ErrorCode.INTERNAL_ERROR,
+                    "internal error; the request had no effect",
+                    request_type=_REQUEST_TYPES.get(type(request)),
+                    request_id=request.id,
+                )
+            )
 
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
         await self._cleanup()

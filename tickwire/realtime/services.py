@@ -108,27 +108,41 @@ async def persist_quotes_async(quotes: list[Quote]) -> None:
 class SymbolDirectory:
     """Which symbols exist, cached; a miss is checked against the database.
 
-    Negative answers are cached for ``negative_ttl`` seconds so a client looping on a bad
-    symbol cannot turn each message into a query.
+    A known symbol is trusted for ``ttl`` seconds (``REALTIME_CACHE_TIMEOUT``), then checked
+    again, so an asset deactivated in the admin stops being accepted. Unknown answers are
+    cached for ``negative_ttl`` seconds so a client looping on a bad symbol cannot turn each
+    message into a query.
     """
 
-    def __init__(self, negative_ttl: float = 5.0) -> None:
-        self._known: set[str] = set()
+    def __init__(self, ttl: float | None = None, negative_ttl: float = 5.0) -> None:
+        self._ttl = ttl
+        self._known: dict[str, float] = {}
         self._missing: dict[str, float] = {}
         self.negative_ttl = negative_ttl
 
+    @property
+    def ttl(self) -> float:
+        from django.conf import settings
+
+        return float(settings.REALTIME_CACHE_TIMEOUT) if self._ttl is None else self._ttl
+
     async def unknown(self, symbols: tuple[str, ...]) -> list[str]:
         now = time.monotonic()
-        check = [s for s in symbols if s not in self._known and self._missing.get(s, 0.0) < now]
+        check = [
+            s for s in symbols if self._known.get(s, 0.0) < now and self._missing.get(s, 0.0) < now
+        ]
         if check:
             found = await sync_to_async(_existing)(check)
-            self._known.update(found)
             for s in check:
-                if s not in found:
+                if s in found:
+                    self._known[s] = now + self.ttl
+                    self._missing.pop(s, None)
+                else:
+                    self._known.pop(s, None)
                     self._missing[s] = now + self.negative_ttl
             if len(self._missing) > 10_000:
                 self._missing = {k: v for k, v in self._missing.items() if v >= now}
-        return [s for s in symbols if s not in self._known]
+        return [s for s in symbols if self._known.get(s, 0.0) < now]
 
 
 def _existing(symbols: list[str]) -> set[str]:
