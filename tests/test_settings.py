@@ -1,0 +1,88 @@
+"""Settings: typed readers, .env, and a wrong value stopping the process with its name."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.servers import ROOT
+from tickwire.env import SettingError, env_bool, env_float, env_int, env_list, load_dotenv
+
+
+def test_readers_parse_and_validate():
+    env = {"A": "5", "B": "0.25", "C": "yes", "D": "a, b,,c", "E": "nope"}
+    assert env_int("A", 1, environ=env) == 5
+    assert env_int("MISSING", 7, environ=env) == 7
+    assert env_float("B", 1.0, environ=env) == 0.25
+    assert env_bool("C", False, environ=env) is True
+    assert env_list("D", [], environ=env) == ["a", "b", "c"]
+    with pytest.raises(SettingError, match=r"E=.nope.*true/false"):
+        env_bool("E", False, environ=env)
+    with pytest.raises(SettingError, match="A='5' is invalid: expected an integer >= 10"):
+        env_int("A", 1, minimum=10, environ=env)
+    for bad in ("nan", "inf", "1e", ""):
+        with pytest.raises(SettingError):
+            env_float("X", 1.0, environ={"X": bad})
+
+
+def test_dotenv_sets_missing_variables_only(tmp_path):
+    f = tmp_path / ".env"
+    f.write_text('# comment\nexport A=1\nB="two words"\nC=3 # trailing\n\nD=already\n')
+    env = {"D": "kept"}
+    load_dotenv(f, env)
+    assert env == {"A": "1", "B": "two words", "C": "3", "D": "kept"}
+    f.write_text("this is not a setting\n")
+    with pytest.raises(SettingError, match=r"\.env:1"):
+        load_dotenv(f, {})
+    load_dotenv(tmp_path / "absent", {})  # a missing file is fine
+
+
+def run(args, **env):
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=ROOT,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "tickwire.settings.local", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("REALTIME_UPDATE_INTERVAL", "soon"),
+        ("REALTIME_UPDATE_INTERVAL", "0"),
+        ("MAX_CONNECTIONS_PER_USER", "-1"),
+        ("WEBSOCKET_TIMEOUT", "five minutes"),
+        ("TICKWIRE_BROKER_URL", "kafka://x"),
+        ("DATABASE_URL", "mysql://x/y"),
+        ("DEBUG", "maybe"),
+    ],
+)
+def test_a_wrong_setting_stops_the_server_with_its_name(name, value):
+    result = run(["-m", "tickwire.serve", "--no-setup", "--port", "1"], **{name: value})
+    assert result.returncode == 2
+    assert name in result.stderr and "Traceback" not in result.stderr
+
+
+def test_manage_py_reports_a_wrong_setting_without_traceback():
+    result = run(["manage.py", "check"], REALTIME_BATCH_SIZE="many")
+    assert result.returncode == 2
+    assert "REALTIME_BATCH_SIZE='many' is invalid" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_production_requires_a_real_secret_key():
+    result = run(
+        ["manage.py", "check"],
+        DJANGO_SETTINGS_MODULE="tickwire.settings.production",
+        SECRET_KEY="short",
+    )
+    assert result.returncode == 2 and "SECRET_KEY" in result.stderr
+
+
+def test_serve_rejects_a_bad_port():
+    result = run(["-m", "tickwire.serve", "--port", "99999"])
+    assert result.returncode == 2 and "out of range" in result.stderr
