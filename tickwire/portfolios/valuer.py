@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import time
 from dataclasses import dataclass, field
@@ -272,7 +273,13 @@ class PortfolioValuer:
             watched.reload_again = True
             return
         watched.reloading = True
-        task = asyncio.ensure_future(self._reload_task(portfolio_id, watched))
+        # A fresh context: this runs inside whoever delivered the control message, and
+        # its context (asgiref's thread-sensitive marker) must not reach the reload's
+        # database call, which would then refuse to run.
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(
+            self._reload_task(portfolio_id, watched), context=contextvars.Context()
+        )
         task.add_done_callback(_log_failure)
 
     async def _reload_task(self, portfolio_id: int, watched: _Watched) -> None:

@@ -27,6 +27,7 @@ from tickwire.portfolios.services import owns_portfolio
 from tickwire.stream.hub import Outbox
 from tickwire.stream.protocol import (
     Authenticate,
+    ClientType,
     CloseCode,
     Configure,
     ErrorCode,
@@ -55,6 +56,16 @@ __all__ = ["RealtimeConsumer"]
 log = logging.getLogger("tickwire.realtime.consumer")
 
 _symbols = services.SymbolDirectory()
+
+_REQUEST_TYPES: dict[type[Request], str] = {
+    Ping: ClientType.PING,
+    SubscribeAssets: ClientType.SUBSCRIBE_ASSET,
+    UnsubscribeAssets: ClientType.UNSUBSCRIBE_ASSET,
+    SubscribePortfolio: ClientType.SUBSCRIBE_PORTFOLIO,
+    UnsubscribePortfolio: ClientType.UNSUBSCRIBE_PORTFOLIO,
+    Authenticate: ClientType.AUTHENTICATE,
+    Configure: ClientType.CONFIGURE,
+}
 
 
 class _RateLimiter:
@@ -155,10 +166,15 @@ class RealtimeConsumer(AsyncConsumer):
                     )
                 )
             return
+        request: Request | None = None
         try:
             request = parse_request(raw)
             await self._handle(request)
         except ProtocolError as exc:
+            if request is not None and exc.request_type is None:
+                # Raised while handling (not parsing): say which request it answers.
+                exc.request_type = _REQUEST_TYPES.get(type(request))
+                exc.request_id = request.id
             self._error(exc)
         except Exception:
             log.exception("handling a client message failed")

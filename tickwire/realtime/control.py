@@ -14,6 +14,7 @@ Control bodies are wire frames (``{"type", "data", "timestamp"}``) like every pu
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import logging
 from collections.abc import Callable
@@ -112,7 +113,10 @@ def publish(channel: str, kind: str, data: dict[str, Any]) -> None:
                 task = loop.create_task(coro)
                 task.add_done_callback(_log_task_failure)
             else:
-                asyncio.run_coroutine_threadsafe(coro, loop).result(_PUBLISH_TIMEOUT)
+                # A fresh context: the caller's (e.g. asgiref's thread-sensitive marker of
+                # a sync view) must not leak into tasks the publication starts on the loop.
+                future = contextvars.Context().run(asyncio.run_coroutine_threadsafe, coro, loop)
+                future.result(_PUBLISH_TIMEOUT)
             return
         if not settings.TICKWIRE_BROKER_URL.startswith("memory:"):
             async_to_sync(_publish_once)(channel, body)
