@@ -213,3 +213,35 @@ async def test_portfolio_subscriptions_count_against_the_limit(settings, ctx):
     err = await recv(comm)
     assert err["data"]["code"] == "subscription_limit"
     await comm.disconnect()
+
+
+def _admin_edit_position(portfolio_id):
+    from django.test import Client
+
+    root = get_user_model().objects.create_superuser("root", "root@example.com", "pw")
+    client = Client()
+    client.force_login(root)
+    position = Position.objects.get(portfolio_id=portfolio_id, asset__symbol="AAPL")
+    response = client.post(
+        f"/admin/portfolios/position/{position.pk}/change/",
+        {
+            "portfolio": str(portfolio_id),
+            "asset": str(position.asset_id),
+            "quantity": "12",
+            "average_cost": "189.5",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+
+
+async def test_a_position_edited_in_the_admin_is_reflected_live(ctx, runtime):
+    runtime.valuer.throttle = 3600
+    comm = await connect(ctx["demo_token"])
+    _, snap = await subscribe(comm, ctx["portfolio"])
+    await sync_to_async(_admin_edit_position)(ctx["portfolio"])
+    update = await recv(comm)
+    aapl = next(p for p in update["data"]["positions"] if p["symbol"] == "AAPL")
+    assert aapl["quantity"] == 12.0
+    diff = Decimal(repr(update["data"]["total_value"])) - Decimal(repr(snap["data"]["total_value"]))
+    assert diff == 2 * Decimal("268.40")
+    await comm.disconnect()

@@ -237,7 +237,9 @@ class PortfolioValuer:
         data = message.get("data") or {}
         if kind == ServerType.ASSET_UPDATE:
             symbol = data.get("symbol")
-            readers = self._readers.get(symbol) if isinstance(symbol, str) else None
+            if not isinstance(symbol, str):
+                return
+            readers = self._readers.get(symbol)
             if not readers:
                 return
             try:
@@ -250,8 +252,8 @@ class PortfolioValuer:
             if price <= 0:
                 return
             self._prices[symbol] = Price(price, prev)
-            for portfolio_id in readers:
-                self._touch(portfolio_id)
+            for reader in readers:
+                self._touch(reader)
         elif kind == control.PORTFOLIO_CONTROL:
             portfolio_id = data.get("portfolio_id")
             if isinstance(portfolio_id, int) and portfolio_id in self._watched:
