@@ -182,3 +182,35 @@ async def test_unwatched_portfolio_releases_its_asset_channels(portfolio):
     finally:
         await valuer.close()
         await node.close()
+
+
+async def test_an_old_position_change_event_does_not_trigger_a_second_snapshot(portfolio):
+    """The control channel's stored last event is history, not news, for a new watcher."""
+    from tickwire.realtime import control
+
+    broker = MemoryBroker()
+    node = Node(broker, grace=0.01)
+    await node.start()
+    valuer = PortfolioValuer(node, throttle=0)
+    valuer.start()
+    try:
+        broker.publish_now(
+            control.portfolio_control_channel(portfolio.pk),
+            encode_body(control.PORTFOLIO_CONTROL, {"portfolio_id": portfolio.pk}),
+        )
+        outbox = Outbox()
+        node.activate(outbox, await node.subscribe(outbox, portfolio_channel(portfolio.pk)))
+        assert await valuer.watch(portfolio.pk)
+        assert not valuer._watched[portfolio.pk].reloading
+        first = await next_update(outbox)
+        broker.publish_now(
+            asset_channel("BMW"),
+            encode_body("asset_update", {"symbol": "BMW", "price": 81.0, "previous_close": 79.5}),
+        )
+        second = await next_update(outbox)
+        assert second["seq"] == first["seq"] + 1
+        bmw = next(p for p in second["data"]["positions"] if p["symbol"] == "BMW")
+        assert bmw["price"] == 81.0
+    finally:
+        await valuer.close()
+        await node.close()

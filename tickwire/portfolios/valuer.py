@@ -6,10 +6,10 @@ convert them, recomputes the value on each tick and publishes ``portfolio_update
 ``portfolio.<id>`` through the broker — so portfolio updates have a seq, history and a
 snapshot like any channel, and reach every node.
 
-* It listens through the node like a connection does: one internal :class:`_Sink` (an
-  outbox that consumes frames instead of queueing them) is subscribed to the channels it
-  needs, so the hub's encode-once fan-out is untouched and asset frames are decoded once
-  per process, not once per portfolio.
+* It listens through the node like a connection does: one internal
+  :class:`~tickwire.realtime.control.FrameSink` (an outbox that consumes frames instead of
+  queueing them) is subscribed to the channels it needs, so the hub's encode-once fan-out
+  is untouched and asset frames are decoded once per process, not once per portfolio.
 * Price-driven updates are throttled per portfolio to one per
   ``TICKWIRE_PORTFOLIO_THROTTLE_SECONDS``; the ticks of one feed batch are folded into one
   update. A new subscriber and a position change (``control.portfolio.<id>``, published
@@ -183,8 +183,11 @@ class PortfolioValuer:
             return
         result = await self.node.subscribe(self._sink, channel)
         try:
-            for frame in result.frames:  # the channel's snapshot: the latest price
-                self._on_frame(frame)
+            if channel.startswith("asset."):
+                # An asset channel's snapshot is its latest price. A control channel's is
+                # an old event, already reflected in the book just loaded: skip it.
+                for frame in result.frames:
+                    self._on_frame(frame)
         finally:
             self.node.activate(self._sink, result)
 
