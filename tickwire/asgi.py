@@ -1,9 +1,10 @@
 """ASGI entry point: ``tickwire.asgi:application``.
 
-HTTP goes to Django; WebSocket handshakes pass the origin check and session
-authentication, then reach the realtime consumer. Lifespan events start the streaming
-runtime (broker, hub and, in the embedded default, the simulated feed) and stop it,
-closing every socket with 1001 so clients reconnect and resume.
+HTTP goes to Django; WebSocket handshakes pass the origin check, session authentication
+(the cookie) and token authentication (an ``Authorization: Token`` header), then reach
+the realtime consumer. Lifespan events start the streaming runtime (broker, hub and, in
+the embedded default, the simulated feed) and stop it, closing every socket with 1001 so
+clients reconnect and resume.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ django_http = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from tickwire.realtime.auth import TokenAuthMiddleware  # noqa: E402
 from tickwire.realtime.routing import websocket_urlpatterns  # noqa: E402
 from tickwire.realtime.runtime import get_runtime, shutdown_runtime  # noqa: E402
 from tickwire.realtime.security import OriginGuard  # noqa: E402
@@ -30,7 +32,9 @@ log = logging.getLogger("tickwire.asgi")
 router = ProtocolTypeRouter(
     {
         "http": django_http,
-        "websocket": OriginGuard(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": OriginGuard(
+            AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns)))
+        ),
     }
 )
 

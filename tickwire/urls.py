@@ -1,10 +1,15 @@
-"""URL configuration: home page, admin, REST API and the realtime views."""
+"""URL configuration: home page, accounts, admin, REST API (with schema and docs), realtime."""
 
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("accounts/", include("tickwire.accounts.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/", include("tickwire.portfolios.urls")),
     path("api/", include("tickwire.assets.urls")),
     path("", include("tickwire.realtime.urls")),
 ]

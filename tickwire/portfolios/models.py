@@ -79,6 +79,11 @@ class Position(models.Model):
         return f"{Decimal(self.quantity).normalize():f} {self.asset.symbol}"
 
     @property
+    def symbol(self) -> str:
+        """The held asset's symbol (what the API reads and writes)."""
+        return self.asset.symbol
+
+    @property
     def cost_basis(self) -> Decimal:
         """Total paid for the position: ``quantity * average_cost``."""
         return Decimal(self.quantity) * Decimal(self.average_cost)

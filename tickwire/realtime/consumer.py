@@ -6,7 +6,8 @@ update goes through the connection's outbox, written by one writer task, so repl
 updates keep their order and a slow socket only ever fills its own outbox.
 
 Policy closes (documented in docs/protocol.md): 1009 message too big, 1008 message flood,
-4000 idle past ``WEBSOCKET_TIMEOUT``, 4001 slow consumer, 1001 server shutdown.
+4000 idle past ``WEBSOCKET_TIMEOUT``, 4001 slow consumer, 4002 too many connections of
+one user, 4003 session ended (logout, expiry, revoked token), 1001 server shutdown.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from channels.consumer import AsyncConsumer
 from channels.exceptions import StopConsumer
 from django.conf import settings
 
+from tickwire.portfolios.services import owns_portfolio
 from tickwire.stream.hub import Outbox
 from tickwire.stream.protocol import (
     Authenticate,
@@ -41,9 +43,12 @@ from tickwire.stream.protocol import (
     encode,
     error_frame,
     parse_request,
+    portfolio_channel,
 )
 
 from . import services
+from .auth import user_for_token
+from .control import credential_ref
 from .runtime import Connection, Runtime, get_runtime
 
 __all__ = ["RealtimeConsumer"]
@@ -113,7 +118,7 @@ class RealtimeConsumer(AsyncConsumer):
         )
         user = self.scope.get("user")
         user_id = user.pk if user is not None and user.is_authenticated else None
-        self.conn = Connection(str(uuid.uuid4()), self.outbox, user_id)
+        self.conn = Connection(str(uuid.uuid4()), self.outbox)
         self.limiter = _RateLimiter(
             settings.TICKWIRE_RATE_LIMIT_PER_SECOND, settings.TICKWIRE_RATE_LIMIT_BURST
         )
@@ -123,14 +128,16 @@ class RealtimeConsumer(AsyncConsumer):
         await self.base_send({"type": "websocket.accept"})
         self.writer = asyncio.ensure_future(self._write_loop())
         self.watchdog = asyncio.ensure_future(self._idle_watch(settings.WEBSOCKET_TIMEOUT))
+        if user_id is not None and not await self._login_from_handshake(user_id):
+            return  # refused: over MAX_CONNECTIONS_PER_USER, closing with 4002
         self.outbox.push(
             encode(
                 ServerType.CONNECTION,
                 {
                     "status": "connected",
                     "connection_id": self.conn.connection_id,
-                    "authenticated": user_id is not None,
-                    "user_id": user_id,
+                    "authenticated": self.conn.user_id is not None,
+                    "user_id": self.conn.user_id,
                     "protocol_version": 1,
                 },
             )
@@ -265,19 +272,108 @@ class RealtimeConsumer(AsyncConsumer):
                 f"unknown symbol{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}",
             )
 
+    # -- authentication and portfolios -------------------------------------------------
+
+    async def _login_from_handshake(self, user_id: int) -> bool:
+        token = self.scope.get("auth_token")
+        session = self.scope.get("session")
+        session_key = getattr(session, "session_key", None) if token is None else None
+        if token is not None:
+            auth, credential = "token", credential_ref("token", token)
+        else:
+            auth, credential = "session", credential_ref("session", session_key or "")
+        if await self.runtime.authenticate(self.conn, user_id, auth, credential, session_key):
+            return True
+        self._too_many_connections()
+        return False
+
+    def _too_many_connections(self) -> None:
+        self.outbox.close(
+            CloseCode.TOO_MANY_CONNECTIONS,
+            f"too many connections for this user (MAX_CONNECTIONS_PER_USER="
+            f"{settings.MAX_CONNECTIONS_PER_USER}); close another one first",
+        )
+
+    async def _authenticate(self, request: Authenticate) -> None:
+        user = await user_for_token(request.token)
+        if user is None:
+            raise ProtocolError(ErrorCode.AUTHENTICATION_FAILED, "invalid or revoked API token")
+        if self.conn.user_id is not None and self.conn.user_id != user.pk:
+            raise ProtocolError(
+                ErrorCode.AUTHENTICATION_FAILED,
+                "this connection is already authenticated as another user; open a new "
+                "connection to switch users",
+            )
+        credential = credential_ref("token", request.token)
+        if not await self.runtime.authenticate(self.conn, user.pk, "token", credential):
+            self._too_many_connections()
+            return
+        self._reply(
+            ServerType.AUTHENTICATED,
+            {"authenticated": True, "user_id": user.pk, "username": user.get_username()},
+            request,
+        )
+
     async def _portfolio(self, request: SubscribePortfolio | UnsubscribePortfolio) -> None:
-        if self.conn.user_id is None:
+        user_id = self.conn.user_id
+        if user_id is None:
             raise ProtocolError(
                 ErrorCode.AUTHENTICATION_REQUIRED,
                 "portfolio subscriptions need an authenticated connection: log in, send an "
                 "'Authorization: Token <key>' header, or send 'authenticate' with a token",
             )
-        raise ProtocolError(
-            ErrorCode.PORTFOLIO_NOT_FOUND, f"portfolio {request.portfolio_id} not found"
+        portfolio_id = request.portfolio_id
+        channel = portfolio_channel(portfolio_id)
+        subscribed = channel in self.outbox.channels
+        # One answer for someone else's portfolio and for a missing one: ids do not leak.
+        not_found = ProtocolError(
+            ErrorCode.PORTFOLIO_NOT_FOUND, f"portfolio {portfolio_id} not found"
         )
-
-    async def _authenticate(self, request: Authenticate) -> None:
-        raise ProtocolError(ErrorCode.AUTHENTICATION_FAILED, "invalid token")
+        node = self.runtime.node
+        if isinstance(request, UnsubscribePortfolio):
+            if not subscribed and not await owns_portfolio(portfolio_id, user_id):
+                raise not_found
+            node.unsubscribe(self.outbox, channel)
+            self.runtime.valuer.release(portfolio_id)
+            self._reply(
+                ServerType.UNSUBSCRIBED,
+                {"portfolio_id": portfolio_id, "subscription_count": self._count()},
+                request,
+            )
+            return
+        if not await owns_portfolio(portfolio_id, user_id):
+            raise not_found
+        limit = settings.MAX_SUBSCRIPTIONS_PER_CONNECTION
+        if not subscribed and self._count() + 1 > limit:
+            raise ProtocolError(
+                ErrorCode.SUBSCRIPTION_LIMIT,
+                f"at most {limit} subscriptions per connection (MAX_SUBSCRIPTIONS_PER_"
+                f"CONNECTION), portfolios included; this connection has {self._count()}",
+            )
+        if subscribed:
+            # Already subscribed: answer again with a fresh snapshot.
+            node.unsubscribe(self.outbox, channel)
+        result = await node.subscribe(self.outbox, channel)
+        try:
+            # The valuer publishes the current value now; it arrives after the reply.
+            if not await self.runtime.valuer.watch(portfolio_id):
+                node.unsubscribe(self.outbox, channel)
+                raise not_found
+            self._reply(
+                ServerType.SUBSCRIBED,
+                {
+                    "portfolio_id": portfolio_id,
+                    "seq": result.seq,
+                    "epoch": result.epoch,
+                    "subscription_count": self._count(),
+                },
+                request,
+            )
+        except BaseException:
+            node.unsubscribe(self.outbox, channel)
+            raise
+        finally:
+            node.activate(self.outbox, result)
 
     # -- output ----------------------------------------------------------------------------
 

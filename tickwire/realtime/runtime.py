@@ -16,6 +16,7 @@ from typing import Any
 
 from django.conf import settings
 
+from tickwire.portfolios.valuer import PortfolioValuer
 from tickwire.stream.brokers import Broker, create_broker
 from tickwire.stream.feeds import FeedService, Instrument, Quote, Source
 from tickwire.stream.hub import Outbox
@@ -23,6 +24,7 @@ from tickwire.stream.node import Node
 from tickwire.stream.protocol import CloseCode
 
 from . import services
+from .sessions import SessionGuard
 
 __all__ = ["Connection", "Runtime", "current_runtime", "get_runtime", "shutdown_runtime"]
 
@@ -37,6 +39,12 @@ class Connection:
     outbox: Outbox
     user_id: int | None = None
     opened_at: float = field(default_factory=time.time)
+    #: How the user was authenticated: "session" or "token" (None while anonymous).
+    auth: str | None = None
+    #: :func:`control.credential_ref` of the session or token (what a logout names).
+    credential: str | None = None
+    #: The session key of a session-authenticated socket (checked for expiry).
+    session_key: str | None = None
 
 
 def build_source(
@@ -67,6 +75,14 @@ class Runtime:
             settings.TICKWIRE_BROKER_URL, history_size=settings.TICKWIRE_HISTORY_SIZE
         )
         self.node = Node(self.broker)
+        self.valuer = PortfolioValuer(
+            self.node, throttle=settings.TICKWIRE_PORTFOLIO_THROTTLE_SECONDS
+        )
+        self.sessions = SessionGuard(
+            self.node,
+            lambda: self.connections.values(),
+            check_interval=settings.TICKWIRE_SESSION_CHECK_SECONDS,
+        )
         self.feed: FeedService | None = None
         self.connections: dict[str, Connection] = {}
         self.started_at = time.time()
@@ -78,6 +94,8 @@ class Runtime:
             return
         self.loop = asyncio.get_running_loop()
         await self.node.start()
+        self.valuer.start()
+        self.sessions.start()
         self._started = True
         if settings.TICKWIRE_FEED_IN_PROCESS if run_feed is None else run_feed:
             await self.start_feed()
@@ -105,6 +123,8 @@ class Runtime:
         # Give writers a moment to send their close frames before the loop goes.
         if self.connections:
             await asyncio.sleep(0.05)
+        await self.valuer.close()
+        await self.sessions.close()
         await self.node.close()
         self._started = False
 
@@ -114,11 +134,40 @@ class Runtime:
         self.connections[conn.connection_id] = conn
 
     def unregister(self, conn: Connection) -> None:
+        """Forget a closed connection (idempotent): its subscriptions and its user."""
         self.connections.pop(conn.connection_id, None)
+        portfolios = [ch for ch in conn.outbox.channels if ch.startswith("portfolio.")]
         self.node.remove(conn.outbox)
+        for channel in portfolios:
+            self.valuer.release(int(channel[len("portfolio.") :]))
+        self.sessions.detach(conn)
 
     def user_connection_count(self, user_id: int) -> int:
+        """Open connections of ``user_id`` in this process.
+
+        Counted per process; a cross-node count (Redis) goes behind this same method.
+        """
         return sum(1 for c in self.connections.values() if c.user_id == user_id)
+
+    async def authenticate(
+        self,
+        conn: Connection,
+        user_id: int,
+        auth: str,
+        credential: str,
+        session_key: str | None = None,
+    ) -> bool:
+        """Make ``conn`` a connection of ``user_id`` if the user is under
+        ``MAX_CONNECTIONS_PER_USER``; returns False (and changes nothing) if not."""
+        if conn.user_id != user_id:
+            if self.user_connection_count(user_id) >= settings.MAX_CONNECTIONS_PER_USER:
+                return False
+            conn.user_id = user_id
+        conn.auth = auth
+        conn.credential = credential
+        conn.session_key = session_key
+        await self.sessions.attach(conn)
+        return True
 
     # -- health and status ----------------------------------------------------------------
 
@@ -127,13 +176,21 @@ class Runtime:
         return feed is not None and not feed.is_stale(settings.TICKWIRE_FEED_STALE_SECONDS)
 
     def global_stats(self) -> dict[str, int]:
-        hub = self.node.hub
         users = {c.user_id for c in self.connections.values() if c.user_id is not None}
+        # Counted over connections, not the hub: the valuer's internal subscriptions to
+        # asset channels are not client subscriptions.
+        portfolios = assets = 0
+        for conn in self.connections.values():
+            for channel in conn.outbox.channels:
+                if channel.startswith("portfolio."):
+                    portfolios += 1
+                elif channel.startswith("asset."):
+                    assets += 1
         return {
             "total_connections": len(self.connections),
             "authenticated_users": len(users),
-            "portfolio_subscriptions": hub.subscription_count("portfolio."),
-            "asset_subscriptions": hub.subscription_count("asset."),
+            "portfolio_subscriptions": portfolios,
+            "asset_subscriptions": assets,
         }
 
     def user_stats(self, user_id: int) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from django.shortcuts import render
 from tickwire.assets.models import Asset
 from tickwire.stream.protocol import PROTOCOL_VERSION, ClientType, CloseCode, ErrorCode
 
+from .auth import token_from_header, user_for_token
 from .runtime import current_runtime
 
 WS_PATH = "/ws/realtime/"
@@ -73,6 +74,11 @@ async def websocket_info(request: HttpRequest) -> JsonResponse:
 
 
 async def _user_id(request: HttpRequest) -> int | None:
+    """The caller: an ``Authorization: Token`` header, else the session."""
+    key = token_from_header(request.headers.get("Authorization"))
+    if key is not None:
+        token_user = await user_for_token(key)
+        return token_user.pk if token_user is not None else None
     user = await request.auser()  # type: ignore[attr-defined]
     return user.pk if user.is_authenticated else None
 

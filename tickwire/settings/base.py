@@ -40,6 +40,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "tickwire.accounts",
     "tickwire.assets",
     "tickwire.portfolios",
     "tickwire.realtime",
@@ -109,15 +113,30 @@ if not STATIC_ROOT.is_dir():
     # Expected before `collectstatic` has run: not worth a warning on every start.
     warnings.filterwarnings("ignore", message="No directory at", module="whitenoise.base")
 STATICFILES_DIRS = [BASE_DIR / "tickwire" / "static"]
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
 
 REST_FRAMEWORK = {
+    # Programs send "Authorization: Token <key>"; the browser uses its session (with CSRF).
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Tickwire API",
+    "DESCRIPTION": "Assets, portfolios and positions. Live updates stream over the "
+    "WebSocket at /ws/realtime/ (see docs/protocol.md).",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from the sidecar package: the docs page works without internet access.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- real-time (seed 003 names) -----------------------------------------------------------
@@ -166,6 +185,16 @@ if TICKWIRE_OUTBOX_LIMIT <= TICKWIRE_HISTORY_SIZE:
     )
 TICKWIRE_RATE_LIMIT_PER_SECOND = env_float("TICKWIRE_RATE_LIMIT_PER_SECOND", 50, minimum=1)
 TICKWIRE_RATE_LIMIT_BURST = env_int("TICKWIRE_RATE_LIMIT_BURST", 200, minimum=1)
+# Portfolio values are recomputed on every tick of a holding but published at most once
+# per this many seconds per portfolio (0 = every tick). Position edits publish at once.
+TICKWIRE_PORTFOLIO_THROTTLE_SECONDS = env_float(
+    "TICKWIRE_PORTFOLIO_THROTTLE_SECONDS", 1.0, minimum=0, maximum=3600
+)
+# How often open session-authenticated sockets are checked against the session store; a
+# socket whose session expired (or was deleted) is closed with 4003.
+TICKWIRE_SESSION_CHECK_SECONDS = env_float(
+    "TICKWIRE_SESSION_CHECK_SECONDS", 60.0, minimum=0.1, maximum=86400
+)
 # Demo data (a demo/demo user and a portfolio) is loaded only in the embedded default.
 TICKWIRE_DEMO_DATA = False
 

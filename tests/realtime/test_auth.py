@@ -1,0 +1,190 @@
+"""WebSocket authentication: session cookie, token header, authenticate message; the
+per-user connection limit; sockets closed when the session or token ends."""
+
+from __future__ import annotations
+
+import orjson
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.conf import settings as django_settings
+from django.contrib.auth import get_user_model
+from django.contrib.sessions.models import Session
+from django.test import AsyncClient, Client
+from rest_framework.authtoken.models import Token
+
+from tickwire.asgi import application
+from tickwire.stream.protocol import CloseCode
+
+
+async def open_socket(headers=None):
+    comm = WebsocketCommunicator(application, "/ws/realtime/", headers=headers or [])
+    connected, code = await comm.connect()
+    return comm, connected, code
+
+
+async def hello(headers=None):
+    comm, connected, _ = await open_socket(headers)
+    assert connected
+    msg = await comm.receive_json_from()
+    assert msg["type"] == "connection"
+    return comm, msg["data"]
+
+
+async def send(comm, obj):
+    await comm.send_to(text_data=orjson.dumps(obj).decode())
+
+
+def _token(username):
+    user = get_user_model().objects.get(username=username)
+    return Token.objects.get_or_create(user=user)[0].key
+
+
+def _session_cookie(username):
+    client = Client()
+    client.force_login(get_user_model().objects.get(username=username))
+    return client, client.cookies[django_settings.SESSION_COOKIE_NAME].value
+
+
+async def token_of(username="demo"):
+    return await sync_to_async(_token)(username)
+
+
+def token_header(key):
+    return [(b"authorization", f"Token {key}".encode())]
+
+
+async def test_token_header_authenticates_the_handshake(runtime):
+    key = await token_of()
+    comm, data = await hello(token_header(key))
+    demo_id = await sync_to_async(lambda: get_user_model().objects.get(username="demo").pk)()
+    assert data["authenticated"] is True and data["user_id"] == demo_id
+    await comm.disconnect()
+
+
+async def test_invalid_token_header_refuses_the_handshake(runtime):
+    _, connected, code = await open_socket(token_header("not-a-token"))
+    assert not connected and code == 403
+
+
+async def test_session_cookie_authenticates_and_foreign_origin_is_refused(runtime):
+    _, cookie = await sync_to_async(_session_cookie)("demo")
+    cookie_header = (b"cookie", f"sessionid={cookie}".encode())
+    comm, data = await hello([cookie_header, (b"origin", b"http://127.0.0.1:8000")])
+    assert data["authenticated"] is True
+    await comm.disconnect()
+    comm, connected, code = await open_socket([cookie_header, (b"origin", b"https://evil.example")])
+    assert not connected and code == 403
+
+
+async def test_authenticate_message(runtime):
+    comm, data = await hello()
+    assert data["authenticated"] is False
+    await send(comm, {"type": "authenticate", "data": {"token": "wrong"}, "id": 1})
+    err = await comm.receive_json_from()
+    assert err["data"]["code"] == "authentication_failed" and err["id"] == 1
+    key = await token_of()
+    await send(comm, {"type": "authenticate", "data": {"token": key}, "id": 2})
+    ok = await comm.receive_json_from()
+    assert ok["type"] == "authenticated" and ok["id"] == 2
+    assert ok["data"]["authenticated"] is True and ok["data"]["username"] == "demo"
+    await comm.disconnect()
+
+
+async def test_authenticate_as_another_user_is_refused(runtime):
+    await sync_to_async(get_user_model().objects.create_user)("bob", password="pw")
+    comm, _ = await hello(token_header(await token_of("demo")))
+    await send(comm, {"type": "authenticate", "data": {"token": await token_of("bob")}})
+    err = await comm.receive_json_from()
+    assert err["data"]["code"] == "authentication_failed"
+    assert "another user" in err["data"]["message"]
+    await comm.disconnect()
+
+
+async def test_connection_limit_per_user_closes_the_extra_one_with_4002(runtime, settings):
+    settings.MAX_CONNECTIONS_PER_USER = 2
+    key = await token_of()
+    first, _ = await hello(token_header(key))
+    second, _ = await hello(token_header(key))
+    third, connected, _ = await open_socket(token_header(key))
+    assert connected  # accepted so that the close code can say why
+    out = await third.receive_output(timeout=2)
+    assert out["type"] == "websocket.close" and out["code"] == CloseCode.TOO_MANY_CONNECTIONS
+    assert "MAX_CONNECTIONS_PER_USER=2" in out["reason"]
+    # Anonymous sockets are not counted, and authenticating one counts it.
+    anon, _ = await hello()
+    await send(anon, {"type": "authenticate", "data": {"token": key}})
+    out = await anon.receive_output(timeout=2)
+    assert out["type"] == "websocket.close" and out["code"] == CloseCode.TOO_MANY_CONNECTIONS
+    await first.disconnect()
+    fourth, data = await hello(token_header(key))  # a slot is free again
+    assert data["authenticated"] is True
+    await second.disconnect()
+    await fourth.disconnect()
+
+
+async def closed_with(comm, code):
+    while True:
+        out = await comm.receive_output(timeout=2)
+        if out["type"] == "websocket.close":
+            assert out["code"] == code, out
+            return out
+
+
+async def test_logout_closes_the_sockets_of_that_session_only(runtime):
+    client, cookie = await sync_to_async(_session_cookie)("demo")
+    session_socket, _ = await hello([(b"cookie", f"sessionid={cookie}".encode())])
+    token_socket, _ = await hello(token_header(await token_of()))
+    await sync_to_async(client.post)("/accounts/logout/")
+    out = await closed_with(session_socket, CloseCode.SESSION_ENDED)
+    assert out["reason"] == "logged out"
+    await send(token_socket, {"type": "ping"})
+    assert (await token_socket.receive_json_from())["type"] == "pong"
+    await token_socket.disconnect()
+
+
+async def test_expired_session_is_found_by_the_periodic_check(runtime):
+    _, cookie = await sync_to_async(_session_cookie)("demo")
+    comm, _ = await hello([(b"cookie", f"sessionid={cookie}".encode())])
+    assert await runtime.sessions.sweep() == 0
+    await sync_to_async(Session.objects.filter(session_key=cookie).delete)()
+    assert await runtime.sessions.sweep() == 1
+    out = await closed_with(comm, CloseCode.SESSION_ENDED)
+    assert out["reason"] == "session expired"
+
+
+async def test_revoking_the_token_closes_its_sockets(runtime):
+    key = await token_of()
+    comm, _ = await hello(token_header(key))
+    await sync_to_async(Token.objects.filter(key=key).delete)()
+    await closed_with(comm, CloseCode.SESSION_ENDED)
+
+
+async def test_deactivating_the_user_closes_all_their_sockets(runtime):
+    comm, _ = await hello(token_header(await token_of()))
+
+    def deactivate():
+        user = get_user_model().objects.get(username="demo")
+        user.is_active = False
+        user.save()
+
+    await sync_to_async(deactivate)()
+    await closed_with(comm, CloseCode.SESSION_ENDED)
+
+
+async def test_status_has_user_stats_for_token_and_session_callers(runtime):
+    key = await token_of()
+    comm, _ = await hello(token_header(key))
+    await send(comm, {"type": "subscribe_asset", "data": {"symbol": "AAPL"}})
+    await comm.receive_json_from()
+    client = AsyncClient()
+    anon = (await client.get("/realtime/status/")).json()
+    assert "user_stats" not in anon
+    body = (await client.get("/realtime/status/", headers={"authorization": f"Token {key}"})).json()
+    assert body["user_stats"] == {
+        "connection_count": 1,
+        "subscriptions": {"portfolios": [], "assets": ["AAPL"]},
+    }
+    session_client, _ = await sync_to_async(_session_cookie)("demo")
+    client.cookies = session_client.cookies
+    assert (await client.get("/realtime/status/")).json()["user_stats"]["connection_count"] == 1
+    await comm.disconnect()

@@ -1,0 +1,178 @@
+"""Portfolio services: ownership, holdings for valuation, live prices, change events.
+
+Change events: every save or delete of a portfolio or position (through the API, the
+admin or any other code) calls :func:`portfolio_changed`, which publishes one
+``control.portfolio.<id>`` message per portfolio *after the transaction commits* — a
+rolled-back edit publishes nothing, and a valuer that reloads on the message always reads
+the committed rows.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from asgiref.sync import sync_to_async
+from django.db import transaction
+
+from tickwire.assets.models import Asset
+from tickwire.realtime import control
+
+from .models import Portfolio, Position
+from .valuation import (
+    FxPair,
+    Holding,
+    Price,
+    Valuation,
+    parse_fx_symbol,
+    to_decimal,
+    value_portfolio,
+)
+
+__all__ = [
+    "Book",
+    "fx_pairs",
+    "live_prices",
+    "load_book",
+    "load_book_async",
+    "owns_portfolio",
+    "portfolio_changed",
+    "valuate",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Book:
+    """What a valuer needs of one portfolio, read in one go from the database."""
+
+    portfolio_id: int
+    owner_id: int
+    name: str
+    currency: str
+    holdings: tuple[Holding, ...]
+    pairs: tuple[FxPair, ...]
+    #: Prices as last persisted, for assets that have no live publication yet.
+    stored_prices: dict[str, Price] = field(default_factory=dict)
+
+
+def _stored_price(asset: Asset) -> Price | None:
+    if asset.current_price is None:
+        return None
+    previous = asset.previous_close if asset.previous_close is not None else asset.current_price
+    return Price(asset.current_price, previous)
+
+
+def fx_pairs() -> tuple[list[FxPair], dict[str, Price]]:
+    """Every active FX asset as a pair, with its stored price."""
+    pairs: list[FxPair] = []
+    prices: dict[str, Price] = {}
+    for asset in Asset.objects.filter(kind=Asset.Kind.FX, is_active=True):
+        pair = parse_fx_symbol(asset.symbol, asset.currency)
+        if pair is None:
+            continue
+        pairs.append(pair)
+        stored = _stored_price(asset)
+        if stored is not None:
+            prices[asset.symbol] = stored
+    return pairs, prices
+
+
+def load_book(portfolio_id: int) -> Book | None:
+    """The portfolio's holdings, FX pairs and stored prices; None if it does not exist."""
+    portfolio = Portfolio.objects.filter(pk=portfolio_id).first()
+    if portfolio is None:
+        return None
+    positions = list(
+        Position.objects.filter(portfolio_id=portfolio_id)
+        .select_related("asset")
+        .order_by("asset__symbol")
+    )
+    pairs, prices = fx_pairs()
+    holdings = []
+    for p in positions:
+        holdings.append(Holding(p.asset.symbol, p.quantity, p.average_cost, p.asset.currency))
+        stored = _stored_price(p.asset)
+        if stored is not None:
+            prices[p.asset.symbol] = stored
+    return Book(
+        portfolio.pk,
+        portfolio.owner_id,  # type: ignore[attr-defined]
+        portfolio.name,
+        portfolio.currency,
+        tuple(holdings),
+        tuple(pairs),
+        prices,
+    )
+
+
+load_book_async = sync_to_async(load_book)
+
+
+def _owns(portfolio_id: int, user_id: int) -> bool:
+    return Portfolio.objects.filter(pk=portfolio_id, owner_id=user_id).exists()
+
+
+async def owns_portfolio(portfolio_id: int, user_id: int) -> bool:
+    """True if ``user_id`` owns the portfolio (False for someone else's and for none)."""
+    return await sync_to_async(_owns)(portfolio_id, user_id)
+
+
+def live_prices(symbols: Iterable[str]) -> dict[str, Price]:
+    """The freshest prices this process knows: live ones from the running server's
+    valuer or in-process feed; the caller falls back to stored prices for the rest."""
+    from tickwire.realtime.runtime import current_runtime
+
+    runtime = current_runtime()
+    out: dict[str, Price] = {}
+    if runtime is None:
+        return out
+    for symbol in symbols:
+        price = runtime.valuer.price(symbol)
+        if price is None:
+            quote = runtime.quote(symbol)
+            if quote is not None:
+                price = Price(
+                    to_decimal(quote.price), to_decimal(quote.previous_close or quote.price)
+                )
+        if price is not None:
+            out[symbol] = price
+    return out
+
+
+def valuate(book: Book) -> Valuation:
+    """Value a book at live prices where known, stored prices otherwise."""
+    prices = dict(book.stored_prices)
+    prices.update(live_prices(prices))
+    return value_portfolio(book.currency, book.holdings, prices, book.pairs)
+
+
+# -- change events ---------------------------------------------------------------------------
+
+_pending = threading.local()
+
+
+def portfolio_changed(portfolio_id: int) -> None:
+    """Tell every node's valuer, after this transaction commits, to reload the portfolio.
+
+    Several changes to one portfolio in one transaction (an admin page saving five inline
+    positions) publish one message. Outside a transaction it publishes at once.
+    """
+    ids: set[int] | None = getattr(_pending, "ids", None)
+    if ids is None:
+        ids = _pending.ids = set()
+    ids.add(portfolio_id)
+    transaction.on_commit(_flush)
+
+
+def _flush() -> None:
+    ids: set[int] | None = getattr(_pending, "ids", None)
+    if not ids:
+        return  # an earlier callback of the same commit already published them
+    _pending.ids = set()
+    for portfolio_id in sorted(ids):
+        control.publish(
+            control.portfolio_control_channel(portfolio_id),
+            control.PORTFOLIO_CONTROL,
+            {"portfolio_id": portfolio_id, "event": control.PORTFOLIO_CHANGED},
+        )

@@ -1,0 +1,74 @@
+"""API-token authentication for WebSocket handshakes and the realtime JSON views.
+
+Programs authenticate a socket with the header ``Authorization: Token <key>`` on the
+handshake (the same token as the REST API's). A present but invalid token refuses the
+handshake (HTTP 403) rather than silently connecting anonymously: the program asked to be
+someone and is not. Browsers cannot set that header; they use the session cookie, which
+Channels' ``AuthMiddlewareStack`` resolves.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from rest_framework.authtoken.models import Token
+
+__all__ = ["TokenAuthMiddleware", "token_from_header", "user_for_token"]
+
+log = logging.getLogger("tickwire.realtime.auth")
+
+
+def token_from_header(value: str | None) -> str | None:
+    """The key of an ``Authorization: Token <key>`` header value; None for other schemes."""
+    if not value:
+        return None
+    scheme, _, key = value.strip().partition(" ")
+    if scheme.lower() != "token":
+        return None
+    return key.strip()
+
+
+def _user_for_token(key: str) -> Any | None:
+    token = Token.objects.select_related("user").filter(key=key).first()
+    if token is None or not token.user.is_active:
+        return None
+    return token.user
+
+
+async def user_for_token(key: str) -> Any | None:
+    """The active user owning API token ``key``, or None."""
+    if not key or len(key) > 128:
+        return None
+    return await sync_to_async(_user_for_token)(key)
+
+
+def _header(scope: dict[str, Any], name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+class TokenAuthMiddleware:
+    """ASGI middleware (inside ``AuthMiddlewareStack``): a valid token header sets
+    ``scope["user"]`` and ``scope["auth_token"]``; an invalid one refuses the handshake."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "websocket":
+            header = _header(scope, b"authorization")
+            key = token_from_header(header)
+            if header is not None and key is not None:
+                user = await user_for_token(key)
+                if user is None:
+                    log.info("refused WebSocket handshake with an invalid API token")
+                    message = await receive()
+                    if message["type"] == "websocket.connect":
+                        await send({"type": "websocket.close", "code": 403})
+                    return
+                scope = {**scope, "user": user, "auth_token": key}
+        await self.app(scope, receive, send)
