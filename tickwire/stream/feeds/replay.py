@@ -23,11 +23,40 @@ from .bars import BarAggregator
 from .base import Bar, Instrument, MalformedMessage, Source, SourceConfigError, Tick
 from .common import SourceStats, to_price, to_unix, to_volume
 
-__all__ = ["ReplaySource", "read_ticks"]
+__all__ = ["ReplaySource", "check_columns", "read_ticks"]
 
 log = logging.getLogger("tickwire.feed")
 
 _TIME_COLUMNS = ("ts", "time", "timestamp")
+
+
+def _columns(path: Path) -> set[str]:
+    if path.suffix.lower() in (".parquet", ".pq"):
+        try:
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise SourceConfigError(
+                "replaying Parquet needs pyarrow: pip install 'tickwire[parquet]'"
+            ) from None
+        try:
+            return set(pq.read_schema(path).names)
+        except Exception as exc:  # pyarrow raises its own error types
+            raise SourceConfigError(f"{path.name} is not a Parquet file: {exc}") from None
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            return set(csv.DictReader(fh).fieldnames or ())
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise SourceConfigError(f"{path.name} cannot be read as CSV: {exc}") from None
+
+
+def check_columns(path: Path) -> None:
+    """Raise SourceConfigError unless ``path`` has symbol, price and a time column."""
+    columns = _columns(path)
+    missing = sorted({"symbol", "price"} - columns)
+    if not columns & set(_TIME_COLUMNS):
+        missing.append("ts|time|timestamp")
+    if missing:
+        raise SourceConfigError(f"{path.name}: missing columns {missing}")
 
 
 def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -95,6 +124,7 @@ class ReplaySource(Source):
         self.path = Path(file)
         if not self.path.is_file():
             raise SourceConfigError(f"replay file {str(self.path)!r} does not exist")
+        check_columns(self.path)
         if speed < 0:
             raise SourceConfigError("speed must be 0 (as fast as possible) or positive")
         if batch_size < 1:
