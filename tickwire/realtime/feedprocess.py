@@ -77,8 +77,6 @@ async def run_feed_process(
     unknown ``symbols``, and SourceConfigError (a ValueError) for a bad source setting.
     """
     url = options.broker_url or settings.TICKWIRE_BROKER_URL
-    if broker is None and url.startswith("memory:"):
-        raise MemoryBrokerFeedError(MEMORY_BROKER_MESSAGE)
     instruments = await services.load_instruments(list(options.symbols) or None)
     missing = sorted(set(options.symbols) - {i.symbol for i in instruments})
     if missing:
@@ -92,6 +90,10 @@ async def run_feed_process(
         batch_size=options.batch_size,
         options=options.source_options,
     )
+    # Checked after the symbols and the source, so every configuration error shows up
+    # without Redis too.
+    if broker is None and url.startswith("memory:"):
+        raise MemoryBrokerFeedError(MEMORY_BROKER_MESSAGE)
     own_broker = broker is None
     if broker is None:
         broker = create_broker(url, history_size=settings.TICKWIRE_HISTORY_SIZE)
