@@ -3,8 +3,9 @@
 Columns: ``symbol``, ``price``, optional ``volume``, and the time as ``ts``, ``time`` or
 ``timestamp`` (Unix seconds/milliseconds or ISO-8601). Rows must be in time order; the
 gaps between them are kept, divided by ``speed`` (``speed=10`` plays ten times faster;
-``speed=0`` plays as fast as the feed takes it). Tick times are shifted so the first row
-happens now, unless ``original_time`` is set. With ``loop`` the file starts over at its
+``speed=0`` plays as fast as the feed takes it). Ticks are stamped with the wall-clock
+time they are played at (so a sped-up demo builds live-looking bars), unless
+``original_time`` keeps the file's times. With ``loop`` the file starts over at its
 end; otherwise the source ends and the feed stops (a finished demo). Bad rows are counted,
 logged with their line number and skipped.
 """
@@ -147,7 +148,6 @@ class ReplaySource(Source):
 
     async def ticks(self) -> AsyncIterator[list[Tick]]:
         clock = asyncio.get_running_loop().time
-        shift = 0.0  # each round's first tick happens now, unless original_time
         while True:
             self.rounds += 1
             self.stats.connected = True
@@ -161,8 +161,7 @@ class ReplaySource(Source):
                     continue
                 if first_file_ts is None:
                     first_file_ts = tick.ts
-                    if not self.original_time:
-                        shift = time.time() - tick.ts
+                    start_wall = time.time()
                 if prev_ts is not None and tick.ts < prev_ts:
                     self.stats.bad_payload("replay", "row out of time order", tick)
                     continue
@@ -179,7 +178,11 @@ class ReplaySource(Source):
                     await asyncio.sleep(wait)
                 elif self.speed == 0 and not batch:
                     await asyncio.sleep(0)
-                out = Tick(tick.symbol, tick.price, tick.volume, tick.ts + shift - compressed)
+                if self.original_time:
+                    stamp = tick.ts
+                else:
+                    stamp = start_wall + due if self.speed else time.time()
+                out = Tick(tick.symbol, tick.price, tick.volume, stamp)
                 batch.append(out)
                 self.latest[out.symbol] = out
                 self.played += 1
