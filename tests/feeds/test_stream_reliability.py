@@ -17,7 +17,7 @@ from tickwire.stream.feeds.websocket import (
 )
 
 from .conftest import CRYPTO, STOCKS
-from .fakes import Consumer, FakeHttpServer, FakeWsServer, Reply, sample
+from .fakes import Consumer, FakeHttpServer, FakeWsServer, sample
 from .test_kabu_source import JP, FakeKabuRest
 
 FAST = {"backoff_initial": 0.01, "backoff_max": 0.05}
