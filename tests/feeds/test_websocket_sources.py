@@ -238,13 +238,13 @@ async def test_coinbase_subscribes_ticker_and_heartbeats_with_product_ids(fast):
 
 async def test_heartbeats_keep_a_quiet_coinbase_product_alive(fast):
     async with FakeWsServer() as server:
-        source = CoinbaseSource(CRYPTO, url=server.url("/"), silence_timeout=0.5, **fast)
+        source = CoinbaseSource(CRYPTO, url=server.url("/"), silence_timeout=1.0, **fast)
         consumer = Consumer(source)
         conn = await server.next_connection()
         await conn.wait_received(2)
-        for _ in range(8):  # 1.2 s of heartbeats only: longer than the silence timeout
+        for _ in range(15):  # 1.5 s of heartbeats only: longer than the silence timeout
             await conn.send(COINBASE["messages"][2])
-            await asyncio.sleep(0.15)
+            await asyncio.sleep(0.1)
         await conn.send(COINBASE["messages"][3])
         await consumer.wait_ticks(1)
         await consumer.close()

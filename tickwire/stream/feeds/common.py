@@ -12,7 +12,7 @@ import re
 import time
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -272,7 +272,6 @@ class SourceStats:
     silent_reconnects: int = 0
     last_error: str | None = None
     last_error_at: float | None = None
-    _logged_malformed: int = field(default=0, repr=False)
 
     def error(self, text: str) -> None:
         self.errors += 1
