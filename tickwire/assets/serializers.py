@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from .models import DECIMAL_PLACES, PRICE_DIGITS, Asset
+from .models import DECIMAL_PLACES, PRICE_DIGITS, Asset, PriceBar
 
 
 class AssetSerializer(serializers.ModelSerializer[Asset]):
@@ -48,4 +48,13 @@ class AssetSerializer(serializers.ModelSerializer[Asset]):
             "volume",
             "last_updated",
         ]
+        read_only_fields = fields
+
+
+class PriceBarSerializer(serializers.ModelSerializer[PriceBar]):
+    """One OHLCV bar; ``start`` is the ISO-8601 UTC start of its interval."""
+
+    class Meta:
+        model = PriceBar
+        fields = ["start", "open", "high", "low", "close", "volume"]
         read_only_fields = fields

@@ -3,6 +3,11 @@
 In the scaled-out mode the feed publishes through Redis to every server node. With the
 memory broker a separate feed process would publish to nobody, so it refuses with an
 explanation instead of running uselessly.
+
+The process listens on the broker's control channel, so ``POST
+/api/realtime/force_price_update/`` on any server node reaches it. It stops on SIGTERM or
+SIGINT — the source is closed, then the last quotes and bars are written, so nothing is
+left half-written — and also when its source ends (a replay without ``loop``).
 """
 
 from __future__ import annotations
@@ -10,12 +15,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
 
-from tickwire.stream.brokers import create_broker
-from tickwire.stream.feeds import FeedService
+from tickwire.assets.bars import save_bars_async
+from tickwire.stream.brokers import Broker, Publication, create_broker
+from tickwire.stream.feeds import CONTROL_CHANNEL, FeedService
 
 from . import services
 from .runtime import build_source
@@ -44,33 +51,74 @@ class FeedOptions:
     source: str = "simulator"
     symbols: tuple[str, ...] = ()
     verbose: bool = False
+    #: Source options (``--option KEY=VALUE``) over TICKWIRE_FEED_OPTIONS.
+    source_options: dict[str, Any] = field(default_factory=dict)
+    #: Broker URL over TICKWIRE_BROKER_URL (``--broker``).
+    broker_url: str | None = None
 
 
-async def run_feed_process(options: FeedOptions) -> FeedService:
-    """Run until SIGTERM/SIGINT, then stop cleanly (last quotes persisted)."""
-    if settings.TICKWIRE_BROKER_URL.startswith("memory:"):
-        raise MemoryBrokerFeedError(MEMORY_BROKER_MESSAGE)
-    broker = create_broker(
-        settings.TICKWIRE_BROKER_URL, history_size=settings.TICKWIRE_HISTORY_SIZE
-    )
-    await broker.start(lambda pub: None)
+class UnknownSymbolsError(ValueError):
+    """``--symbols`` named symbols that are not active assets."""
+
+
+async def run_feed_process(
+    options: FeedOptions,
+    *,
+    broker: Broker | None = None,
+    stop: asyncio.Event | None = None,
+) -> FeedService:
+    """Run until SIGTERM/SIGINT (or ``stop`` is set, or the source ends), then stop
+    cleanly: the source is closed, then the last quotes and bars are persisted.
+
+    ``broker`` runs the feed on a broker the caller made: it is started here (its handler
+    becomes the feed's control listener) and left open for the caller to inspect and close.
+
+    Raises MemoryBrokerFeedError with the memory broker URL, UnknownSymbolsError for
+    unknown ``symbols``, and SourceConfigError (a ValueError) for a bad source setting.
+    """
+    url = options.broker_url or settings.TICKWIRE_BROKER_URL
     instruments = await services.load_instruments(list(options.symbols) or None)
+    missing = sorted(set(options.symbols) - {i.symbol for i in instruments})
+    if missing:
+        raise UnknownSymbolsError(
+            f"unknown symbols (not active assets with a price): {', '.join(missing)}"
+        )
     source = build_source(
-        options.source, instruments, interval=options.interval, batch_size=options.batch_size
+        options.source,
+        instruments,
+        interval=options.interval,
+        batch_size=options.batch_size,
+        options=options.source_options,
     )
+    # Checked after the symbols and the source, so every configuration error shows up
+    # without Redis too.
+    if broker is None and url.startswith("memory:"):
+        raise MemoryBrokerFeedError(MEMORY_BROKER_MESSAGE)
+    own_broker = broker is None
+    if broker is None:
+        broker = create_broker(url, history_size=settings.TICKWIRE_HISTORY_SIZE)
     feed = FeedService(
         broker,
         source,
         instruments,
         on_persist=services.persist_quotes_async,
+        on_bars=save_bars_async,
         persist_interval=settings.TICKWIRE_PERSIST_INTERVAL,
         log_batches=options.verbose,
     )
-    stop = asyncio.Event()
+
+    def on_publication(pub: Publication) -> None:
+        if pub.channel == CONTROL_CHANNEL:
+            feed.handle_control(pub.frame)
+
+    await broker.start(on_publication)
+    await broker.subscribe(CONTROL_CHANNEL)
+    stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    feed.start()
+    # A source that ends (a finished replay) ends the process too.
+    feed.start().add_done_callback(lambda _: stop.set())
     log.info(
         "price feed running: source=%s symbols=%d interval=%gs batch=%d",
         source.name,
@@ -84,6 +132,7 @@ async def run_feed_process(options: FeedOptions) -> FeedService:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
         await feed.stop()
-        await broker.close()
+        if own_broker:
+            await broker.close()
         log.info("price feed stopped after %d updates", feed.published)
     return feed

@@ -11,14 +11,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
 
+from tickwire.assets.bars import save_bars_async
 from tickwire.portfolios.valuer import PortfolioValuer
 from tickwire.stream.brokers import Broker, create_broker
-from tickwire.stream.feeds import FeedService, Instrument, Quote, Source
+from tickwire.stream.feeds import (
+    CONTROL_CHANNEL,
+    FeedService,
+    Instrument,
+    Quote,
+    Source,
+    control_message,
+)
+from tickwire.stream.feeds import registry as feed_registry
 from tickwire.stream.hub import Outbox
 from tickwire.stream.node import Node
 from tickwire.stream.protocol import CloseCode
@@ -53,20 +63,24 @@ def build_source(
     *,
     interval: float | None = None,
     batch_size: int | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> Source:
-    """The data source named ``name`` (``TICKWIRE_FEED_SOURCE``). Raises ValueError if unknown."""
-    interval = interval or settings.REALTIME_UPDATE_INTERVAL
-    batch_size = batch_size or settings.REALTIME_BATCH_SIZE
-    if name == "simulator":
-        from tickwire.stream.feeds.simulator import SimulatorSource
+    """The data source named ``name`` (``TICKWIRE_FEED_SOURCE``), configured from settings.
 
-        return SimulatorSource(
-            instruments,
-            interval=interval,
-            batch_size=batch_size,
-            seed=settings.TICKWIRE_SIMULATOR_SEED,
-        )
-    raise ValueError(f"unknown data source {name!r}; available: simulator")
+    ``options`` (e.g. from ``--option``) override ``TICKWIRE_FEED_OPTIONS``. Raises
+    SourceConfigError (a ValueError) for an unknown name or a bad option.
+    """
+    merged: dict[str, Any] = dict(settings.TICKWIRE_FEED_OPTIONS)
+    if settings.TICKWIRE_SIMULATOR_SEED is not None:
+        merged.setdefault("seed", settings.TICKWIRE_SIMULATOR_SEED)
+    merged.update(options or {})
+    return feed_registry.build_source(
+        name,
+        instruments,
+        interval=interval or settings.REALTIME_UPDATE_INTERVAL,
+        batch_size=batch_size or settings.REALTIME_BATCH_SIZE,
+        options=merged,
+    )
 
 
 class Runtime:
@@ -84,6 +98,7 @@ class Runtime:
             check_interval=settings.TICKWIRE_SESSION_CHECK_SECONDS,
         )
         self.feed: FeedService | None = None
+        self._control: Outbox | None = None
         self.connections: dict[str, Connection] = {}
         self.started_at = time.time()
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -103,20 +118,39 @@ class Runtime:
     async def start_feed(self) -> FeedService:
         instruments = await services.load_instruments()
         source = build_source(settings.TICKWIRE_FEED_SOURCE, instruments)
-        self.feed = FeedService(
+        feed = self.feed = FeedService(
             self.broker,
             source,
             instruments,
             on_persist=services.persist_quotes_async,
+            on_bars=save_bars_async,
             persist_interval=settings.TICKWIRE_PERSIST_INTERVAL,
         )
-        self.feed.start()
+        # The feed hears control messages (forced updates) through the broker like any
+        # subscriber, so a request made on another node reaches it too. An old request
+        # (the channel's snapshot) is not replayed.
+        self._control = Outbox(limit=10_000, slow_seconds=86400.0, wake=self._on_control)
+        result = await self.node.subscribe(self._control, CONTROL_CHANNEL)
+        self.node.activate(self._control, result)
+        feed.start()
         log.info("feed %s started with %d instruments", source.name, len(instruments))
-        return self.feed
+        return feed
+
+    def _on_control(self, outbox: Outbox) -> None:
+        for frame in outbox.take():
+            if self.feed is not None:
+                self.feed.handle_control(frame)
+
+    async def request_price_update(self, symbols: Sequence[str]) -> None:
+        """Ask the running feed — in this process or its own — to update ``symbols`` now."""
+        await self.broker.publish(CONTROL_CHANNEL, control_message(symbols))
 
     async def stop(self) -> None:
         for conn in list(self.connections.values()):
             conn.outbox.close(CloseCode.GOING_AWAY, "server shutting down")
+        if self._control is not None:
+            self.node.remove(self._control)
+            self._control = None
         if self.feed is not None:
             await self.feed.stop()
             self.feed = None

@@ -1,10 +1,16 @@
 from django.urls import path
 
 from . import views
+from .api import ForcePriceUpdateView
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("realtime/websocket-info/", views.websocket_info, name="websocket-info"),
     path("realtime/status/", views.status, name="realtime-status"),
     path("realtime/health/", views.health, name="realtime-health"),
+    path(
+        "api/realtime/force_price_update/",
+        ForcePriceUpdateView.as_view(),
+        name="force-price-update",
+    ),
 ]

@@ -8,6 +8,7 @@ the process at start with a message naming it (see :class:`tickwire.env.SettingE
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -23,6 +24,7 @@ from tickwire.env import (
     env_str,
     load_dotenv,
 )
+from tickwire.stream.feeds.registry import options_from_env
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 load_dotenv(BASE_DIR / ".env")
@@ -159,6 +161,9 @@ TICKWIRE_FEED_IN_PROCESS = env_bool(
     "TICKWIRE_FEED_IN_PROCESS", TICKWIRE_BROKER_URL.startswith("memory:")
 )
 TICKWIRE_FEED_SOURCE = env_str("TICKWIRE_FEED_SOURCE", "simulator")
+# Options of the data source (URL, key, symbol map, ...; docs/sources.md), read from
+# TICKWIRE_FEED_<OPTION> variables; a settings module may assign a dict instead.
+TICKWIRE_FEED_OPTIONS: dict[str, object] = dict(options_from_env(os.environ))
 _seed = env_str("TICKWIRE_SIMULATOR_SEED", "")
 try:
     TICKWIRE_SIMULATOR_SEED: int | None = int(_seed) if _seed else None

@@ -1,7 +1,33 @@
 """Data sources and the feed service that turns their ticks into channel updates."""
 
-from .base import Instrument, Source, Tick
-from .service import FeedService, Quote
+from .bars import BarAggregator
+from .base import (
+    Bar,
+    HistoryUnavailable,
+    Instrument,
+    MalformedMessage,
+    Source,
+    SourceConfigError,
+    Tick,
+)
+from .registry import SOURCES, build_source
+from .service import CONTROL_CHANNEL, FeedService, Quote, control_message
 from .simulator import SimulatorSource
 
-__all__ = ["FeedService", "Instrument", "Quote", "SimulatorSource", "Source", "Tick"]
+__all__ = [
+    "CONTROL_CHANNEL",
+    "SOURCES",
+    "Bar",
+    "BarAggregator",
+    "FeedService",
+    "HistoryUnavailable",
+    "Instrument",
+    "MalformedMessage",
+    "Quote",
+    "SimulatorSource",
+    "Source",
+    "SourceConfigError",
+    "Tick",
+    "build_source",
+    "control_message",
+]

@@ -1,12 +1,22 @@
-"""What every data source produces: ticks, in batches."""
+"""What every data source produces: ticks, in batches; and what it can be asked for."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
-__all__ = ["Instrument", "Source", "Tick"]
+__all__ = [
+    "Bar",
+    "HistoryUnavailable",
+    "Instrument",
+    "MalformedMessage",
+    "Source",
+    "SourceConfigError",
+    "Tick",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +28,25 @@ class Tick:
     volume: float = 0.0
     #: Unix time of the observation (seconds).
     ts: float = 0.0
+    #: The day's cumulative volume when the provider reports it (quote endpoints do);
+    #: the feed then takes it as the quote's volume instead of adding ``volume``.
+    day_volume: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    """One OHLCV candle: ``interval`` seconds starting at Unix time ``start``."""
+
+    symbol: str
+    interval: int
+    start: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float = 0.0
+    #: How many ticks went into it (0 for bars that came from a provider's history).
+    ticks: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +65,18 @@ class Instrument:
     decimals: int = 2
 
 
+class SourceConfigError(ValueError):
+    """A source's settings are missing or wrong. The message names the option."""
+
+
+class MalformedMessage(ValueError):
+    """A provider payload that cannot be turned into ticks (counted, logged, skipped)."""
+
+
+class HistoryUnavailable(Exception):
+    """The source cannot provide historical bars."""
+
+
 class Source(ABC):
     """A data source. ``name`` selects it in settings and on the command line."""
 
@@ -44,6 +85,42 @@ class Source(ABC):
     @abstractmethod
     def ticks(self) -> AsyncIterator[Sequence[Tick]]:
         """Yield batches of ticks until cancelled. Errors are handled inside the source."""
+
+    async def refresh(self, symbols: Sequence[str]) -> list[Tick]:
+        """Fetch fresh observations of ``symbols`` now (a forced update).
+
+        Sources that can ask for a quote on demand (HTTP polling, the simulator) return new
+        ticks; streaming sources return ``[]`` and the feed republishes its latest quote.
+        """
+        return []
+
+    async def fetch(self, symbols: Sequence[str], timeout: float = 15.0) -> dict[str, Tick]:
+        """One observation per symbol, for one-shot updates; returns those it got in time.
+
+        The default runs :meth:`ticks` until every symbol was seen or ``timeout`` passed.
+        """
+        wanted = set(symbols)
+        got: dict[str, Tick] = {}
+        gen = self.ticks()
+
+        async def collect() -> None:
+            async for batch in gen:
+                for tick in batch:
+                    if tick.symbol in wanted:
+                        got[tick.symbol] = tick
+                if wanted <= got.keys():
+                    return
+
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(collect(), timeout)
+        finally:
+            await gen.aclose()  # type: ignore[attr-defined]
+        return got
+
+    async def history(self, symbols: Sequence[str], days: int) -> list[Bar]:
+        """Daily bars of the last ``days`` days. Raises HistoryUnavailable if unsupported."""
+        raise HistoryUnavailable(f"the {self.name} source provides no history")
 
     def status(self) -> dict[str, object]:
         """State for ``/realtime/status/``: connected, last message, errors."""

@@ -5,7 +5,13 @@ previous close, the day's high and low, the day's cumulative volume — rolls th
 UTC midnight (the last price becomes the previous close), encodes each update once, and
 publishes a batch of them through the broker. Latest quotes are handed to a persistence
 callback in batches every ``persist_interval`` seconds, never once per tick; a failed write
-keeps the quotes dirty so the next round retries them.
+keeps the quotes dirty so the next round retries them. Ticks also roll up into 1-minute
+OHLCV bars (:class:`~tickwire.stream.feeds.bars.BarAggregator`); closed bars go to the
+``on_bars`` callback in the same rhythm, and are kept for the next round if that fails.
+
+Control: a ``force_price_update`` message on :data:`CONTROL_CHANNEL` (published by the
+REST endpoint, from any process) makes the feed fetch those symbols now — sources that can
+poll on demand do, streaming sources republish their latest quote.
 """
 
 from __future__ import annotations
@@ -18,11 +24,54 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+import orjson
+
 from ..brokers.base import Broker
 from ..protocol import ServerType, asset_channel, encode_body, utc_timestamp
-from .base import Instrument, Source, Tick
+from .bars import BarAggregator
+from .base import Bar, Instrument, Source, Tick
 
-__all__ = ["FeedService", "PersistCallback", "Quote"]
+__all__ = [
+    "CONTROL_CHANNEL",
+    "FORCE_PRICE_UPDATE",
+    "BarsCallback",
+    "FeedService",
+    "PersistCallback",
+    "Quote",
+    "control_message",
+    "parse_control",
+]
+
+#: The broker channel feeds listen on for control messages (never sent to clients).
+CONTROL_CHANNEL = "control.feed"
+FORCE_PRICE_UPDATE = "force_price_update"
+#: More symbols than this in one control message is refused (the REST limit is lower).
+MAX_CONTROL_SYMBOLS = 10_000
+
+
+def control_message(symbols: Iterable[str]) -> bytes:
+    """The body of a force-update request for ``symbols``, to publish on CONTROL_CHANNEL."""
+    return encode_body(FORCE_PRICE_UPDATE, {"symbols": list(symbols)})
+
+
+def parse_control(frame: bytes) -> list[str]:
+    """The symbols of a force-update control frame. Raises ValueError if it is not one."""
+    try:
+        message = orjson.loads(frame)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"control frame is not JSON: {exc}") from None
+    if not isinstance(message, dict) or message.get("type") != FORCE_PRICE_UPDATE:
+        raise ValueError("not a force_price_update message")
+    data = message.get("data")
+    symbols = data.get("symbols") if isinstance(data, dict) else None
+    if (
+        not isinstance(symbols, list)
+        or len(symbols) > MAX_CONTROL_SYMBOLS
+        or not all(isinstance(x, str) for x in symbols)
+    ):
+        raise ValueError("force_price_update needs data.symbols, a list of strings")
+    return symbols
+
 
 log = logging.getLogger("tickwire.feed")
 
@@ -71,7 +120,10 @@ class Quote:
             self.high = tick.price
         if tick.price < self.low:
             self.low = tick.price
-        self.volume += tick.volume
+        if tick.day_volume is not None:
+            self.volume = tick.day_volume
+        else:
+            self.volume += tick.volume
         self.ts = ts
         self.dirty = True
 
@@ -102,6 +154,7 @@ class Quote:
 
 
 PersistCallback = Callable[[list[Quote]], Awaitable[None]]
+BarsCallback = Callable[[list[Bar]], Awaitable[None]]
 
 
 class FeedService:
@@ -114,8 +167,11 @@ class FeedService:
         instruments: Iterable[Instrument],
         *,
         on_persist: PersistCallback | None = None,
+        on_bars: BarsCallback | None = None,
         persist_interval: float = 2.0,
         log_batches: bool = False,
+        bar_interval: int = 60,
+        max_pending_bars: int = 500_000,
     ) -> None:
         self.broker = broker
         self.source = source
@@ -133,8 +189,18 @@ class FeedService:
         self.batches = 0
         self.rejected = 0
         self.persist_failures = 0
+        self.on_bars = on_bars
+        self.bars: BarAggregator | None = BarAggregator(bar_interval) if on_bars else None
+        self.max_pending_bars = max_pending_bars
+        self._pending_bars: list[Bar] = []
+        self.bars_written = 0
+        self.bar_failures = 0
+        self.bars_dropped = 0
+        self.forced_updates = 0
+        self.control_errors = 0
         self._task: asyncio.Task[None] | None = None
         self._persist_task: asyncio.Task[None] | None = None
+        self._control_tasks: set[asyncio.Task[int]] = set()
 
     # -- the pure part: ticks to encoded updates -------------------------------------------
 
@@ -148,6 +214,11 @@ class FeedService:
                 self.rejected += 1
                 continue
             quote.apply(tick)
+            if self.bars is not None:
+                bar_tick = tick if tick.ts else replace(tick, ts=quote.ts)
+                closed = self.bars.add(bar_tick)
+                if closed is not None:
+                    self._pending_bars.append(closed)
             body = encode_body(
                 ServerType.ASSET_UPDATE, quote.as_data(), timestamp=utc_timestamp(quote.ts)
             )
@@ -162,27 +233,86 @@ class FeedService:
             self.last_publish_at = time.time()
         self.batches += 1
         if self.log_batches:
-            log.info("published %d updates (batch %d)", len(items), self.batches)
+            symbols = sorted({t.symbol for t in ticks})
+            shown = ", ".join(symbols[:5]) + (f" +{len(symbols) - 5}" if len(symbols) > 5 else "")
+            log.info(
+                "batch %d: %d ticks, %d updates published (%s) from %s",
+                self.batches,
+                len(ticks),
+                len(items),
+                shown or "-",
+                self.source.name,
+            )
         return len(items)
+
+    # -- control: forced updates ------------------------------------------------------------
+
+    async def force_update(self, symbols: Sequence[str]) -> int:
+        """Fetch ``symbols`` from the source now and publish them; returns updates sent.
+
+        Symbols the source has nothing new for get their latest quote republished (with
+        the next seq), so subscribers see an update either way. Unknown symbols are ignored.
+        """
+        known = list(dict.fromkeys(s for s in symbols if s in self.quotes))
+        self.forced_updates += 1
+        if not known:
+            return 0
+        try:
+            ticks = await self.source.refresh(known)
+        except Exception:
+            log.exception("forced refresh of %d symbols failed", len(known))
+            ticks = []
+        sent = await self.publish(ticks) if ticks else 0
+        fresh = {t.symbol for t in ticks}
+        stamp = utc_timestamp()
+        items = [
+            (
+                asset_channel(s),
+                encode_body(ServerType.ASSET_UPDATE, self.quotes[s].as_data(), timestamp=stamp),
+            )
+            for s in known
+            if s not in fresh
+        ]
+        if items:
+            await self.broker.publish_many(items)
+            self.published += len(items)
+        log.info("forced update of %d symbols: %d updates", len(known), sent + len(items))
+        return sent + len(items)
+
+    def handle_control(self, frame: bytes) -> None:
+        """Act on a control frame from the broker (called from its delivery handler)."""
+        try:
+            symbols = parse_control(frame)
+        except ValueError as exc:
+            self.control_errors += 1
+            log.warning("ignored control message: %s", exc)
+            return
+        task = asyncio.ensure_future(self.force_update(symbols))
+        # Keep a reference until done: the loop holds tasks only weakly.
+        self._control_tasks.add(task)
+        task.add_done_callback(self._control_tasks.discard)
 
     # -- running ----------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Start consuming the source (and persisting) in background tasks."""
+    def start(self) -> asyncio.Task[None]:
+        """Start consuming the source (and persisting) in background tasks.
+
+        Returns the consuming task, which finishes when the source ends or on :meth:`stop`.
+        """
         if self._task is not None:
-            return
+            return self._task
         self.running = True
         self.started_at = time.time()
         self._task = asyncio.ensure_future(self._run())
-        if self.on_persist is not None:
+        if self.on_persist is not None or self.on_bars is not None:
             self._persist_task = asyncio.ensure_future(self._persist_loop())
+        return self._task
 
     async def run(self) -> None:
         """Run in the foreground until cancelled; persists what is left on the way out."""
-        self.start()
-        assert self._task is not None
+        task = self.start()
         try:
-            await self._task
+            await task
         finally:
             await self.stop()
 
@@ -205,12 +335,41 @@ class FeedService:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
         self._task = self._persist_task = None
+        for control in list(self._control_tasks):
+            control.cancel()
         await self.persist()
+        if self.bars is not None:
+            # Partial bars too: persistence merges them with whatever a later run adds.
+            self._pending_bars.extend(self.bars.drain())
+        await self.persist_bars()
 
     async def _persist_loop(self) -> None:
         while True:
             await asyncio.sleep(self.persist_interval)
             await self.persist()
+            if self.bars is not None:
+                self._pending_bars.extend(self.bars.flush(time.time()))
+            await self.persist_bars()
+
+    async def persist_bars(self) -> int:
+        """Hand closed bars to ``on_bars`` in one batch; on failure keep them for later."""
+        if self.on_bars is None or not self._pending_bars:
+            return 0
+        bars, self._pending_bars = self._pending_bars, []
+        try:
+            await self.on_bars(bars)
+        except Exception:
+            self.bar_failures += 1
+            log.exception("writing %d bars failed; will retry", len(bars))
+            self._pending_bars = bars + self._pending_bars
+            overflow = len(self._pending_bars) - self.max_pending_bars
+            if overflow > 0:
+                # A database down for hours: keep the newest bars, count what is lost.
+                del self._pending_bars[:overflow]
+                self.bars_dropped += overflow
+            return 0
+        self.bars_written += len(bars)
+        return len(bars)
 
     async def persist(self) -> int:
         """Hand dirty quotes to ``on_persist`` in one batch; returns how many."""
@@ -247,6 +406,11 @@ class FeedService:
             "batches": self.batches,
             "rejected_ticks": self.rejected,
             "persist_failures": self.persist_failures,
+            "bars_written": self.bars_written,
+            "bars_pending": len(self._pending_bars),
+            "bar_failures": self.bar_failures,
+            "bars_dropped": self.bars_dropped,
+            "forced_updates": self.forced_updates,
             "last_publish_at": self.last_publish_at,
             "source": self.source.status(),
         }

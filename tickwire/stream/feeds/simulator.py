@@ -13,9 +13,9 @@ import asyncio
 import math
 import random
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 
-from .base import Instrument, Source, Tick
+from .base import Bar, Instrument, Source, Tick
 
 __all__ = ["MEAN_TRADE_VALUE", "STEP_VOLATILITY", "SimulatorSource"]
 
@@ -48,12 +48,14 @@ class SimulatorSource(Source):
         self.steps = 0
         self.last_tick_at: float | None = None
 
-    def step(self, now: float | None = None) -> list[Tick]:
-        """Advance every instrument one step and return the ticks (no waiting)."""
+    def step(self, now: float | None = None, symbols: Collection[str] | None = None) -> list[Tick]:
+        """Advance every instrument (or only ``symbols``) one step; return the ticks."""
         ts = time.time() if now is None else now
         out: list[Tick] = []
         rng = self._rng
         for inst in self._instruments:
+            if symbols is not None and inst.symbol not in symbols:
+                continue
             sigma = STEP_VOLATILITY.get(inst.kind, 0.001)
             price = self._prices[inst.symbol]
             price *= math.exp(sigma * rng.gauss(0.0, 1.0) - 0.5 * sigma * sigma)
@@ -80,6 +82,56 @@ class SimulatorSource(Source):
             # stall does not cause a burst of catch-up steps.
             next_at = max(next_at + self.interval, loop.time())
             await asyncio.sleep(next_at - loop.time())
+
+    async def refresh(self, symbols: Sequence[str]) -> list[Tick]:
+        """Step just these instruments now (a forced update)."""
+        return self.step(symbols=set(symbols))
+
+    async def fetch(self, symbols: Sequence[str], timeout: float = 15.0) -> dict[str, Tick]:
+        return {t.symbol: t for t in self.step(symbols=set(symbols))}
+
+    async def history(self, symbols: Sequence[str], days: int) -> list[Bar]:
+        """Simulated daily bars for the last ``days`` days, ending at today's price.
+
+        The walk runs backwards from the current price with daily volatility
+        ``sqrt(6.5 h of 1 s steps)`` times the step volatility, so the history has the
+        character of the live simulation; with a seed it is reproducible.
+        """
+        wanted = set(symbols)
+        today = int(time.time() // 86400) * 86400
+        rng = self._rng
+        bars: list[Bar] = []
+        for inst in self._instruments:
+            if inst.symbol not in wanted:
+                continue
+            sigma = STEP_VOLATILITY.get(inst.kind, 0.001) * math.sqrt(23_400)
+            close = self._prices[inst.symbol]
+            for back in range(days):
+                open_ = close / math.exp(sigma * rng.gauss(0.0, 1.0) - 0.5 * sigma * sigma)
+                spread = abs(rng.gauss(0.0, sigma / 2))
+                high = max(open_, close) * math.exp(spread)
+                low = min(open_, close) / math.exp(abs(rng.gauss(0.0, sigma / 2)))
+                mean_units = MEAN_TRADE_VALUE.get(inst.kind, 100_000.0) / max(close, 1e-9)
+                volume = (
+                    0.0
+                    if inst.kind == "fx"
+                    else round(mean_units * 23_400 * rng.lognormvariate(-0.5, 1.0))
+                )
+                d = inst.decimals
+                bars.append(
+                    Bar(
+                        inst.symbol,
+                        86400,
+                        today - back * 86400,
+                        round(open_, d),
+                        round(high, d),
+                        round(low, d),
+                        round(close, d),
+                        float(volume),
+                    )
+                )
+                close = open_
+        return sorted(bars, key=lambda b: (b.symbol, b.start))
 
     def status(self) -> dict[str, object]:
         return {

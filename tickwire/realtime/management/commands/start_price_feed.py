@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 from typing import Any
@@ -10,47 +9,69 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from tickwire.realtime.feedprocess import FeedOptions, MemoryBrokerFeedError, run_feed_process
+from tickwire.realtime.feedprocess import (
+    FeedOptions,
+    MemoryBrokerFeedError,
+    UnknownSymbolsError,
+    run_feed_process,
+)
+from tickwire.realtime.management.arguments import (
+    broker_url,
+    option_pair,
+    positive_float,
+    positive_int,
+    symbol,
+)
+from tickwire.stream.feeds import SOURCES
 
-
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
-    return value
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
-    return value
+# Kept importable from here: other code and tests used them before arguments.py existed.
+__all__ = ["Command", "positive_float", "positive_int"]
 
 
 class Command(BaseCommand):
-    help = "Run the real-time price feed service until stopped (SIGTERM/SIGINT)."
+    help = (
+        "Run the real-time price feed service until stopped (SIGTERM/SIGINT). "
+        "Sources and their options: docs/sources.md."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--interval",
             type=positive_float,
             default=None,
-            help="seconds between updates (default REALTIME_UPDATE_INTERVAL)",
+            help="seconds between updates or polls (default REALTIME_UPDATE_INTERVAL)",
         )
         parser.add_argument(
             "--batch-size",
             type=positive_int,
             default=None,
-            help="assets per batch (default REALTIME_BATCH_SIZE)",
+            help="assets per batch / per HTTP request (default REALTIME_BATCH_SIZE)",
         )
-        parser.add_argument("--source", default=None, help="data source (default simulator)")
-        parser.add_argument("--symbols", nargs="+", default=[], help="only these symbols")
+        parser.add_argument(
+            "--source",
+            choices=sorted(SOURCES),
+            default=None,
+            help="data source (default TICKWIRE_FEED_SOURCE, normally simulator)",
+        )
+        parser.add_argument(
+            "--symbols", nargs="+", type=symbol, default=[], help="only these symbols"
+        )
+        parser.add_argument(
+            "-o",
+            "--option",
+            action="append",
+            type=option_pair,
+            default=[],
+            metavar="KEY=VALUE",
+            help="source option over TICKWIRE_FEED_<KEY>, e.g. url=wss://... (repeatable)",
+        )
+        parser.add_argument(
+            "--broker",
+            type=broker_url,
+            default=None,
+            metavar="URL",
+            help="broker URL over TICKWIRE_BROKER_URL, e.g. redis://127.0.0.1:6379/0",
+        )
         parser.add_argument("--verbose", action="store_true", help="log one line per batch")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -60,12 +81,12 @@ class Command(BaseCommand):
             interval=options["interval"] or settings.REALTIME_UPDATE_INTERVAL,
             batch_size=options["batch_size"] or settings.REALTIME_BATCH_SIZE,
             source=options["source"] or settings.TICKWIRE_FEED_SOURCE,
-            symbols=tuple(s.upper() for s in options["symbols"]),
+            symbols=tuple(dict.fromkeys(options["symbols"])),
             verbose=options["verbose"],
+            source_options=dict(options["option"]),
+            broker_url=options["broker"],
         )
         try:
             asyncio.run(run_feed_process(feed_options))
-        except MemoryBrokerFeedError as exc:
-            raise CommandError(str(exc)) from None
-        except ValueError as exc:
+        except (MemoryBrokerFeedError, UnknownSymbolsError, ValueError) as exc:
             raise CommandError(str(exc)) from None

@@ -1,0 +1,9 @@
+import pytest
+
+from tickwire.assets.services import load_demo_data
+
+
+@pytest.fixture
+def demo(transactional_db):
+    """Demo assets in a database the feed's worker threads can see."""
+    return load_demo_data()
