@@ -25,6 +25,7 @@ from django.conf import settings
 from tickwire.stream.hub import Outbox
 from tickwire.stream.protocol import (
     Authenticate,
+    ClientType,
     CloseCode,
     Configure,
     ErrorCode,
@@ -50,6 +51,16 @@ __all__ = ["RealtimeConsumer"]
 log = logging.getLogger("tickwire.realtime.consumer")
 
 _symbols = services.SymbolDirectory()
+
+_REQUEST_TYPES: dict[type[Request], str] = {
+    Ping: ClientType.PING.value,
+    SubscribeAssets: ClientType.SUBSCRIBE_ASSET.value,
+    UnsubscribeAssets: ClientType.UNSUBSCRIBE_ASSET.value,
+    SubscribePortfolio: ClientType.SUBSCRIBE_PORTFOLIO.value,
+    UnsubscribePortfolio: ClientType.UNSUBSCRIBE_PORTFOLIO.value,
+    Authenticate: ClientType.AUTHENTICATE.value,
+    Configure: ClientType.CONFIGURE.value,
+}
 
 
 class _RateLimiter:
@@ -148,14 +159,28 @@ class RealtimeConsumer(AsyncConsumer):
                     )
                 )
             return
+        request: Request | None = None
         try:
             request = parse_request(raw)
             await self._handle(request)
         except ProtocolError as exc:
+            if request is not None:
+                # Errors raised while handling a valid request (unknown symbol, limit,
+                # forbidden portfolio) answer that request: echo its id and type.
+                if exc.request_id is None:
+                    exc.request_id = request.id
+                if exc.request_type is None:
+                    exc.request_type = _REQUEST_TYPES.get(type(request))
             self._error(exc)
         except Exception:
             log.exception("handling a client message failed")
-            self._error(ProtocolError(ErrorCode.INTERNAL_ERROR, "internal error"))
+            self._error(
+                ProtocolError(
+                    ErrorCode.INTERNAL_ERROR,
+                    "internal error",
+                    request_id=request.id if request is not None else None,
+                )
+            )
 
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
         await self._cleanup()
