@@ -589,6 +589,7 @@ function closeLabel(code, reason) {
     1001: "server going away",
     1006: "connection lost",
     1011: "server error",
+    1012: "server restarting",
     4000: "idle timeout",
     4001: "too slow to keep up",
     4002: "too many connections",

@@ -1,13 +1,12 @@
 /**
  * Tickwire JavaScript client: one resilient WebSocket to /ws/realtime/.
  *
- * An ES module with no dependencies and no build step. Import it:
- *
- *     import { TickwireClient } from "/static/tickwire/tickwire-client.js";
- *
- * or load it with `<script type="module" src=".../tickwire-client.js">` and use the
- * global `window.Tickwire.TickwireClient` from scripts that run after it (deferred
- * scripts placed after it, or code running on DOMContentLoaded).
+ * An ES module with no dependencies and no build step, served at
+ * /static/tickwire/tickwire-client.js. Module scripts use its exports (TickwireClient,
+ * State, CloseCode, ...); plain scripts use the same names on the global `window.Tickwire`
+ * once the module has run (load it with a module script tag, then use the global from
+ * deferred scripts placed after that tag, or from DOMContentLoaded). Examples:
+ * docs/readme/issue-7.md.
  *
  * What it does for you:
  * - reconnects after any drop with exponential backoff and jitter, except where the
