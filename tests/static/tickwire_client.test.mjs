@@ -467,6 +467,7 @@ describe("heartbeat", () => {
     advance(1000);
     const ping = sock().last("ping");
     assert.ok(ping, "a ping after one interval");
+    assert.match(ping.id, /^hb\d+$/);
     reply(sock(), ping, "pong", {});
     assert.notEqual(client.rtt, null);
     advance(1000);

@@ -474,7 +474,10 @@ export class TickwireClient {
    */
   ping(options = {}) {
     const timeout = options.timeout ?? this.options.heartbeatTimeout;
-    return this.request("ping", {}, { timeout, heartbeat: Boolean(options.heartbeat) }).then(
+    const heartbeat = Boolean(options.heartbeat);
+    // Heartbeat ids start with "hb" so logs (like the test console's) can tell them apart.
+    const id = heartbeat ? `hb${this._nextId++}` : undefined;
+    return this.request("ping", {}, { timeout, heartbeat, id }).then(
       (reply) => reply.rtt,
     );
   }
