@@ -142,6 +142,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "username": user.get_username() if user.is_authenticated else None,
         "loginUrl": _login_url(request.path),
         "assetsApi": "/api/assets/",
+        # Symbols and portfolios share this per-connection limit; the page keeps under it.
+        "maxSubscriptions": settings.MAX_SUBSCRIPTIONS_PER_CONNECTION,
     }
     return render(
         request,

@@ -241,7 +241,10 @@ export class PriceChart {
     const yOf = (p) => plot.y + (1 - (p - lo) / (hi - lo)) * plot.h;
     const decimals = priceDecimals(this.kind, lastBar.c);
 
-    // Horizontal grid and price axis.
+    const lastPrice = lineMode ? points[points.length - 1].p : lastBar.c;
+    const yLast = Math.round(yOf(lastPrice)) + 0.5;
+
+    // Horizontal grid and price axis (no label where the last-price marker goes).
     ctx.strokeStyle = colors.grid;
     ctx.lineWidth = 1;
     ctx.fillStyle = colors.text;
@@ -253,7 +256,7 @@ export class PriceChart {
       ctx.moveTo(plot.x, y);
       ctx.lineTo(plot.x + plot.w, y);
       ctx.stroke();
-      ctx.fillText(fixed(v, decimals), plot.x + plot.w + 6, y);
+      if (Math.abs(y - yLast) > 12) ctx.fillText(fixed(v, decimals), plot.x + plot.w + 6, y);
     }
     // Vertical grid and time axis, at round minutes.
     const minutesPerLabel = [1, 2, 5, 10, 15, 30, 60, 120, 240].find(
@@ -322,11 +325,9 @@ export class PriceChart {
     ctx.restore();
 
     // Last price: dashed line and a label on the axis.
-    const lastPrice = lineMode ? points[points.length - 1].p : lastBar.c;
     const lastUp = lineMode
       ? points.length < 2 || lastPrice >= points[points.length - 2].p
       : lastBar.c >= lastBar.o;
-    const yLast = Math.round(yOf(lastPrice)) + 0.5;
     ctx.strokeStyle = lastUp ? colors.up : colors.down;
     ctx.setLineDash([4, 3]);
     ctx.beginPath();

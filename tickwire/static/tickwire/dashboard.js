@@ -10,74 +10,17 @@
 import { State, TickwireClient } from "./tickwire-client.js";
 import { PriceChart, parseBar } from "./chart.js";
 import * as fmt from "./format.js";
+import { $, el, flash, setDirection, setText, store, toast } from "./dom.js";
+import { PortfolioPanel } from "./portfolios.js";
+import { SymbolSearch } from "./search.js";
 
 const config = JSON.parse(document.getElementById("dashboard-config").textContent);
-const FLASH_MS = 600;
 const BAR_HISTORY_MS = 4 * 60 * 60 * 1000;
 const STORE = {
   watchlist: "tickwire.dashboard.watchlist",
   selected: "tickwire.dashboard.selected",
   mode: "tickwire.dashboard.chartMode",
 };
-
-const $ = (id) => document.getElementById(id);
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (key === "class") node.className = value;
-    else if (key === "dataset") Object.assign(node.dataset, value);
-    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else node.setAttribute(key, value);
-  }
-  for (const child of children) {
-    if (child !== null && child !== undefined) node.append(child);
-  }
-  return node;
-}
-
-function setText(node, text) {
-  if (node && node.textContent !== text) node.textContent = text;
-}
-
-function setDirection(node, value) {
-  if (!node) return;
-  node.classList.remove("up", "down", "flat");
-  node.classList.add(fmt.direction(value));
-}
-
-function flash(node, up) {
-  if (!node) return;
-  clearTimeout(node._flashTimer);
-  node.classList.remove("flash-up", "flash-down");
-  void node.offsetWidth; // restart the effect when ticks arrive back to back
-  node.classList.add(up ? "flash-up" : "flash-down");
-  node._flashTimer = setTimeout(() => node.classList.remove("flash-up", "flash-down"), FLASH_MS);
-}
-
-const store = {
-  get(key, fallback) {
-    try {
-      const raw = localStorage.getItem(key);
-      return raw === null ? fallback : JSON.parse(raw);
-    } catch {
-      return fallback; // storage disabled or corrupt: the defaults still work
-    }
-  },
-  set(key, value) {
-    try {
-      localStorage.setItem(key, JSON.stringify(value));
-    } catch {
-      /* storage full or disabled: the watchlist just is not remembered */
-    }
-  },
-};
-
-function toast(text, kind = "info") {
-  const node = el("div", { class: `toast toast-${kind}`, role: kind === "error" ? "alert" : "status" }, text);
-  $("toasts").append(node);
-  setTimeout(() => node.remove(), 6000);
-}
 
 // ---- assets and the watchlist ---------------------------------------------------------
 
@@ -102,10 +45,13 @@ function fromApi(a) {
 }
 
 const rows = new Map(); // symbol -> {row, cells, quote}
+// The server refuses a whole subscribe request past its per-connection limit, which
+// portfolios count towards too; keep the watchlist under what is left.
+const watchlistLimit = () => Math.max(1, config.maxSubscriptions - config.portfolios.length);
 const tbody = document.querySelector("#watchlist tbody");
 let watchlist = store.get(STORE.watchlist, null);
 if (!Array.isArray(watchlist)) watchlist = config.defaultWatchlist.slice();
-watchlist = watchlist.filter((s) => typeof s === "string");
+watchlist = [...new Set(watchlist.filter((s) => typeof s === "string"))].slice(0, watchlistLimit());
 
 function saveWatchlist() {
   store.set(STORE.watchlist, [...rows.keys()]);
@@ -236,6 +182,10 @@ async function addSymbol(symbol, quote = null, { selectIt = true } = {}) {
       return false;
     }
   }
+  if (rows.size >= watchlistLimit()) {
+    toast(`The watchlist is full: at most ${watchlistLimit()} symbols per connection (MAX_SUBSCRIPTIONS_PER_CONNECTION). Remove one first.`, "error");
+    return false;
+  }
   meta.set(symbol, asset);
   addRow(asset);
   saveWatchlist();
@@ -256,123 +206,21 @@ function removeSymbol(symbol) {
 
 // ---- search ---------------------------------------------------------------------------
 
-const searchInput = $("symbol-search");
-const searchList = $("search-results");
-let searchResults = [];
-let searchActive = -1;
-let searchSeq = 0;
-let searchTimer = null;
-
-function closeSearch() {
-  searchList.hidden = true;
-  searchInput.setAttribute("aria-expanded", "false");
-  searchInput.removeAttribute("aria-activedescendant");
-  searchActive = -1;
-}
-
-function renderSearch() {
-  searchList.replaceChildren();
-  if (!searchResults.length) {
-    searchList.append(el("li", { class: "search-empty" }, "No matching asset"));
-  }
-  searchResults.forEach((asset, i) => {
-    const added = rows.has(asset.symbol);
-    searchList.append(
-      el(
-        "li",
-        {
-          id: `search-option-${i}`,
-          role: "option",
-          class: i === searchActive ? "active" : "",
-          "aria-selected": String(i === searchActive),
-          dataset: { symbol: asset.symbol },
-          onmousedown: (event) => {
-            event.preventDefault(); // keep focus in the input
-            pick(i);
-          },
-        },
-        el("span", { class: "sym" }, asset.symbol),
-        el("span", { class: "asset-name" }, asset.name || ""),
-        el("span", { class: `kind kind-${asset.kind}` }, asset.kind || ""),
-        el("span", { class: "num" }, added ? "added" : fmt.price(asset.price, asset.kind)),
-      ),
+new SymbolSearch({
+  form: $("search-form"),
+  input: $("symbol-search"),
+  list: $("search-results"),
+  assetsApi: config.assetsApi,
+  fromApi,
+  localMatches: (q) => {
+    const needle = q.toUpperCase();
+    return [...meta.values()].filter(
+      (a) => a.symbol.includes(needle) || (a.name || "").toUpperCase().includes(needle),
     );
-  });
-  if (searchActive >= 0) searchInput.setAttribute("aria-activedescendant", `search-option-${searchActive}`);
-  searchList.hidden = false;
-  searchInput.setAttribute("aria-expanded", "true");
-}
-
-function localMatches(q) {
-  const needle = q.toUpperCase();
-  return [...meta.values()].filter(
-    (a) => a.symbol.includes(needle) || (a.name || "").toUpperCase().includes(needle),
-  );
-}
-
-async function search(q) {
-  const mine = ++searchSeq;
-  // Instant answer from what the page already knows, then the server's full answer.
-  searchResults = localMatches(q).slice(0, 8);
-  searchActive = searchResults.length ? 0 : -1;
-  renderSearch();
-  try {
-    const response = await fetch(`${config.assetsApi}?search=${encodeURIComponent(q)}&limit=8`, {
-      headers: { Accept: "application/json" },
-    });
-    if (!response.ok) throw new Error(`HTTP ${response.status}`);
-    const body = await response.json();
-    if (mine !== searchSeq) return;
-    const found = (Array.isArray(body) ? body : body.results || []).map(fromApi);
-    const seen = new Set(found.map((a) => a.symbol));
-    searchResults = found.concat(searchResults.filter((a) => !seen.has(a.symbol))).slice(0, 8);
-    searchActive = searchResults.length ? 0 : -1;
-    renderSearch();
-  } catch {
-    /* the local matches stay; the server's search is a bonus */
-  }
-}
-
-async function pick(i) {
-  const asset = searchResults[i];
-  if (!asset) return;
-  closeSearch();
-  searchInput.value = "";
-  await addSymbol(asset.symbol, asset);
-}
-
-searchInput.addEventListener("input", () => {
-  const q = searchInput.value.trim();
-  clearTimeout(searchTimer);
-  if (!q) {
-    closeSearch();
-    return;
-  }
-  searchTimer = setTimeout(() => search(q), 120);
+  },
+  isAdded: (symbol) => rows.has(symbol),
+  add: (symbol, asset) => addSymbol(symbol, asset),
 });
-searchInput.addEventListener("keydown", (event) => {
-  if (event.key === "ArrowDown" || event.key === "ArrowUp") {
-    if (!searchResults.length) return;
-    event.preventDefault();
-    const step = event.key === "ArrowDown" ? 1 : -1;
-    searchActive = (searchActive + step + searchResults.length) % searchResults.length;
-    renderSearch();
-  } else if (event.key === "Escape") {
-    closeSearch();
-  }
-});
-$("search-form").addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const q = searchInput.value.trim();
-  if (!q) return;
-  if (searchActive >= 0 && !searchList.hidden) {
-    await pick(searchActive);
-  } else if (await addSymbol(q)) {
-    searchInput.value = "";
-    closeSearch();
-  }
-});
-searchInput.addEventListener("blur", () => setTimeout(closeSearch, 100));
 
 // ---- chart ----------------------------------------------------------------------------
 
@@ -461,100 +309,7 @@ async function select(symbol) {
 
 // ---- portfolios -----------------------------------------------------------------------
 
-const portfolioCards = new Map(); // id -> {card, fields, body, data}
-
-function positionFields(p) {
-  // Field names of portfolio_update positions, with the REST API's alternatives.
-  return {
-    symbol: p.symbol ?? p.asset_symbol ?? (typeof p.asset === "string" ? p.asset : p.asset?.symbol) ?? "?",
-    quantity: p.quantity,
-    price: p.price ?? p.current_price,
-    value: p.market_value ?? p.value,
-    change: p.daily_change ?? p.day_change,
-    kind: p.kind ?? meta.get(p.symbol)?.kind,
-  };
-}
-
-function renderPositions(entry) {
-  const { data, body } = entry;
-  const positions = Array.isArray(data.positions) ? data.positions : [];
-  body.replaceChildren(
-    ...positions.map((raw) => {
-      const p = positionFields(raw);
-      const change = el("td", { class: `num ${fmt.direction(p.change)}` }, fmt.signedMoney(p.change, data.currency));
-      return el(
-        "tr",
-        { dataset: { symbol: p.symbol } },
-        el("th", { scope: "row", class: "symbol" }, el("span", { class: "sym" }, p.symbol)),
-        el("td", { class: "num" }, fmt.fixed(fmt.toNumber(p.quantity) ?? 0, (fmt.toNumber(p.quantity) ?? 0) % 1 ? 4 : 0)),
-        el("td", { class: "num" }, fmt.price(p.price, p.kind)),
-        el("td", { class: "num", dataset: { field: "market_value" } }, fmt.money(p.value, data.currency)),
-        change,
-      );
-    }),
-  );
-  entry.empty.hidden = positions.length > 0;
-}
-
-function renderPortfolio(entry, update, isLive) {
-  const previous = fmt.toNumber(entry.data.total_value);
-  Object.assign(entry.data, update);
-  const { data, fields } = entry;
-  const total = fmt.toNumber(data.total_value);
-  setText(fields.total, fmt.money(total, data.currency));
-  if (isLive && previous !== null && total !== null && total !== previous) flash(fields.total, total > previous);
-  setText(fields.change, `${fmt.signedMoney(data.daily_change, data.currency)} (${fmt.percent(data.daily_change_percent)})`);
-  setDirection(fields.change, data.daily_change);
-  setText(fields.name, data.name || `Portfolio ${data.portfolio_id}`);
-  if ("positions" in update || !isLive) renderPositions(entry);
-}
-
-function setPortfolioLive(entry, state, text) {
-  entry.card.dataset.live = state;
-  setText(entry.fields.live, text);
-}
-
-function addPortfolio(summary) {
-  const fields = {
-    name: el("h3", {}, summary.name),
-    total: el("span", { class: "pf-total", dataset: { field: "total_value" } }),
-    change: el("span", { class: "pf-change", dataset: { field: "daily_change" } }),
-    live: el("span", { class: "pf-live muted" }),
-  };
-  const body = el("tbody");
-  const empty = el("p", { class: "muted pf-empty" }, "No positions yet.");
-  const card = el(
-    "article",
-    { class: "pf-card", dataset: { portfolioId: String(summary.portfolio_id), live: "waiting" } },
-    el("header", { class: "pf-head" }, fields.name, fields.live),
-    el("div", { class: "pf-values" }, fields.total, fields.change),
-    el(
-      "table",
-      { class: "quotes compact" },
-      el(
-        "thead",
-        {},
-        el(
-          "tr",
-          {},
-          el("th", { scope: "col" }, "Symbol"),
-          el("th", { scope: "col", class: "num" }, "Qty"),
-          el("th", { scope: "col", class: "num" }, "Price"),
-          el("th", { scope: "col", class: "num" }, "Value"),
-          el("th", { scope: "col", class: "num" }, "Day"),
-        ),
-      ),
-      body,
-    ),
-    empty,
-  );
-  const entry = { card, fields, body, empty, data: { ...summary } };
-  portfolioCards.set(summary.portfolio_id, entry);
-  $("portfolio-list").append(card);
-  renderPortfolio(entry, {}, false);
-  setPortfolioLive(entry, "waiting", "last saved values");
-  client.subscribePortfolio(summary.portfolio_id);
-}
+const portfolios = new PortfolioPanel($("portfolio-list"), (symbol) => meta.get(symbol)?.kind);
 
 // ---- connection -----------------------------------------------------------------------
 
@@ -617,9 +372,7 @@ client.on("state", ({ state, delay, code, reason }) => {
     };
     tick();
     countdown = setInterval(tick, 200);
-    for (const entry of portfolioCards.values()) {
-      if (entry.card.dataset.live === "live") setPortfolioLive(entry, "stale", "reconnecting\u2026");
-    }
+    portfolios.markStale("reconnecting\u2026");
   } else if (state === State.SESSION_ENDED) {
     setText(detail, "session ended");
     notice("Your session ended, so live portfolio values stopped.", [
@@ -663,8 +416,7 @@ client.on("rejected", (what, why) => {
     saveWatchlist();
     toast(`${what.symbols.join(", ")} removed: ${why.message || why.code}`, "error");
   } else if (what.portfolioId !== undefined) {
-    const entry = portfolioCards.get(what.portfolioId);
-    if (entry) setPortfolioLive(entry, "unavailable", `live updates unavailable: ${why.message || why.code}`);
+    portfolios.setLive(what.portfolioId, "unavailable", `live updates unavailable: ${why.message || why.code}`);
   }
 });
 
@@ -683,18 +435,12 @@ client.on("asset_update", (data, message) => {
   setText($("last-tick"), `last tick ${fmt.clock(Number.isFinite(time) ? time : Date.now())}`);
 });
 
-client.on("portfolio_update", (data) => {
-  const entry = portfolioCards.get(Number(data.portfolio_id));
-  if (!entry) return;
-  renderPortfolio(entry, data, true);
-  setPortfolioLive(entry, "live", `live \u00b7 ${fmt.clock(new Date())}`);
-});
+client.on("portfolio_update", (data) => portfolios.update(data));
 
 client.on("subscribed", (data) => {
   const ids = data.portfolio_id !== undefined ? [data.portfolio_id] : data.portfolios || [];
   for (const id of ids) {
-    const entry = portfolioCards.get(Number(id));
-    if (entry && entry.card.dataset.live !== "live") setPortfolioLive(entry, "live", "live");
+    if (portfolios.liveState(id) === "waiting") portfolios.setLive(id, "live", "live");
   }
 });
 
@@ -706,7 +452,10 @@ client.on("error", (data, message) => {
 
 // ---- start ----------------------------------------------------------------------------
 
-for (const summary of config.portfolios) addPortfolio(summary);
+for (const summary of config.portfolios) {
+  portfolios.add(summary);
+  client.subscribePortfolio(summary.portfolio_id);
+}
 for (const symbol of watchlist) {
   const quote = meta.get(symbol);
   if (quote) addRow(quote);
@@ -721,4 +470,4 @@ const remembered = store.get(STORE.selected, null);
 select(rows.has(remembered) ? remembered : rows.keys().next().value ?? null);
 
 // For debugging from the browser console.
-window.tickwireDashboard = { client, chart, rows, portfolios: portfolioCards };
+window.tickwireDashboard = { client, chart, rows, portfolios };
