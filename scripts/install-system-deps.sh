@@ -2,10 +2,16 @@
 # Install the Debian packages the test suite runs against, when they are missing.
 # Idempotent and quiet when everything is present. Needs root (or sudo) to install.
 set -euo pipefail
+
+# binary=package pairs: the package is installed when the binary is not found.
+DEPS=(
+  chromium=chromium   # browser tests (tests/browser/), driven by Playwright
+  node=nodejs         # the JavaScript client's unit tests (tests/static/)
+)
+
 need=()
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "$2" ]; }
-# (package list grows with the capabilities that need real services)
-for spec in ${TICKWIRE_SYSDEPS:-}; do
+for spec in "${DEPS[@]}" ${TICKWIRE_SYSDEPS:-}; do
   bin=${spec%%=*}; pkg=${spec#*=}
   have "$bin" "/usr/sbin/$bin" || need+=("$pkg")
 done

@@ -73,3 +73,9 @@ def test_demo_user_only_where_demo_data_is_enabled(settings):
     with pytest.raises(DemoDataDisabled):
         load_demo_data()
     assert not get_user_model().objects.filter(username="demo").exists()
+
+
+@pytest.mark.django_db
+def test_nav_login_link_returns_to_the_page_you_were_on():
+    html = Client().get("/realtime/dashboard/").content.decode()
+    assert 'href="/accounts/login/?next=/realtime/dashboard/"' in html

@@ -255,3 +255,23 @@ async def test_symbol_directory_rechecks_known_symbols_after_cache_timeout(runti
     assert await cached.unknown(("AAPL",)) == []
     await sync_to_async(Asset.objects.filter(symbol="AAPL").update)(is_active=False)
     assert await cached.unknown(("AAPL",)) == []  # trusted until REALTIME_CACHE_TIMEOUT
+
+
+async def test_errors_from_handling_a_request_echo_its_id_and_type(runtime):
+    """Clients match an error to the request it answers by id (unknown symbol, login needed)."""
+    comm, _ = await connect()
+    await send(comm, {"type": "subscribe_asset", "data": {"symbols": ["AAPL", "NOPE"]}, "id": "s1"})
+    reply = await recv(comm)
+    assert reply["type"] == "subscribed" and reply["id"] == "s1"
+    assert reply["data"]["symbols"] == ["AAPL"]
+    while (msg := await recv(comm))["type"] != "error":
+        pass
+    assert msg["id"] == "s1"
+    assert msg["data"]["code"] == "unknown_symbol"
+    assert msg["data"]["request_type"] == "subscribe_asset"
+    await send(comm, {"type": "subscribe_portfolio", "data": {"portfolio_id": 1}, "id": 77})
+    while (msg := await recv(comm))["type"] != "error":
+        pass
+    assert msg["id"] == 77 and msg["data"]["request_type"] == "subscribe_portfolio"
+    assert msg["data"]["code"] == "authentication_required"
+    await comm.disconnect()

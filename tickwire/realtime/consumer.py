@@ -166,6 +166,7 @@ class RealtimeConsumer(AsyncConsumer):
                     )
                 )
             return
+        request: Request | None = None
         try:
             request = parse_request(raw)
         except ProtocolError as exc:

@@ -107,9 +107,9 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
-# `collectstatic` fills STATIC_ROOT for production (see docs); without it (the embedded
-# default) whitenoise serves the files straight from the app and project static folders.
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Where `manage.py collectstatic` puts files for WhiteNoise (or nginx) to serve; without
+# it (the embedded default) WhiteNoise serves straight from the app and project folders.
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 WHITENOISE_USE_FINDERS = True
 if not STATIC_ROOT.is_dir():
     # Expected before `collectstatic` has run: not worth a warning on every start.

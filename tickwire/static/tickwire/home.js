@@ -1,19 +1,16 @@
 /*
  * Tickwire home page: live quotes over /ws/realtime/.
  *
- * Subscribes to every symbol in the quotes table, applies "asset_update" messages to the
- * matching row, flashes the price cell on moves and reconnects with exponential backoff.
- * Plain JS, no dependencies. Number formatting mirrors tickwire/assets/templatetags/market.py.
+ * Subscribes to every symbol in the quotes table and applies "asset_update" messages to the
+ * matching row, flashing the price cell on moves. The connection is the shared client
+ * (tickwire-client.js, loaded with a dynamic import so this stays a plain script): it
+ * reconnects with backoff, resumes from the last seq and keeps the heartbeat.
+ * Number formatting mirrors tickwire/assets/templatetags/market.py.
  */
 (function () {
   "use strict";
 
-  var BACKOFF_START_MS = 500;
-  var BACKOFF_MAX_MS = 15000;
   var FLASH_MS = 600;
-  // A connection must stay up this long before the backoff starts over, so a server that
-  // accepts and immediately closes (e.g. connection limit reached) is not hammered.
-  var STABLE_MS = 5000;
   var MISSING = "\u2014";
 
   var badge = document.getElementById("conn-badge");
@@ -24,11 +21,6 @@
     rows[row.dataset.symbol] = row;
     symbols.push(row.dataset.symbol);
   });
-
-  var socket = null;
-  var attempt = 0;
-  var reconnectTimer = null;
-  var openedAt = 0;
 
   // ---- formatting -------------------------------------------------------------------------
 
@@ -161,66 +153,34 @@
 
   // ---- connection -------------------------------------------------------------------------
 
-  function subscribe() {
-    if (!symbols.length) return;
-    socket.send(JSON.stringify({
-      type: "subscribe_asset",
-      data: { symbols: symbols },
-      timestamp: new Date().toISOString(),
-    }));
+  var BADGE = { open: "live", connecting: "connecting", reconnecting: "reconnecting", closed: "offline", session_ended: "offline" };
+
+  // Ping often enough for the server's idle timeout (a third of it, at most every 25 s).
+  function heartbeatInterval() {
+    return fetch("/realtime/websocket-info/", { headers: { Accept: "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (info) {
+        var timeout = info && info.limits && Number(info.limits.websocket_timeout);
+        return timeout > 0 ? Math.min(25000, (timeout * 1000) / 3) : 25000;
+      })
+      .catch(function () { return 25000; });
   }
 
-  function scheduleReconnect() {
-    if (reconnectTimer) return;
-    setState("reconnecting");
-    var base = Math.min(BACKOFF_MAX_MS, BACKOFF_START_MS * Math.pow(2, attempt));
-    // Jitter (50–100 % of the delay) so many tabs do not reconnect in lockstep.
-    var delay = Math.round(base / 2 + Math.random() * (base / 2));
-    attempt += 1;
-    reconnectTimer = setTimeout(function () {
-      reconnectTimer = null;
-      connect();
-    }, delay);
-  }
-
-  function connect() {
-    if (!("WebSocket" in window)) {
-      setState("offline");
-      return;
+  Promise.all([import("./tickwire-client.js"), heartbeatInterval()]).then(
+    function (loaded) {
+      var client = new loaded[0].TickwireClient({ heartbeatInterval: loaded[1] });
+      client.on("state", function (event) {
+        setState(BADGE[event.state] || event.state);
+      });
+      client.on("asset_update", function (data, message) {
+        applyUpdate(data);
+        noteTick(message);
+      });
+      if (symbols.length) client.subscribe(symbols);
+      client.connect();
+    },
+    function () {
+      setState("offline"); // the client module could not load (very old browser?)
     }
-    var url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/realtime/";
-    if (attempt === 0) setState("connecting");
-    try {
-      socket = new WebSocket(url);
-    } catch (err) {
-      scheduleReconnect();
-      return;
-    }
-    socket.onopen = function () {
-      openedAt = Date.now();
-      setState("live");
-      subscribe();
-    };
-    socket.onmessage = function (event) {
-      var message;
-      try {
-        message = JSON.parse(event.data);
-      } catch (err) {
-        return;
-      }
-      if (!message || message.type !== "asset_update") return;
-      applyUpdate(message.data);
-      noteTick(message);
-    };
-    socket.onclose = function () {
-      socket = null;
-      if (openedAt && Date.now() - openedAt >= STABLE_MS) attempt = 0;
-      openedAt = 0;
-      scheduleReconnect();
-    };
-    // onerror is always followed by onclose, which does the reconnecting.
-    socket.onerror = function () {};
-  }
-
-  connect();
+  );
 })();

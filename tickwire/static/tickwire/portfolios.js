@@ -1,0 +1,132 @@
+/**
+ * The dashboard's portfolio cards: total value, daily change and positions, first from
+ * the values the view computed at the last persisted prices, then from `portfolio_update`.
+ */
+
+import { el, flash, setDirection, setText } from "./dom.js";
+import * as fmt from "./format.js";
+
+/** A position of `portfolio_update` (or of the page's first paint), field names unified. */
+function positionFields(p, kindOf) {
+  const symbol =
+    p.symbol ?? p.asset_symbol ?? (typeof p.asset === "string" ? p.asset : p.asset?.symbol) ?? "?";
+  return {
+    symbol,
+    quantity: fmt.toNumber(p.quantity),
+    price: p.price ?? p.current_price,
+    value: p.market_value ?? p.value,
+    change: p.daily_change ?? p.day_change,
+    kind: p.kind ?? kindOf(symbol),
+  };
+}
+
+export class PortfolioPanel {
+  /**
+   * @param {HTMLElement} container
+   * @param {(symbol: string) => string|undefined} kindOf  an asset's kind, for price decimals
+   */
+  constructor(container, kindOf) {
+    this.container = container;
+    this.kindOf = kindOf;
+    this.cards = new Map(); // portfolio id -> {card, fields, body, empty, data}
+  }
+
+  /** Add a card for a portfolio summary ({portfolio_id, name, currency, total_value, ...}). */
+  add(summary) {
+    const fields = {
+      name: el("h3", {}, summary.name),
+      total: el("span", { class: "pf-total", dataset: { field: "total_value" } }),
+      change: el("span", { class: "pf-change", dataset: { field: "daily_change" } }),
+      live: el("span", { class: "pf-live muted" }),
+    };
+    const body = el("tbody");
+    const empty = el("p", { class: "muted pf-empty" }, "No positions yet.");
+    const head = el(
+      "tr",
+      {},
+      el("th", { scope: "col" }, "Symbol"),
+      el("th", { scope: "col", class: "num" }, "Qty"),
+      el("th", { scope: "col", class: "num" }, "Price"),
+      el("th", { scope: "col", class: "num" }, "Value"),
+      el("th", { scope: "col", class: "num" }, "Day"),
+    );
+    const card = el(
+      "article",
+      { class: "pf-card", dataset: { portfolioId: String(summary.portfolio_id), live: "waiting" } },
+      el("header", { class: "pf-head" }, fields.name, fields.live),
+      el("div", { class: "pf-values" }, fields.total, fields.change),
+      el("table", { class: "quotes compact" }, el("thead", {}, head), body),
+      empty,
+    );
+    const entry = { card, fields, body, empty, data: { ...summary } };
+    this.cards.set(Number(summary.portfolio_id), entry);
+    this.container.append(card);
+    this._render(entry, {}, false);
+    this.setLive(summary.portfolio_id, "waiting", "last saved values");
+  }
+
+  /** Apply a `portfolio_update`; returns false for a portfolio without a card. */
+  update(data) {
+    const entry = this.cards.get(Number(data.portfolio_id));
+    if (!entry) return false;
+    this._render(entry, data, true);
+    this.setLive(data.portfolio_id, "live", `live \u00b7 ${fmt.clock(new Date())}`);
+    return true;
+  }
+
+  /** Card state: "waiting", "live", "stale" (reconnecting) or "unavailable", with a note. */
+  setLive(id, state, text) {
+    const entry = this.cards.get(Number(id));
+    if (!entry) return;
+    entry.card.dataset.live = state;
+    setText(entry.fields.live, text);
+  }
+
+  liveState(id) {
+    return this.cards.get(Number(id))?.card.dataset.live;
+  }
+
+  /** Live cards go stale while the connection is down. */
+  markStale(text) {
+    for (const [id, entry] of this.cards) {
+      if (entry.card.dataset.live === "live") this.setLive(id, "stale", text);
+    }
+  }
+
+  _render(entry, update, isLive) {
+    const previous = fmt.toNumber(entry.data.total_value);
+    Object.assign(entry.data, update);
+    const { data, fields } = entry;
+    const total = fmt.toNumber(data.total_value);
+    setText(fields.total, fmt.money(total, data.currency));
+    if (isLive && previous !== null && total !== null && total !== previous) flash(fields.total, total > previous);
+    setText(
+      fields.change,
+      `${fmt.signedMoney(data.daily_change, data.currency)} (${fmt.percent(data.daily_change_percent)})`,
+    );
+    setDirection(fields.change, data.daily_change);
+    setText(fields.name, data.name || `Portfolio ${data.portfolio_id}`);
+    if ("positions" in update || !isLive) this._renderPositions(entry);
+  }
+
+  _renderPositions(entry) {
+    const { data, body } = entry;
+    const positions = Array.isArray(data.positions) ? data.positions : [];
+    body.replaceChildren(
+      ...positions.map((raw) => {
+        const p = positionFields(raw, this.kindOf);
+        const quantity = p.quantity ?? 0;
+        return el(
+          "tr",
+          { dataset: { symbol: p.symbol } },
+          el("th", { scope: "row", class: "symbol" }, el("span", { class: "sym" }, p.symbol)),
+          el("td", { class: "num" }, fmt.fixed(quantity, quantity % 1 ? 4 : 0)),
+          el("td", { class: "num" }, fmt.price(p.price, p.kind)),
+          el("td", { class: "num", dataset: { field: "market_value" } }, fmt.money(p.value, data.currency)),
+          el("td", { class: `num ${fmt.direction(p.change)}` }, fmt.signedMoney(p.change, data.currency)),
+        );
+      }),
+    );
+    entry.empty.hidden = positions.length > 0;
+  }
+}
