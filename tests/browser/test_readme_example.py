@@ -13,7 +13,7 @@ from tests.servers import ROOT, ServerProcess
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
-README = ROOT / "docs" / "readme" / "issue-7.md"
+README = ROOT / "README.md"
 
 
 @pytest.fixture

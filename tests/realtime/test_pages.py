@@ -64,7 +64,7 @@ def test_dashboard_for_a_guest_has_assets_watchlist_and_a_login_link(client: Cli
     assert config["portfolios"] == [] and config["authenticated"] is False
     assert config["wsUrl"] == "/ws/realtime/"
     assert config["maxSubscriptions"] == 50
-    assert 'href="/admin/login/?next=/realtime/dashboard/"' in html
+    assert 'href="/accounts/login/?next=/realtime/dashboard/"' in html
     assert re.search(r'<script type="module" src="/static/tickwire/dashboard\.js">', html)
     assert "/static/tickwire/realtime.css" in html
     # Everything ships with the project: no page pulls a script or style from elsewhere.
