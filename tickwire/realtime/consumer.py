@@ -148,10 +148,15 @@ class RealtimeConsumer(AsyncConsumer):
                     )
                 )
             return
+        request: Request | None = None
         try:
             request = parse_request(raw)
             await self._handle(request)
         except ProtocolError as exc:
+            if request is not None and exc.request_id is None:
+                # Errors raised while handling a valid request answer it: echo its id so
+                # a client can match the error to the request (parse errors carry it).
+                exc.request_id = request.id
             self._error(exc)
         except Exception:
             log.exception("handling a client message failed")
