@@ -27,7 +27,8 @@ AlertKind = Literal["above", "below", "cross_up", "cross_down"]
 
 @dataclass(frozen=True, slots=True)
 class AlertEvent:
-    """An alert fired: ``value`` went ``kind`` the ``level`` at time ``at``."""
+    """An alert fired: ``value`` went ``kind`` the ``level`` at time ``at``.
+    :meth:`describe` says so in words (without the symbol)."""
 
     kind: AlertKind
     value: float
@@ -42,8 +43,7 @@ class AlertEvent:
             "cross_up": "crossed up through",
             "cross_down": "crossed down through",
         }[self.kind]
-        name = f"{self.symbol} " if self.symbol else ""
-        return f"{name}{self.value:g} {what} {self.level:g}"
+        return f"{self.value:g} {what} {self.level:g}"
 
 
 def _check_params(hysteresis: float, cooldown: float) -> None:

@@ -179,6 +179,8 @@ class Client:
         self.reconnects = 0
         #: Gaps reported (symbols whose missed updates could not be recovered).
         self.gaps = 0
+        #: Streams resumed after a reconnect with every missed update replayed.
+        self.recovered = 0
         self._symbols: dict[str, None] = {}
         self._portfolios: dict[int, None] = {}
         self._streams: dict[str, _Stream] = {}
@@ -667,7 +669,9 @@ class Client:
                     gap.reason,
                 )
                 await buffer.put(gap)
-            if not pos.recovered:
+            if pos.recovered:
+                self.recovered += 1
+            else:
                 # A fresh snapshot follows, with seq ``pos.seq`` (0 from the database when
                 # nothing was published yet): the stream stands just before it.
                 stream.seq = pos.seq - 1
@@ -883,6 +887,12 @@ class Client:
             raise ValueError("name at least one symbol")
         out: dict[str, None] = {}
         for symbol in symbols:
+            if self.raw is not None:
+                # Another feed's symbols keep their own spelling (some want lower case).
+                if not isinstance(symbol, str) or not symbol.strip() or len(symbol) > 100:
+                    raise ValueError(f"{symbol!r} is not a symbol")
+                out[symbol.strip()] = None
+                continue
             try:
                 out[normalize_symbol(symbol)] = None
             except ProtocolError as exc:

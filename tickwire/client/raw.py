@@ -131,7 +131,7 @@ class RawFeed:
                 ts,
                 None,
                 None,
-                symbol=symbol.upper(),
+                symbol=symbol,
                 price=float(price),
                 change=None,
                 change_percent=None,
