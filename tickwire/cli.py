@@ -597,7 +597,8 @@ def _exec(cmd: str, payload: bytes, alert: AlertEvent, source: str) -> int:
         "TICKWIRE_ALERT_SOURCE": source,
         "TICKWIRE_ALERT_MESSAGE": alert.describe(),
     }
-    done = subprocess.run(cmd, shell=True, input=payload, env=env, timeout=60, check=False)
+    # One line of JSON on stdin, newline-terminated, as line-reading tools expect.
+    done = subprocess.run(cmd, shell=True, input=payload + b"\n", env=env, timeout=60, check=False)
     return done.returncode
 
 
