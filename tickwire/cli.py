@@ -501,6 +501,7 @@ async def _watch(args: argparse.Namespace, client: Client, stop: _Stop) -> int:
         return table
 
     console = Console()
+    _Errors.muted = True  # the table's caption shows disconnects and retries
     with Live(render(), console=console, refresh_per_second=4, transient=False) as live:
         async for event in _events(client, stop, tick=0.25):
             if isinstance(event, AssetUpdate):
@@ -514,6 +515,7 @@ async def _watch(args: argparse.Namespace, client: Client, stop: _Stop) -> int:
             elif isinstance(event, ServerError):
                 status = f"server error {event.code}: {event.message}"
             live.update(render())
+    _Errors.muted = False
     return 0
 
 
@@ -692,8 +694,11 @@ async def _alert(args: argparse.Namespace, client: Client, stop: _Stop) -> int:
 class _Errors(logging.Handler):
     """The client's warnings (disconnects, retries) as ``tickwire: ...`` lines on stderr."""
 
+    #: True while a live display shows the connection state itself.
+    muted = False
+
     def emit(self, record: logging.LogRecord) -> None:
-        if record.levelno >= logging.ERROR:
+        if record.levelno >= logging.ERROR or _Errors.muted:
             return  # fatal errors are raised, and printed once by main()
         with contextlib.suppress(Exception):
             print(f"tickwire: {record.getMessage()}", file=sys.stderr, flush=True)

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from tests.servers import ServerProcess
 
 #: Short enough that a test sees an idle connection closed; the clients under test ping.
-IDLE_TIMEOUT = 5
+IDLE_TIMEOUT = 3
 
 _server: ServerProcess | None = None
 _users = 0

@@ -332,7 +332,8 @@ class Client:
 
     async def unsubscribe_portfolio(self, portfolio_id: int) -> None:
         """Stop the updates of a portfolio."""
-        if self._portfolios.pop(portfolio_id, 0) is None:
+        if portfolio_id in self._portfolios:
+            del self._portfolios[portfolio_id]
             self._portfolio_confirmed.discard(portfolio_id)
             if self._ws is not None and self.state == "connected":
                 await self._request(
