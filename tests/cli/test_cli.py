@@ -142,6 +142,20 @@ def test_record_csv_survives_an_interrupt(server, tmp_path):
     assert not frame["gap_before"].any()
 
 
+def test_record_csv_crash_loses_at_most_the_last_batch(server, tmp_path):
+    out = tmp_path / "ticks.csv"
+    proc = spawn("record", "AAPL", "--url", server.ws_url, "--out", str(out),
+                 "--batch-size", "7", "--flush-seconds", "3600")  # fmt: skip
+    try:
+        wait_for(lambda: out.exists() and len(out.read_text().splitlines()) > 21, what="rows")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=30)
+    frame = read_recording(out)
+    assert len(frame) >= 21 and len(frame) % 7 == 0  # whole batches, every row complete
+    assert frame["price"].notna().all() and frame["seq"].is_monotonic_increasing
+
+
 def test_record_parquet_keeps_flushed_batches_after_a_crash(server, tmp_path):
     out = tmp_path / "ticks.parquet"
     parts = tmp_path / "ticks.parquet.parts"

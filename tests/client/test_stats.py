@@ -6,6 +6,8 @@ import random
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tickwire.client import AssetUpdate, RollingStats, RollingWindow
 
@@ -143,3 +145,26 @@ def test_rolling_stats_weighs_vwap_by_traded_volume_from_cumulative_volume():
     stats.update(update("B", 1.0, 5))
     assert set(stats) == {"A", "B"} and stats["B"].count == 1
     assert stats["A"].stats().last_at == 1705314600.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(1, 30),
+    st.lists(st.tuples(st.floats(-1e6, 1e6), st.one_of(st.just(0.0), st.floats(1e-3, 1e4))),
+             min_size=1, max_size=300),
+)  # fmt: skip
+def test_any_sequence_matches_a_naive_recomputation(size, observations):
+    win = RollingWindow(size)
+    for i, (price, volume) in enumerate(observations):
+        win.add(price, volume, at=float(i))
+        tail = observations[max(0, i + 1 - size) : i + 1]
+        ps = [p for p, _ in tail]
+        assert win.values() == ps
+        assert win.min == min(ps) and win.max == max(ps)
+        assert win.mean == pytest.approx(math.fsum(ps) / len(ps), rel=1e-9, abs=1e-6)
+        if len(ps) > 1:
+            assert win.std == pytest.approx(np.std(ps, ddof=1), rel=1e-6, abs=1e-3)
+        vol = math.fsum(v for _, v in tail)
+        if vol > 0:
+            expect = math.fsum(p * v for p, v in tail) / vol
+            assert win.vwap == pytest.approx(expect, rel=1e-9, abs=1e-6)

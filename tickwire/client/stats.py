@@ -4,8 +4,9 @@ Seed 000 appends every price to a list and recomputes the mean over all of it â€
 and time grow without bound. A :class:`RollingWindow` keeps only the last ``size``
 observations and/or the last ``seconds`` of them, and updates every statistic in O(1)
 amortized time per observation: running sums for mean, variance and VWAP (recomputed
-exactly from the window once per window length, so rounding error cannot build up), and
-monotonic deques for min and max. Pure computation: no I/O, no clock unless you pass none.
+exactly from the window once per window length, so rounding error cannot build up, and
+re-centred when the price level jumps far relative to its spread), and monotonic deques
+for min and max. Pure computation: no I/O, no clock unless you pass none.
 """
 
 from __future__ import annotations
@@ -61,7 +62,11 @@ class RollingWindow:
         "_index",
         "_maxq",
         "_minq",
+        "_moved",
+        "_moved_pv",
+        "_moved_v",
         "_n_removed",
+        "_n_volume",
         "_prices",
         "_shift",
         "_sum",
@@ -113,6 +118,10 @@ class RollingWindow:
         self._maxq: deque[tuple[int, float]] = deque()
         self._index = 0  # index of the next observation
         self._n_removed = 0
+        self._n_volume = 0  # observations in the window with volume > 0
+        # Sum of the squares added to and taken from _sum_sq since the last recompute:
+        # their rounding errors are what the variance could have lost. The same for VWAP.
+        self._moved = self._moved_pv = self._moved_v = 0.0
         self._shift = 0.0
         self._sum = 0.0
         self._sum_sq = 0.0
@@ -145,8 +154,13 @@ class RollingWindow:
         d = price - self._shift
         self._sum += d
         self._sum_sq += d * d
+        self._moved += d * d
         self._sum_pv += price * volume
         self._sum_v += volume
+        self._moved_pv += abs(price * volume)
+        self._moved_v += volume
+        if volume > 0:
+            self._n_volume += 1
         i = self._index
         self._index += 1
         while self._minq and self._minq[-1][1] >= price:
@@ -162,13 +176,31 @@ class RollingWindow:
             self._pop()
         self.expire(now)
 
+    def _check_precision(self) -> None:
+        if self._n_volume and (
+            self._moved_pv * 1e-7 > abs(self._sum_pv) or self._moved_v * 1e-7 > self._sum_v
+        ):
+            self._recompute()
+            return
+        n = len(self._prices)
+        if n < 2:
+            return
+        # The sums are taken around ``_shift``. When the window's level is far from it, or
+        # a value far from the others has just left (a jump in price), the rounding error
+        # of those large terms could swamp the variance: then recompute and re-centre.
+        # Ordinary noise and trends stay many orders of magnitude below these ratios.
+        offset = self._sum * self._sum / n
+        spread = self._sum_sq - offset
+        if offset > 1e4 * spread or self._moved * 1e-7 > spread:
+            self._recompute()
+
     def expire(self, now: float | None = None) -> None:
         """Drop observations older than ``seconds`` before ``now`` (time windows only)."""
-        if self.seconds is None:
-            return
-        cutoff = (time.time() if now is None else now) - self.seconds
-        while self._at and self._at[0] <= cutoff:
-            self._pop()
+        if self.seconds is not None:
+            cutoff = (time.time() if now is None else now) - self.seconds
+            while self._at and self._at[0] <= cutoff:
+                self._pop()
+        self._check_precision()
 
     def _pop(self) -> None:
         price = self._prices.popleft()
@@ -182,8 +214,16 @@ class RollingWindow:
         d = price - self._shift
         self._sum -= d
         self._sum_sq -= d * d
+        self._moved += d * d
         self._sum_pv -= price * volume
         self._sum_v -= volume
+        self._moved_pv += abs(price * volume)
+        self._moved_v += volume
+        if volume > 0:
+            self._n_volume -= 1
+            if self._n_volume == 0:
+                # No volume left: make that exact rather than a rounding residue.
+                self._sum_pv = self._sum_v = 0.0
         self._n_removed += 1
         if self._n_removed >= max(len(self._prices), 64):
             self._recompute()
@@ -192,6 +232,7 @@ class RollingWindow:
         """Exact sums from the window, re-centred on its mean: amortized O(1), and it keeps
         the subtraction of removed values from drifting."""
         self._n_removed = 0
+        self._moved = self._moved_pv = self._moved_v = 0.0
         prices = self._prices
         if not prices:
             self._shift = self._sum = self._sum_sq = self._sum_pv = self._sum_v = 0.0
@@ -236,7 +277,7 @@ class RollingWindow:
     @property
     def vwap(self) -> float | None:
         """Volume-weighted average price over the window; None without volume."""
-        return self._sum_pv / self._sum_v if self._sum_v > 0 else None
+        return self._sum_pv / self._sum_v if self._n_volume and self._sum_v > 0 else None
 
     @property
     def last(self) -> float | None:
