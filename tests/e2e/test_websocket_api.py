@@ -227,3 +227,10 @@ def test_home_page_lists_assets(server):
     with urllib.request.urlopen(server.url + "/", timeout=5) as r:
         html = r.read().decode()
     assert "AAPL" in html and "home.js" in html
+
+
+async def test_unknown_websocket_path_is_404_not_a_server_error(server):
+    with pytest.raises(websockets.InvalidStatus) as info:
+        async with connect(server.ws_url.replace("/ws/realtime/", "/ws/elsewhere/")):
+            pass
+    assert info.value.response.status_code == 404
