@@ -4,15 +4,26 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from .base import Broker, History, Publication, PublicationHandler
+from .base import (
+    Broker,
+    BrokerUnavailable,
+    ChannelReset,
+    History,
+    Publication,
+    PublicationHandler,
+    ResetHandler,
+)
 from .memory import MemoryBroker
 
 __all__ = [
     "Broker",
+    "BrokerUnavailable",
+    "ChannelReset",
     "History",
     "MemoryBroker",
     "Publication",
     "PublicationHandler",
+    "ResetHandler",
     "create_broker",
 ]
 
