@@ -207,7 +207,9 @@ class RealtimeConsumer(AsyncConsumer):
                     # Already subscribed: answer with a fresh snapshot, subscribe nothing.
                     node.unsubscribe(self.outbox, channel)
                 results.append(
-                    await node.subscribe(self.outbox, channel, since=since, epoch=request.epoch)
+                    await node.subscribe(
+                        self.outbox, channel, since=since, epoch=request.epoch_of(symbol)
+                    )
                 )
             if symbols:
                 streams = {

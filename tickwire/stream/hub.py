@@ -239,6 +239,11 @@ class Hub:
             emptied.extend(self.remove(outbox))
         return emptied
 
+    def subscribers_of(self, channel: str) -> list[Outbox]:
+        """The outboxes subscribed to ``channel`` (a copy: safe to change the hub after)."""
+        subs = self._channels.get(channel)
+        return list(subs) if subs else []
+
     def subscribers(self, channel: str) -> int:
         subs = self._channels.get(channel)
         return len(subs) if subs else 0
