@@ -6,7 +6,8 @@ update goes through the connection's outbox, written by one writer task, so repl
 updates keep their order and a slow socket only ever fills its own outbox.
 
 Policy closes (documented in docs/protocol.md): 1009 message too big, 1008 message flood,
-4000 idle past ``WEBSOCKET_TIMEOUT``, 4001 slow consumer, 1001 server shutdown.
+4000 idle past ``WEBSOCKET_TIMEOUT``, 4001 slow consumer, 4002 more than
+``MAX_CONNECTIONS_PER_USER`` connections (counted across every node), 1001 server shutdown.
 """
 
 from __future__ import annotations
@@ -96,13 +97,28 @@ class RealtimeConsumer(AsyncConsumer):
 
     async def websocket_connect(self, message: dict[str, Any]) -> None:
         self.runtime = await get_runtime()
+        user = self.scope.get("user")
+        user_id = user.pk if user is not None and user.is_authenticated else None
+        if user_id is not None and not await self.runtime.acquire_user_slot(user_id):
+            # Accepted first so the client sees the close code (a refused handshake is
+            # only an HTTP 403 to it).
+            limit = settings.MAX_CONNECTIONS_PER_USER
+            await self.base_send({"type": "websocket.accept"})
+            await self.base_send(
+                {
+                    "type": "websocket.close",
+                    "code": CloseCode.TOO_MANY_CONNECTIONS,
+                    "reason": f"at most {limit} connections per user (MAX_CONNECTIONS_PER_USER)",
+                }
+            )
+            return
         self.outbox = Outbox(
             limit=settings.TICKWIRE_OUTBOX_LIMIT,
             slow_seconds=settings.TICKWIRE_SLOW_CLIENT_SECONDS,
         )
-        user = self.scope.get("user")
-        user_id = user.pk if user is not None and user.is_authenticated else None
-        self.conn = Connection(str(uuid.uuid4()), self.outbox, user_id)
+        self.conn = Connection(
+            str(uuid.uuid4()), self.outbox, user_id, holds_user_slot=user_id is not None
+        )
         self.limiter = _RateLimiter(
             settings.TICKWIRE_RATE_LIMIT_PER_SECOND, settings.TICKWIRE_RATE_LIMIT_BURST
         )
@@ -126,6 +142,8 @@ class RealtimeConsumer(AsyncConsumer):
         )
 
     async def websocket_receive(self, message: dict[str, Any]) -> None:
+        if not hasattr(self, "outbox"):
+            return  # refused at connect; the close is on its way
         self.last_received = time.monotonic()
         raw: str | bytes | None = message.get("text")
         if raw is None:

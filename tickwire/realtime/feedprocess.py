@@ -14,11 +14,10 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from tickwire.stream.brokers import create_broker
 from tickwire.stream.feeds import FeedService
 
 from . import services
-from .runtime import build_source
+from .runtime import broker_from_settings, build_source, feed_heartbeat
 
 __all__ = ["FeedOptions", "MemoryBrokerFeedError", "run_feed_process"]
 
@@ -50,9 +49,7 @@ async def run_feed_process(options: FeedOptions) -> FeedService:
     """Run until SIGTERM/SIGINT, then stop cleanly (last quotes persisted)."""
     if settings.TICKWIRE_BROKER_URL.startswith("memory:"):
         raise MemoryBrokerFeedError(MEMORY_BROKER_MESSAGE)
-    broker = create_broker(
-        settings.TICKWIRE_BROKER_URL, history_size=settings.TICKWIRE_HISTORY_SIZE
-    )
+    broker = broker_from_settings()
     await broker.start(lambda pub: None)
     instruments = await services.load_instruments(list(options.symbols) or None)
     source = build_source(
@@ -71,6 +68,10 @@ async def run_feed_process(options: FeedOptions) -> FeedService:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     feed.start()
+    # Nodes' /realtime/health/ reads this heartbeat (an expiring key in Redis).
+    heartbeat = feed_heartbeat(broker, feed)
+    if heartbeat is not None:
+        heartbeat.start()
     log.info(
         "price feed running: source=%s symbols=%d interval=%gs batch=%d",
         source.name,
@@ -83,6 +84,8 @@ async def run_feed_process(options: FeedOptions) -> FeedService:
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
+        if heartbeat is not None:
+            await heartbeat.stop()
         await feed.stop()
         await broker.close()
         log.info("price feed stopped after %d updates", feed.published)
