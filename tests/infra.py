@@ -13,6 +13,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -291,3 +292,51 @@ class NginxServer:
     def stop(self) -> None:
         # SIGQUIT would wait for open WebSockets; SIGTERM is nginx's fast shutdown.
         _stop(self.proc)
+
+
+class FeedProcess:
+    """``python manage.py start_price_feed`` in its own process group, stopped by its pid."""
+
+    def __init__(self, workdir: Path, env: dict[str, str], interval: float = 0.05) -> None:
+        self.workdir = workdir
+        self.env = env
+        self.interval = interval
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = workdir / "feed.log"
+
+    def start(self) -> FeedProcess:
+        from tests.servers import ROOT
+
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "manage.py",
+                "start_price_feed",
+                "--interval",
+                str(self.interval),
+                "--verbose",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=open(self.log_path, "ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        return self
+
+    def stop(self) -> None:
+        proc = self.proc
+        if proc is None or proc.poll() is not None:
+            return
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-4000:]
+        except FileNotFoundError:
+            return ""
