@@ -19,7 +19,17 @@ from pathlib import Path
 
 from tests.servers import free_port
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+def _pg_bin() -> Path:
+    """The newest installed PostgreSQL's bin directory (Debian keeps one per major)."""
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+        key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0,
+    )
+    return found[-1].parent if found else Path("/usr/lib/postgresql/15/bin")
+
+
+PG_BIN = _pg_bin()
 
 
 def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float, what: str) -> None:
@@ -96,7 +106,7 @@ class RedisServer:
 
 
 class PostgresServer:
-    """A throwaway PostgreSQL 15 cluster run as the ``postgres`` user (initdb + postgres)."""
+    """A throwaway PostgreSQL cluster run as the ``postgres`` user (initdb + postgres)."""
 
     def __init__(self, workdir: Path, port: int | None = None) -> None:
         self.port = port or free_port()
