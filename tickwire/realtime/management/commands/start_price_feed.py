@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from tickwire.realtime.feedprocess import FeedOptions, MemoryBrokerFeedError, run_feed_process
+from tickwire.stream.brokers import BrokerUnavailable
 
 
 def positive_float(text: str) -> float:
@@ -67,5 +68,7 @@ class Command(BaseCommand):
             asyncio.run(run_feed_process(feed_options))
         except MemoryBrokerFeedError as exc:
             raise CommandError(str(exc)) from None
+        except BrokerUnavailable as exc:
+            raise CommandError(f"{exc}\nIs Redis running at TICKWIRE_BROKER_URL?") from None
         except ValueError as exc:
             raise CommandError(str(exc)) from None
