@@ -161,3 +161,57 @@ async def test_restarted_redis_is_reported_as_a_reset_and_subscribers_resync(bro
         assert [f["seq"] for f in updates] == list(range(start, 4))
     finally:
         server.stop()
+
+
+async def test_reset_keeps_order_with_unsent_updates_and_mid_subscribe():
+    """The resync notice is never overtaken, whatever is queued or held around it."""
+    from tickwire.stream.brokers import ChannelReset, MemoryBroker, Publication
+    from tickwire.stream.protocol import seal
+
+    class SlowSnapshot(MemoryBroker):
+        gate = asyncio.Event()
+
+        async def latest(self, channel):
+            await self.gate.wait()
+            return await super().latest(channel)
+
+    broker = SlowSnapshot()
+    node = Node(broker)
+    await node.start()
+    for i in range(3):
+        await broker.publish("asset.A", body(i))
+    live = Outbox()
+    SlowSnapshot.gate.set()
+    node.activate(live, await node.subscribe(live, "asset.A"))
+    SlowSnapshot.gate.clear()
+    live.take()
+    await broker.publish("asset.A", body(3))  # seq 4, not yet sent to the client
+
+    late = Outbox()
+    pending = asyncio.ensure_future(node.subscribe(late, "asset.A"))
+    await asyncio.sleep(0.01)  # the subscribe is waiting for its snapshot
+
+    def new(seq):
+        return Publication("asset.A", seq, "new", seal(body(100 + seq), seq))
+
+    node._on_reset(ChannelReset("asset.A", 1, "new", new(1), "epoch_changed"))
+    node._on_publication(new(2))
+    node._on_publication(new(3))
+    # Already subscribed: the unsent old update stays in front of the notice.
+    frames = [orjson.loads(f) for f in live.take()]
+    assert [(f["type"], f.get("seq")) for f in frames] == [
+        ("asset_update", 4),
+        ("resync", None),
+        ("asset_update", 3),  # the snapshot (seq 1), conflated with the newer 2 and 3
+    ]
+    # Mid-subscribe: its (old) snapshot, then the notice, the new snapshot and the rest.
+    SlowSnapshot.gate.set()
+    result = await pending
+    for frame in result.frames:
+        late.push(frame, "asset.A")
+    node.activate(late, result)
+    frames = [orjson.loads(f) for f in late.take()]
+    assert frames[0]["seq"] == 4 and frames[1]["type"] == "resync"
+    assert frames[1]["data"]["seq"] == 1 and frames[2]["seq"] >= 1
+    assert [f["seq"] for f in frames[2:]][-1] == 3
+    await node.close()

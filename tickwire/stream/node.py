@@ -98,7 +98,10 @@ class Node:
 
     @staticmethod
     def _push_reset(outbox: Outbox, frames: list[bytes], key: str | None) -> bool:
-        # The resync notice is never conflated away; the snapshot after it may be.
+        # The resync notice is never conflated away, and nothing queued after it may
+        # conflate into a frame queued before it; the snapshot after it may be.
+        if key is not None:
+            outbox.barrier(key)
         ok = outbox.push(frames[0])
         for frame in frames[1:]:
             ok = outbox.push(frame, key) and ok
