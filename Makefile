@@ -21,9 +21,12 @@ venv: $(STAMP)
 run: venv
 	$(PY) -m tickwire.serve --host $(HOST) --port $(PORT)
 
-## Set everything up and run the whole test suite.
+## Set everything up and run the whole test suite, then the database-facing tests
+## (models, API, end to end) again on a real PostgreSQL server.
+PG_TESTS ?= tests/test_database_backend.py tests/assets tests/portfolios tests/e2e
 test: venv sysdeps
 	$(PY) -m pytest
+	TICKWIRE_TEST_DATABASE=postgres $(PY) -m pytest -q $(PG_TESTS)
 
 ## System packages the tests use (Redis, PostgreSQL, nginx, Chromium); installed if missing.
 sysdeps:

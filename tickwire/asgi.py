@@ -26,6 +26,7 @@ from tickwire.realtime.auth import TokenAuthMiddleware  # noqa: E402
 from tickwire.realtime.routing import websocket_urlpatterns  # noqa: E402
 from tickwire.realtime.runtime import get_runtime, shutdown_runtime  # noqa: E402
 from tickwire.realtime.security import OriginGuard  # noqa: E402
+from tickwire.stream.brokers import BrokerUnavailable  # noqa: E402
 
 log = logging.getLogger("tickwire.asgi")
 
@@ -52,6 +53,11 @@ async def _lifespan(receive: Any, send: Any) -> None:
         if message["type"] == "lifespan.startup":
             try:
                 await get_runtime()
+            except BrokerUnavailable as exc:
+                # Not a bug: say what is unreachable, without a traceback.
+                log.error("startup failed: %s", exc)
+                await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                return
             except Exception as exc:
                 log.exception("startup failed")
                 await send({"type": "lifespan.startup.failed", "message": str(exc)})

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -122,16 +121,7 @@ def test_sigterm_stops_the_process_cleanly_with_everything_written(tmp_path):
     assert updated == 15 and bars >= 15
 
 
-def _redis_available() -> bool:
-    try:
-        import tickwire.stream.brokers.redis  # noqa: F401
-    except ImportError:
-        return False
-    return shutil.which("redis-server") is not None
-
-
-@pytest.mark.skipif(not _redis_available(), reason="needs redis-server and the Redis broker")
-def test_start_price_feed_command_across_processes(tmp_path):  # pragma: no cover - needs Redis
+def test_start_price_feed_command_across_processes(tmp_path):
     from tests.servers import free_port
 
     port = free_port()

@@ -214,3 +214,47 @@ async def test_an_old_position_change_event_does_not_trigger_a_second_snapshot(p
     finally:
         await valuer.close()
         await node.close()
+
+
+class _RoundTripBroker(MemoryBroker):
+    """A memory broker whose subscribe takes a network round trip, as Redis's does."""
+
+    async def subscribe(self, channel: str) -> None:
+        await asyncio.sleep(0.02)
+        await super().subscribe(channel)
+
+
+async def test_a_tick_during_loading_never_values_holdings_without_their_stored_price(
+    portfolio,
+):
+    broker = _RoundTripBroker()
+    node = Node(broker, grace=0.01)
+    await node.start()
+    valuer = PortfolioValuer(node, throttle=0)
+    valuer.start()
+    try:
+        outbox = Outbox()
+        channel = portfolio_channel(portfolio.pk)
+        node.activate(outbox, await node.subscribe(outbox, channel))
+        watching = asyncio.ensure_future(valuer.watch(portfolio.pk))
+
+        async def tick_while_loading():
+            # AAPL is the first holding subscribed: tick it while the others still load.
+            while asset_channel("AAPL") not in broker.subscribed_channels:
+                await asyncio.sleep(0.001)
+            body = encode_body(
+                "asset_update", {"symbol": "AAPL", "price": 270.0, "previous_close": 265.12}
+            )
+            broker.publish_now(asset_channel("AAPL"), body)
+
+        await asyncio.wait_for(asyncio.gather(tick_while_loading(), watching), 10)
+        await asyncio.sleep(0.05)
+        # Every publication on the channel (the outbox would conflate them: state).
+        history = await broker.history(channel, 0, broker.epoch)
+        published = [orjson.loads(p.frame)["data"] for p in history.publications]
+        assert len(published) >= 2, published  # the tick's valuation, then the snapshot
+        for data in published:
+            assert data["status"] == "ok", data.get("errors")
+    finally:
+        await valuer.close()
+        await node.close()

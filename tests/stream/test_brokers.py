@@ -111,3 +111,12 @@ async def test_history_age_bound(make_broker):
     _, epoch = await broker.top("asset.A")
     assert not (await broker.history("asset.A", 0, epoch)).recovered
     assert (await broker.history("asset.A", 1, epoch)).recovered
+
+
+async def test_publish_only_client_needs_no_start(make_broker):
+    """Commands and shells publish control messages without opening a subscriber."""
+    publisher = make_broker()
+    first = await publisher.publish("control.x", body(1))
+    second = await publisher.publish("control.x", body(2))
+    assert (first.seq, second.seq) == (1, 2)
+    await publisher.close()

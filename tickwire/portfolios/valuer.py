@@ -170,9 +170,13 @@ class PortfolioValuer:
             self._unread(watched, symbol)
         watched.book = book
         watched.symbols = symbols
-        for symbol in sorted(symbols):
+        # Every stored price first, before any await: a tick arriving while the channels
+        # below are being subscribed (a Redis round trip each) triggers a valuation, which
+        # must not see holdings without a price.
+        for symbol in symbols:
             if symbol not in self._prices and symbol in book.stored_prices:
                 self._prices[symbol] = book.stored_prices[symbol]
+        for symbol in sorted(symbols):
             await self._listen(watched, asset_channel(symbol))
 
     async def _listen(self, watched: _Watched, channel: str) -> None:

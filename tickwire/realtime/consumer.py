@@ -6,8 +6,9 @@ update goes through the connection's outbox, written by one writer task, so repl
 updates keep their order and a slow socket only ever fills its own outbox.
 
 Policy closes (documented in docs/protocol.md): 1009 message too big, 1008 message flood,
-4000 idle past ``WEBSOCKET_TIMEOUT``, 4001 slow consumer, 4002 too many connections of
-one user, 4003 session ended (logout, expiry, revoked token), 1001 server shutdown.
+4000 idle past ``WEBSOCKET_TIMEOUT``, 4001 slow consumer, 4002 more than
+``MAX_CONNECTIONS_PER_USER`` connections of one user (counted across every node), 4003
+session ended (logout, expiry, revoked token), 1001 server shutdown.
 """
 
 from __future__ import annotations
@@ -118,6 +119,8 @@ class RealtimeConsumer(AsyncConsumer):
         )
         user = self.scope.get("user")
         user_id = user.pk if user is not None and user.is_authenticated else None
+        # The user is attached (and counted toward MAX_CONNECTIONS_PER_USER on every
+        # node) by _login_from_handshake below, the same path `authenticate` takes.
         self.conn = Connection(str(uuid.uuid4()), self.outbox)
         self.limiter = _RateLimiter(
             settings.TICKWIRE_RATE_LIMIT_PER_SECOND, settings.TICKWIRE_RATE_LIMIT_BURST
@@ -144,6 +147,8 @@ class RealtimeConsumer(AsyncConsumer):
         )
 
     async def websocket_receive(self, message: dict[str, Any]) -> None:
+        if not hasattr(self, "outbox"):
+            return  # refused at connect; the close is on its way
         self.last_received = time.monotonic()
         raw: str | bytes | None = message.get("text")
         if raw is None:
@@ -239,7 +244,9 @@ class RealtimeConsumer(AsyncConsumer):
                     # Already subscribed: answer with a fresh snapshot, subscribe nothing.
                     node.unsubscribe(self.outbox, channel)
                 results.append(
-                    await node.subscribe(self.outbox, channel, since=since, epoch=request.epoch)
+                    await node.subscribe(
+                        self.outbox, channel, since=since, epoch=request.epoch_of(symbol)
+                    )
                 )
             if symbols:
                 streams = {

@@ -23,7 +23,6 @@ from typing import Any, Final
 from asgiref.sync import async_to_sync
 from django.conf import settings
 
-from tickwire.stream.brokers import create_broker
 from tickwire.stream.hub import Outbox
 from tickwire.stream.protocol import encode_body
 
@@ -125,8 +124,11 @@ def publish(channel: str, kind: str, data: dict[str, Any]) -> None:
 
 
 async def _publish_once(channel: str, body: bytes) -> None:
-    broker = create_broker(settings.TICKWIRE_BROKER_URL)
-    await broker.start(lambda pub: None)
+    # Publish-only: no start(), so no pub/sub reader is opened just to be torn down
+    # again, and the broker is configured like the nodes' (same Redis key prefix).
+    from .runtime import broker_from_settings
+
+    broker = broker_from_settings()
     try:
         await asyncio.wait_for(broker.publish(channel, body), _PUBLISH_TIMEOUT)
     finally:

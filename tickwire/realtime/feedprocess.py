@@ -21,11 +21,11 @@ from typing import Any
 from django.conf import settings
 
 from tickwire.assets.bars import save_bars_async
-from tickwire.stream.brokers import Broker, Publication, create_broker
+from tickwire.stream.brokers import Broker, Publication
 from tickwire.stream.feeds import CONTROL_CHANNEL, FeedService
 
 from . import services
-from .runtime import build_source
+from .runtime import broker_from_settings, build_source, feed_heartbeat
 
 __all__ = ["FeedOptions", "MemoryBrokerFeedError", "run_feed_process"]
 
@@ -96,7 +96,7 @@ async def run_feed_process(
         raise MemoryBrokerFeedError(MEMORY_BROKER_MESSAGE)
     own_broker = broker is None
     if broker is None:
-        broker = create_broker(url, history_size=settings.TICKWIRE_HISTORY_SIZE)
+        broker = broker_from_settings(url)
     feed = FeedService(
         broker,
         source,
@@ -119,6 +119,10 @@ async def run_feed_process(
         loop.add_signal_handler(sig, stop.set)
     # A source that ends (a finished replay) ends the process too.
     feed.start().add_done_callback(lambda _: stop.set())
+    # Nodes' /realtime/health/ reads this heartbeat (an expiring key in Redis).
+    heartbeat = feed_heartbeat(broker, feed)
+    if heartbeat is not None:
+        heartbeat.start()
     log.info(
         "price feed running: source=%s symbols=%d interval=%gs batch=%d",
         source.name,
@@ -131,6 +135,8 @@ async def run_feed_process(
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
+        if heartbeat is not None:
+            await heartbeat.stop()
         await feed.stop()
         if own_broker:
             await broker.close()

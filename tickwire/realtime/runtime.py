@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +36,7 @@ from tickwire.stream.node import Node
 from tickwire.stream.protocol import CloseCode
 
 from . import services
+from .cluster import Cluster, FeedHeartbeat, create_cluster
 from .sessions import SessionGuard
 
 __all__ = ["Connection", "Runtime", "current_runtime", "get_runtime", "shutdown_runtime"]
@@ -55,6 +58,8 @@ class Connection:
     credential: str | None = None
     #: The session key of a session-authenticated socket (checked for expiry).
     session_key: str | None = None
+    #: True while this connection counts toward MAX_CONNECTIONS_PER_USER.
+    holds_user_slot: bool = False
 
 
 def build_source(
@@ -83,11 +88,36 @@ def build_source(
     )
 
 
+def broker_from_settings(url: str | None = None) -> Broker:
+    """The broker ``url`` (default ``TICKWIRE_BROKER_URL``) names, with the history and
+    Redis settings."""
+    return create_broker(
+        url or settings.TICKWIRE_BROKER_URL,
+        history_size=settings.TICKWIRE_HISTORY_SIZE,
+        history_ttl=settings.TICKWIRE_HISTORY_TTL,
+        prefix=settings.TICKWIRE_REDIS_PREFIX,
+    )
+
+
+def feed_heartbeat(broker: Broker, feed: FeedService) -> FeedHeartbeat | None:
+    """A Redis heartbeat for ``feed`` (None with the memory broker, where none is needed)."""
+    client = getattr(broker, "redis", None)
+    if client is None:
+        return None
+    host = socket.gethostname()
+    pid = os.getpid()
+    return FeedHeartbeat(
+        client,
+        lambda: {"host": host, "pid": pid, "started_at": feed.started_at, **feed.status()},
+        prefix=settings.TICKWIRE_REDIS_PREFIX,
+        interval=min(1.0, settings.TICKWIRE_NODE_HEARTBEAT_SECONDS),
+        ttl=settings.TICKWIRE_NODE_TIMEOUT_SECONDS,
+    )
+
+
 class Runtime:
     def __init__(self, broker: Broker | None = None) -> None:
-        self.broker = broker or create_broker(
-            settings.TICKWIRE_BROKER_URL, history_size=settings.TICKWIRE_HISTORY_SIZE
-        )
+        self.broker = broker or broker_from_settings()
         self.node = Node(self.broker)
         self.valuer = PortfolioValuer(
             self.node, throttle=settings.TICKWIRE_PORTFOLIO_THROTTLE_SECONDS
@@ -97,7 +127,13 @@ class Runtime:
             lambda: self.connections.values(),
             check_interval=settings.TICKWIRE_SESSION_CHECK_SECONDS,
         )
+        self.cluster: Cluster = create_cluster(
+            self.broker,
+            heartbeat=settings.TICKWIRE_NODE_HEARTBEAT_SECONDS,
+            node_timeout=settings.TICKWIRE_NODE_TIMEOUT_SECONDS,
+        )
         self.feed: FeedService | None = None
+        self.feed_heartbeat: FeedHeartbeat | None = None
         self._control: Outbox | None = None
         self.connections: dict[str, Connection] = {}
         self.started_at = time.time()
@@ -111,6 +147,7 @@ class Runtime:
         await self.node.start()
         self.valuer.start()
         self.sessions.start()
+        await self.cluster.start(self.node_stats)
         self._started = True
         if settings.TICKWIRE_FEED_IN_PROCESS if run_feed is None else run_feed:
             await self.start_feed()
@@ -133,6 +170,9 @@ class Runtime:
         result = await self.node.subscribe(self._control, CONTROL_CHANNEL)
         self.node.activate(self._control, result)
         feed.start()
+        self.feed_heartbeat = feed_heartbeat(self.broker, feed)
+        if self.feed_heartbeat is not None:
+            self.feed_heartbeat.start()
         log.info("feed %s started with %d instruments", source.name, len(instruments))
         return feed
 
@@ -151,6 +191,9 @@ class Runtime:
         if self._control is not None:
             self.node.remove(self._control)
             self._control = None
+        if self.feed_heartbeat is not None:
+            await self.feed_heartbeat.stop()
+            self.feed_heartbeat = None
         if self.feed is not None:
             await self.feed.stop()
             self.feed = None
@@ -159,6 +202,7 @@ class Runtime:
             await asyncio.sleep(0.05)
         await self.valuer.close()
         await self.sessions.close()
+        await self.cluster.stop()
         await self.node.close()
         self._started = False
 
@@ -168,8 +212,12 @@ class Runtime:
         self.connections[conn.connection_id] = conn
 
     def unregister(self, conn: Connection) -> None:
-        """Forget a closed connection (idempotent): its subscriptions and its user."""
-        self.connections.pop(conn.connection_id, None)
+        """Forget a closed connection (idempotent): its subscriptions, its user slot."""
+        known = self.connections.pop(conn.connection_id, None) is not None
+        if known and conn.holds_user_slot and conn.user_id is not None:
+            conn.holds_user_slot = False
+            task = asyncio.ensure_future(self.release_user_slot(conn.user_id))
+            task.add_done_callback(_log_failure)
         portfolios = [ch for ch in conn.outbox.channels if ch.startswith("portfolio.")]
         self.node.remove(conn.outbox)
         for channel in portfolios:
@@ -177,10 +225,7 @@ class Runtime:
         self.sessions.detach(conn)
 
     def user_connection_count(self, user_id: int) -> int:
-        """Open connections of ``user_id`` in this process.
-
-        Counted per process; a cross-node count (Redis) goes behind this same method.
-        """
+        """Open connections of ``user_id`` on this node."""
         return sum(1 for c in self.connections.values() if c.user_id == user_id)
 
     async def authenticate(
@@ -192,22 +237,96 @@ class Runtime:
         session_key: str | None = None,
     ) -> bool:
         """Make ``conn`` a connection of ``user_id`` if the user is under
-        ``MAX_CONNECTIONS_PER_USER``; returns False (and changes nothing) if not."""
+        ``MAX_CONNECTIONS_PER_USER`` on every node; returns False (changing nothing) if not.
+
+        The first authentication of a connection takes one of the user's slots (released
+        when the connection is unregistered); re-authenticating as the same user does not.
+        """
         if conn.user_id != user_id:
-            if self.user_connection_count(user_id) >= settings.MAX_CONNECTIONS_PER_USER:
+            if not await self.acquire_user_slot(user_id):
                 return False
             conn.user_id = user_id
+            conn.holds_user_slot = True
         conn.auth = auth
         conn.credential = credential
         conn.session_key = session_key
         await self.sessions.attach(conn)
         return True
 
+    async def acquire_user_slot(self, user_id: int) -> bool:
+        """Count a new connection of ``user_id``; False if MAX_CONNECTIONS_PER_USER are open.
+
+        The limit holds across every node of a Redis deployment; a node that dies stops
+        counting after TICKWIRE_NODE_TIMEOUT_SECONDS. Call :meth:`release_user_slot` when
+        the connection ends (unregistering a connection whose ``holds_user_slot`` is set
+        does that).
+        """
+        return await self.cluster.acquire_user_slot(user_id, settings.MAX_CONNECTIONS_PER_USER)
+
+    async def release_user_slot(self, user_id: int) -> None:
+        await self.cluster.release_user_slot(user_id)
+
+    async def user_connections(self, user_id: int) -> int:
+        """Open connections of ``user_id`` on every live node."""
+        try:
+            return await self.cluster.user_connections(user_id)
+        except Exception:
+            return self.user_connection_count(user_id)
+
     # -- health and status ----------------------------------------------------------------
 
     def feed_running(self) -> bool:
+        """Whether this process's own feed is publishing."""
         feed = self.feed
         return feed is not None and not feed.is_stale(settings.TICKWIRE_FEED_STALE_SECONDS)
+
+    async def price_feed_running(self) -> bool:
+        """Whether a price feed publishes: this process's, or (Redis) any live feed's."""
+        if self.feed_running():
+            return True
+        if not self.cluster.shared:
+            return False
+        try:
+            feeds = await self.cluster.feeds()
+        except Exception:
+            return False
+        now = time.time()
+        stale = settings.TICKWIRE_FEED_STALE_SECONDS
+        for feed in feeds:
+            last = feed.get("last_publish_at") or feed.get("started_at") or 0.0
+            if feed.get("running") and now - float(last) <= stale:
+                return True
+        return False
+
+    def node_stats(self) -> dict[str, Any]:
+        """This node's numbers, as its heartbeat shares them with the others."""
+        return {
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "started_at": self.started_at,
+            "broker_connected": self.broker.is_connected,
+            "broker_channels": len(self.node.broker_channels),
+            "feed_in_process": self.feed is not None,
+            **self.global_stats(),
+        }
+
+    async def cluster_stats(self) -> tuple[dict[str, int], list[dict[str, Any]]]:
+        """(global stats summed over every live node, each node's stats)."""
+        if not self.cluster.shared:
+            return self.global_stats(), [self.node_stats() | {"node_id": self.cluster.node_id}]
+        try:
+            nodes = await self.cluster.nodes()
+            users = await self.cluster.authenticated_users()
+        except Exception as exc:
+            log.warning("reading cluster stats from Redis failed: %s", exc)
+            return self.global_stats(), [self.node_stats() | {"node_id": self.cluster.node_id}]
+        keys = ("total_connections", "portfolio_subscriptions", "asset_subscriptions")
+        totals = {k: sum(int(n.get(k, 0)) for n in nodes) for k in keys}
+        totals["authenticated_users"] = (
+            users if users is not None else sum(int(n.get("authenticated_users", 0)) for n in nodes)
+        )
+        order = ("total_connections", "authenticated_users", *keys[1:])
+        return {k: totals[k] for k in order}, nodes
 
     def global_stats(self) -> dict[str, int]:
         users = {c.user_id for c in self.connections.values() if c.user_id is not None}
@@ -248,6 +367,11 @@ class Runtime:
 
     def quote(self, symbol: str) -> Quote | None:
         return self.feed.quotes.get(symbol) if self.feed is not None else None
+
+
+def _log_failure(task: asyncio.Future[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("releasing a connection slot failed: %s", task.exception())
 
 
 _runtime: Runtime | None = None

@@ -17,7 +17,7 @@ from tickwire.assets.models import Asset
 from tickwire.stream.protocol import PROTOCOL_VERSION, ClientType, CloseCode, ErrorCode
 
 from .auth import token_from_header, user_for_token
-from .runtime import current_runtime
+from .runtime import Runtime, current_runtime
 
 WS_PATH = "/ws/realtime/"
 
@@ -84,11 +84,15 @@ async def _user_id(request: HttpRequest) -> int | None:
 
 
 async def status(request: HttpRequest) -> JsonResponse:
+    """Service status; with Redis, ``global_stats`` sums every live node (``nodes``)."""
     runtime = current_runtime()
+    nodes: list[dict[str, Any]] = []
+    if runtime is not None:
+        global_stats, nodes = await runtime.cluster_stats()
     body: dict[str, Any] = {
         "service_status": "running" if runtime is not None else "stopped",
         "global_stats": (
-            runtime.global_stats()
+            global_stats
             if runtime is not None
             else {
                 "total_connections": 0,
@@ -101,15 +105,29 @@ async def status(request: HttpRequest) -> JsonResponse:
     user_id = await _user_id(request)
     if user_id is not None and runtime is not None:
         body["user_stats"] = runtime.user_stats(user_id)
+        # Connections count across nodes; subscriptions are this node's.
+        body["user_stats"]["connection_count"] = await runtime.user_connections(user_id)
     if runtime is not None:
         body["price_feed"] = runtime.feed_status()
+        if runtime.cluster.shared and body["price_feed"] is None:
+            body["price_feed_processes"] = await _feeds(runtime)
         body["broker"] = {
             "url_scheme": settings.TICKWIRE_BROKER_URL.split(":", 1)[0],
             "connected": runtime.broker.is_connected,
             "channels": len(runtime.node.broker_channels),
         }
+        body["node_id"] = runtime.cluster.node_id
+        body["node_count"] = len(nodes)
+        body["nodes"] = nodes
         body["uptime_seconds"] = round(_now().timestamp() - runtime.started_at, 1)
     return JsonResponse(body)
+
+
+async def _feeds(runtime: Runtime) -> list[dict[str, Any]]:
+    try:
+        return await runtime.cluster.feeds()
+    except Exception:
+        return []
 
 
 def _now() -> datetime:
@@ -117,9 +135,12 @@ def _now() -> datetime:
 
 
 async def health(request: HttpRequest) -> JsonResponse:
-    """Public (for load balancers): 200 when the price feed is live, 503 when it is stale."""
+    """Public (for load balancers): 200 when the price feed is live, 503 when it is stale.
+
+    In the scaled-out mode the feed runs in its own process: its heartbeat in Redis says.
+    """
     runtime = current_runtime()
-    running = runtime is not None and runtime.feed_running()
+    running = runtime is not None and await runtime.price_feed_running()
     db_ok = await sync_to_async(_db_ok)()
     body = {
         "price_feed_running": running,

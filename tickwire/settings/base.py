@@ -188,6 +188,30 @@ if TICKWIRE_OUTBOX_LIMIT <= TICKWIRE_HISTORY_SIZE:
         f"more than TICKWIRE_HISTORY_SIZE ({TICKWIRE_HISTORY_SIZE}): a resume replays up to "
         "that many updates at once",
     )
+# Updates older than this are not replayed to a resuming client (history bound by age).
+TICKWIRE_HISTORY_TTL = env_float("TICKWIRE_HISTORY_TTL", 3600.0, minimum=1.0)
+# --- scaled out (Redis) --------------------------------------------------------------------
+# Every Redis key and pub/sub channel starts with this (several deployments, one Redis).
+TICKWIRE_REDIS_PREFIX = env_str("TICKWIRE_REDIS_PREFIX", "tickwire")
+if not TICKWIRE_REDIS_PREFIX or any(c.isspace() for c in TICKWIRE_REDIS_PREFIX):
+    raise SettingError(
+        "TICKWIRE_REDIS_PREFIX", TICKWIRE_REDIS_PREFIX, "a non-empty word without spaces"
+    )
+# How often each node (and feed process) refreshes its heartbeat in Redis, and how long
+# after its last one it counts as dead: its connections stop counting toward
+# MAX_CONNECTIONS_PER_USER and it leaves /realtime/status/.
+TICKWIRE_NODE_HEARTBEAT_SECONDS = env_float(
+    "TICKWIRE_NODE_HEARTBEAT_SECONDS", 2.0, minimum=0.05, maximum=3600
+)
+TICKWIRE_NODE_TIMEOUT_SECONDS = env_float(
+    "TICKWIRE_NODE_TIMEOUT_SECONDS", 5 * TICKWIRE_NODE_HEARTBEAT_SECONDS, minimum=0.1
+)
+if TICKWIRE_NODE_TIMEOUT_SECONDS <= TICKWIRE_NODE_HEARTBEAT_SECONDS:
+    raise SettingError(
+        "TICKWIRE_NODE_TIMEOUT_SECONDS",
+        str(TICKWIRE_NODE_TIMEOUT_SECONDS),
+        f"more than TICKWIRE_NODE_HEARTBEAT_SECONDS ({TICKWIRE_NODE_HEARTBEAT_SECONDS:g})",
+    )
 TICKWIRE_RATE_LIMIT_PER_SECOND = env_float("TICKWIRE_RATE_LIMIT_PER_SECOND", 50, minimum=1)
 TICKWIRE_RATE_LIMIT_BURST = env_int("TICKWIRE_RATE_LIMIT_BURST", 200, minimum=1)
 # Portfolio values are recomputed on every tick of a holding but published at most once

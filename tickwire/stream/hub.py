@@ -120,6 +120,14 @@ class Outbox:
             self._notify()
         return True
 
+    def barrier(self, key: str) -> None:
+        """Let no later frame of ``key`` conflate into one queued before this call.
+
+        Used before a ``resync`` notice: a newer update must not replace an older one
+        that sits in front of the notice, which would put it before the notice.
+        """
+        self._keyed.pop(key, None)
+
     def take(self) -> list[bytes]:
         """Remove and return every pending frame, oldest first."""
         cells = self._cells
@@ -238,6 +246,11 @@ class Hub:
         for outbox in dead:
             emptied.extend(self.remove(outbox))
         return emptied
+
+    def subscribers_of(self, channel: str) -> list[Outbox]:
+        """The outboxes subscribed to ``channel`` (a copy: safe to change the hub after)."""
+        subs = self._channels.get(channel)
+        return list(subs) if subs else []
 
     def subscribers(self, channel: str) -> int:
         subs = self._channels.get(channel)

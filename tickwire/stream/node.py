@@ -13,8 +13,9 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 
-from .brokers.base import Broker, Publication
+from .brokers.base import Broker, ChannelReset, Publication
 from .hub import Hub, Outbox
+from .protocol import resync_frame
 
 __all__ = ["Node", "SubscribeResult", "conflates"]
 
@@ -46,11 +47,18 @@ class Node:
         self.grace = grace
         self._broker_channels: set[str] = set()
         self._drops: dict[str, asyncio.TimerHandle] = {}
+        # Broker subscriptions in flight: a second subscriber waits for the first one's,
+        # so nobody reads a snapshot before live delivery of its channel is in place.
+        self._subscribing: dict[str, asyncio.Future[None]] = {}
+        # Resets that hit an outbox while it was held (mid-subscribe): sent on activate.
+        self._held_resets: dict[tuple[int, str], ChannelReset] = {}
         self._started = False
+        #: Channel resets reported by the broker (each told its subscribers recovered:false).
+        self.resets = 0
 
     async def start(self) -> None:
         if not self._started:
-            await self.broker.start(self._on_publication)
+            await self.broker.start(self._on_publication, self._on_reset)
             self._started = True
 
     async def close(self) -> None:
@@ -62,9 +70,49 @@ class Node:
         self._started = False
 
     def _on_publication(self, pub: Publication) -> None:
-        emptied = self.hub.deliver(pub.channel, pub.seq, pub.frame, conflates(pub.channel))
+        # Replayed publications fill a gap: each is queued, so the client sees every seq.
+        conflate = conflates(pub.channel) and not pub.replayed
+        emptied = self.hub.deliver(pub.channel, pub.seq, pub.frame, conflate)
         for channel in emptied:
             self._schedule_drop(channel)
+
+    def _on_reset(self, reset: ChannelReset) -> None:
+        """Tell every local subscriber of the channel ``recovered: false``, then a snapshot."""
+        self.resets += 1
+        channel = reset.channel
+        key = channel if conflates(channel) else None
+        frames = self._reset_frames(reset)
+        dead: list[Outbox] = []
+        for outbox in self.hub.subscribers_of(channel):
+            if outbox.is_held(channel):
+                # Mid-subscribe: what it fetched may predate the reset. Drop the frames
+                # held so far and send the reset when the subscribe completes.
+                outbox.hold(channel)
+                self._held_resets[(outbox.id, channel)] = reset
+                continue
+            if not self._push_reset(outbox, frames, key):
+                dead.append(outbox)
+        for outbox in dead:
+            for emptied in self.hub.remove(outbox):
+                self._schedule_drop(emptied)
+
+    @staticmethod
+    def _push_reset(outbox: Outbox, frames: list[bytes], key: str | None) -> bool:
+        # The resync notice is never conflated away, and nothing queued after it may
+        # conflate into a frame queued before it; the snapshot after it may be.
+        if key is not None:
+            outbox.barrier(key)
+        ok = outbox.push(frames[0])
+        for frame in frames[1:]:
+            ok = outbox.push(frame, key) and ok
+        return ok
+
+    @staticmethod
+    def _reset_frames(reset: ChannelReset) -> list[bytes]:
+        frames = [resync_frame(reset.channel, reset.seq, reset.epoch, reset.reason)]
+        if reset.snapshot is not None:
+            frames.append(reset.snapshot.frame)
+        return frames
 
     async def subscribe(
         self,
@@ -82,13 +130,24 @@ class Node:
         pending = self._drops.pop(channel, None)
         if pending is not None:
             pending.cancel()
-        if channel not in self._broker_channels:
+        inflight = self._subscribing.get(channel)
+        if inflight is not None:
+            await asyncio.shield(inflight)
+        elif channel not in self._broker_channels:
             self._broker_channels.add(channel)
+            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._subscribing[channel] = done
             try:
                 await self.broker.subscribe(channel)
-            except BaseException:
+            except BaseException as exc:
                 self._broker_channels.discard(channel)
+                done.set_exception(exc if isinstance(exc, Exception) else ConnectionError())
+                done.exception()  # retrieved here: waiters re-raise it themselves
                 raise
+            else:
+                done.set_result(None)
+            finally:
+                self._subscribing.pop(channel, None)
         self.hub.subscribe(channel, outbox)
         outbox.hold(channel)
         try:
@@ -106,6 +165,7 @@ class Node:
             seq, ep = await self.broker.top(channel)
             return SubscribeResult(channel, seq, ep, None, [])
         except BaseException:
+            self._held_resets.pop((outbox.id, channel), None)
             outbox.release(channel, 0)
             self.unsubscribe(outbox, channel)
             raise
@@ -113,6 +173,13 @@ class Node:
     def activate(self, outbox: Outbox, result: SubscribeResult) -> None:
         """Release the live frames held during :meth:`subscribe` that came after it."""
         key = result.channel if conflates(result.channel) else None
+        reset = self._held_resets.pop((outbox.id, result.channel), None)
+        if reset is not None:
+            # The stream broke while this subscribe was fetching: what it sent may be of
+            # the old lineage, so say so and continue from the reset's snapshot.
+            self._push_reset(outbox, self._reset_frames(reset), key)
+            outbox.release(result.channel, reset.seq, key)
+            return
         outbox.release(result.channel, result.seq, key)
 
     def unsubscribe(self, outbox: Outbox, channel: str) -> None:

@@ -47,6 +47,7 @@ __all__ = [
     "normalize_symbol",
     "parse_request",
     "portfolio_channel",
+    "resync_frame",
     "seal",
     "user_channel",
     "utc_timestamp",
@@ -117,6 +118,9 @@ class ServerType(StrEnum):
     ALERT = "alert"
     AUTHENTICATED = "authenticated"
     CONFIGURED = "configured"
+    #: A channel's stream broke beyond repair (the broker lost history): a fresh snapshot
+    #: follows, and updates continue from the ``seq`` given (docs/scaling.md).
+    RESYNC = "resync"
     ERROR = "error"
 
 
@@ -158,7 +162,14 @@ class SubscribeAssets(Request):
     symbols: tuple[str, ...]
     #: Resume point per symbol (the last ``seq`` the client saw), or empty for none.
     since: dict[str, int] = field(default_factory=dict)
-    epoch: str | None = None
+    #: The epoch the client saw: one for every symbol, or one per symbol.
+    epoch: str | dict[str, str] | None = None
+
+    def epoch_of(self, symbol: str) -> str | None:
+        """The epoch the client saw for ``symbol`` (None when it sent none)."""
+        if isinstance(self.epoch, dict):
+            return self.epoch.get(symbol)
+        return self.epoch
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,6 +260,31 @@ def _since(data: dict[str, Any], symbols: tuple[str, ...]) -> dict[str, int]:
     return dict.fromkeys(symbols, seq)
 
 
+def _epoch(data: dict[str, Any], symbols: tuple[str, ...]) -> str | dict[str, str] | None:
+    raw = data.get("epoch")
+    if raw is None or isinstance(raw, str):
+        if isinstance(raw, str) and len(raw) > 64:
+            raise ProtocolError(ErrorCode.INVALID_FIELD, "'epoch' is at most 64 characters")
+        return raw
+    if not isinstance(raw, dict):
+        raise ProtocolError(
+            ErrorCode.INVALID_FIELD, "'epoch' must be a string or an object of symbol: epoch"
+        )
+    epochs: dict[str, str] = {}
+    for key, value in raw.items():
+        symbol = normalize_symbol(key, "epoch key")
+        if not isinstance(value, str) or len(value) > 64:
+            raise ProtocolError(ErrorCode.INVALID_FIELD, f"'epoch.{symbol}' must be a string")
+        epochs[symbol] = value
+    unknown = set(epochs) - set(symbols)
+    if unknown:
+        raise ProtocolError(
+            ErrorCode.INVALID_FIELD,
+            f"'epoch' names symbols not in this request: {', '.join(sorted(unknown))}",
+        )
+    return epochs
+
+
 def _portfolio_id(data: dict[str, Any]) -> int:
     if "portfolio_id" not in data:
         raise ProtocolError(ErrorCode.MISSING_FIELD, "'portfolio_id' is required")
@@ -324,10 +360,7 @@ def _build(ctype: ClientType, data: dict[str, Any], rid: str | int | None) -> Re
         return Ping(rid)
     if ctype is ClientType.SUBSCRIBE_ASSET:
         symbols = _symbols(data)
-        epoch = data.get("epoch")
-        if epoch is not None and not isinstance(epoch, str):
-            raise ProtocolError(ErrorCode.INVALID_FIELD, "'epoch' must be a string")
-        return SubscribeAssets(rid, symbols, _since(data, symbols), epoch)
+        return SubscribeAssets(rid, symbols, _since(data, symbols), _epoch(data, symbols))
     if ctype is ClientType.UNSUBSCRIBE_ASSET:
         return UnsubscribeAssets(rid, _symbols(data))
     if ctype is ClientType.SUBSCRIBE_PORTFOLIO:
@@ -448,6 +481,22 @@ def encode_body(kind: str, data: dict[str, Any], *, timestamp: str | None = None
 def seal(body: bytes, seq: int) -> bytes:
     """Complete a body from :func:`encode_body` with its channel sequence number."""
     return body + b',"seq":' + str(seq).encode() + b"}"
+
+
+def resync_frame(channel: str, seq: int, epoch: str, reason: str) -> bytes:
+    """The ``resync`` message: ``channel``'s updates were lost; a snapshot follows.
+
+    ``data`` names the channel as subscriptions do (``symbol`` for an asset,
+    ``portfolio_id`` for a portfolio) and always carries ``recovered: false``.
+    """
+    data: dict[str, Any] = {"channel": channel}
+    kind, _, key = channel.partition(".")
+    if kind == "asset":
+        data["symbol"] = key
+    elif kind == "portfolio" and key.isdigit():
+        data["portfolio_id"] = int(key)
+    data.update({"seq": seq, "epoch": epoch, "recovered": False, "reason": reason})
+    return encode(ServerType.RESYNC, data)
 
 
 def error_frame(

@@ -16,7 +16,19 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-__all__ = ["Broker", "History", "Publication", "PublicationHandler"]
+__all__ = [
+    "Broker",
+    "BrokerUnavailable",
+    "ChannelReset",
+    "History",
+    "Publication",
+    "PublicationHandler",
+    "ResetHandler",
+]
+
+
+class BrokerUnavailable(ConnectionError):
+    """The broker cannot be reached (for example while Redis restarts)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +37,28 @@ class Publication:
     seq: int
     epoch: str
     frame: bytes
+    #: True when the broker delivers it late, as part of filling a gap after a reconnect:
+    #: such frames are queued unconflated, so the client sees every seq.
+    replayed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelReset:
+    """A channel's delivered stream broke and cannot be repaired from history.
+
+    A broker reports this when it finds, after a reconnect, that publications it missed
+    are gone (history trimmed, or the broker lost its data and started a new ``epoch``).
+    The node then tells the channel's subscribers ``recovered: false`` and sends them
+    ``snapshot`` (the channel's latest publication, None if it has none); live delivery
+    continues after ``seq``.
+    """
+
+    channel: str
+    seq: int
+    epoch: str
+    snapshot: Publication | None
+    #: ``history_lost`` (the gap is no longer in history) or ``epoch_changed``.
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,14 +74,23 @@ class History:
 
 
 PublicationHandler = Callable[[Publication], None]
+ResetHandler = Callable[[ChannelReset], None]
 
 
 class Broker(ABC):
     """Carries channel publications between processes. One instance per process."""
 
     @abstractmethod
-    async def start(self, handler: PublicationHandler) -> None:
-        """Connect; from now on publications on subscribed channels go to ``handler``."""
+    async def start(
+        self, handler: PublicationHandler, on_reset: ResetHandler | None = None
+    ) -> None:
+        """Connect; from now on publications on subscribed channels go to ``handler``.
+
+        Both callbacks are called on the event loop that called ``start``, in seq order
+        per channel. ``on_reset`` hears of streams that broke beyond repair (see
+        :class:`ChannelReset`); a broker that cannot lose publications never calls it.
+        Raises :class:`BrokerUnavailable` if the broker cannot be reached at all.
+        """
 
     @abstractmethod
     async def close(self) -> None:
@@ -55,7 +98,10 @@ class Broker(ABC):
 
     @abstractmethod
     async def publish(self, channel: str, body: bytes) -> Publication:
-        """Seal ``body`` with the channel's next seq, store it, and deliver it everywhere."""
+        """Seal ``body`` with the channel's next seq, store it, and deliver it everywhere.
+
+        Works without :meth:`start` too, for a publish-only client (close it after use).
+        """
 
     async def publish_many(self, items: Sequence[tuple[str, bytes]]) -> list[Publication]:
         """Publish several channel updates; backends override this to pipeline them."""

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..protocol import seal
-from .base import Broker, History, Publication, PublicationHandler
+from .base import Broker, History, Publication, PublicationHandler, ResetHandler
 
 __all__ = ["MemoryBroker"]
 
@@ -36,7 +36,10 @@ class MemoryBroker(Broker):
         self._subscribed: set[str] = set()
         self._handler: PublicationHandler | None = None
 
-    async def start(self, handler: PublicationHandler) -> None:
+    async def start(
+        self, handler: PublicationHandler, on_reset: ResetHandler | None = None
+    ) -> None:
+        # One process: nothing is ever missed, so on_reset is never needed.
         self._handler = handler
 
     async def close(self) -> None:

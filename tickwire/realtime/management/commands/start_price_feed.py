@@ -22,6 +22,7 @@ from tickwire.realtime.management.arguments import (
     positive_int,
     symbol,
 )
+from tickwire.stream.brokers import BrokerUnavailable
 from tickwire.stream.feeds import SOURCES
 
 # Kept importable from here: other code and tests used them before arguments.py existed.
@@ -88,5 +89,7 @@ class Command(BaseCommand):
         )
         try:
             asyncio.run(run_feed_process(feed_options))
+        except BrokerUnavailable as exc:
+            raise CommandError(f"{exc}\nIs Redis running at TICKWIRE_BROKER_URL?") from None
         except (MemoryBrokerFeedError, UnknownSymbolsError, ValueError) as exc:
             raise CommandError(str(exc)) from None

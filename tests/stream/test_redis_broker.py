@@ -1,0 +1,217 @@
+"""What only the Redis broker has to do: survive a lost connection or a restarted Redis.
+
+Everything else is the shared contract (test_brokers.py). These tests use real
+redis-server processes: a dropped pub/sub link must be repaired from the Stream history
+with every seq delivered once and in order; a Redis that lost its data must be reported
+so that subscribers are told ``recovered: false`` and get a fresh snapshot.
+"""
+
+import asyncio
+import itertools
+
+import orjson
+import pytest
+import redis
+
+from tests.infra import RedisServer
+from tickwire.stream.brokers.redis import _PUBLISH, RedisBroker
+from tickwire.stream.hub import Outbox
+from tickwire.stream.node import Node
+from tickwire.stream.protocol import encode_body
+
+_prefixes = itertools.count(1)
+
+
+def body(n: int) -> bytes:
+    return encode_body("asset_update", {"symbol": "A", "n": n}, timestamp="T")
+
+
+async def until(predicate, timeout=10.0):
+    """Poll ``predicate`` (bounded); True once it holds."""
+    for _ in range(int(timeout / 0.02)):
+        if predicate():
+            return True
+        await asyncio.sleep(0.02)
+    return predicate()
+
+
+def publish_blocking(client, broker, channel, n):
+    """Publish with a synchronous client: the event loop (and so the subscriber) is
+    stopped meanwhile, so these publications surely fall in its disconnected window."""
+    meta, hist = broker._keys(channel)
+    args = [1000, 3_600_000, broker._pub_prefix, "e-new", channel, body(n)]
+    client.eval(_PUBLISH, 2, meta, hist, *args)
+
+
+@pytest.fixture
+async def brokers(redis_server):
+    made = []
+    prefix = f"rb{next(_prefixes)}"
+
+    def make(url=None, **kw):
+        b = RedisBroker(url or redis_server.url, prefix=prefix, **kw)
+        made.append(b)
+        return b
+
+    yield make
+    for b in made:
+        await b.close()
+
+
+async def test_one_redis_subscription_per_channel_however_many_local_subscribers(
+    brokers, redis_server
+):
+    node = Node(brokers(), grace=0.05)
+    await node.start()
+    boxes = [Outbox() for _ in range(5)]
+    for box in boxes:
+        node.activate(box, await node.subscribe(box, "asset.A"))
+    client = redis.Redis.from_url(redis_server.url)
+    channel = f"{node.broker.prefix}:pub:asset.A"
+    assert client.pubsub_numsub(channel) == [(channel.encode(), 1)]
+    for box in boxes:
+        node.remove(box)
+    assert await until(lambda: client.pubsub_numsub(channel) == [(channel.encode(), 0)])
+    await node.close()
+
+
+async def test_concurrent_first_subscribers_both_see_every_update(brokers):
+    publisher, node = brokers(), Node(brokers())
+    await publisher.start(lambda pub: None)
+    await node.start()
+    a, b = Outbox(), Outbox()
+    ra, rb = await asyncio.gather(node.subscribe(a, "asset.A"), node.subscribe(b, "asset.A"))
+    node.activate(a, ra)
+    node.activate(b, rb)
+    seen = {a: [], b: []}
+    for i in range(3):
+        await publisher.publish("asset.A", body(i))
+        # Taken one by one: the outbox would conflate updates nobody has read yet.
+        assert await until(lambda: len(a) == 1 and len(b) == 1)
+        for box in (a, b):
+            seen[box] += [orjson.loads(f)["seq"] for f in box.take()]
+    assert seen[a] == seen[b] == [1, 2, 3]
+    await node.close()
+
+
+async def test_dropped_pubsub_link_is_repaired_from_history_gap_free(brokers, redis_server):
+    publisher, subscriber = brokers(), brokers(backoff_base=0.2)
+    got = []
+    resets = []
+    await publisher.start(lambda pub: None)
+    await subscriber.start(got.append, resets.append)
+    await subscriber.subscribe("asset.A")
+    await publisher.publish_many([("asset.A", body(i)) for i in range(3)])
+    assert await until(lambda: len(got) == 3)
+    # Redis drops every pub/sub connection (as on a network blip); the data stays.
+    admin = redis.Redis.from_url(redis_server.url)
+    assert admin.client_kill_filter(_type="pubsub") >= 1
+    for i in range(3, 10):
+        publish_blocking(admin, publisher, "asset.A", i)
+    assert await until(lambda: len(got) == 10 and subscriber.is_connected)
+    assert [p.seq for p in got] == list(range(1, 11))
+    assert [p.replayed for p in got] == [False] * 3 + [True] * 7
+    assert subscriber.reconnects == 1 and subscriber.replayed == 7 and resets == []
+    # And live delivery goes on after the repair.
+    await publisher.publish("asset.A", body(10))
+    assert await until(lambda: len(got) == 11)
+    assert got[-1].seq == 11 and not got[-1].replayed
+
+
+async def test_restarted_redis_is_reported_as_a_reset_and_subscribers_resync(brokers, tmp_path):
+    server = RedisServer(tmp_path).start()
+    try:
+        publisher = brokers(server.url)
+        node = Node(brokers(server.url, backoff_base=0.05, backoff_cap=0.5))
+        await publisher.start(lambda pub: None)
+        await node.start()
+        box = Outbox()
+        result = await node.subscribe(box, "asset.A")
+        node.activate(box, result)
+        frames = []
+
+        async def publish_and_collect(n):
+            # Taken as they come: the outbox would conflate updates nobody has read yet.
+            pub = await publisher.publish("asset.A", body(n))
+            assert await until(lambda: len(box) > 0)
+            while not any(f.get("seq") == pub.seq for f in frames):
+                assert await until(lambda: len(box) > 0)
+                frames.extend(orjson.loads(f) for f in box.take())
+            return pub
+
+        for i in range(3):
+            await publish_and_collect(i)
+        assert [f["seq"] for f in frames] == [1, 2, 3]
+        frames.clear()
+        server.restart()  # SIGKILL: every key is gone, a new epoch begins
+        # The feed carries on once Redis is back (its client retries with backoff).
+        first = await publish_and_collect(100)
+        assert first.seq == 1 and first.epoch != result.epoch
+        await until(lambda: node.resets >= 1)
+        for i in range(2):
+            await publish_and_collect(101 + i)
+        resync = frames[0]
+        assert resync["type"] == "resync" and resync["data"]["symbol"] == "A"
+        assert resync["data"]["recovered"] is False and node.resets == 1
+        updates = frames[1:]
+        assert all(f["type"] == "asset_update" for f in updates)
+        # A snapshot at the resync's seq (when the channel had one by then), then every
+        # live update after it: the new lineage, gap-free, up to its third update.
+        start = resync["data"]["seq"] or 1
+        assert [f["seq"] for f in updates] == list(range(start, 4))
+    finally:
+        server.stop()
+
+
+async def test_reset_keeps_order_with_unsent_updates_and_mid_subscribe():
+    """The resync notice is never overtaken, whatever is queued or held around it."""
+    from tickwire.stream.brokers import ChannelReset, MemoryBroker, Publication
+    from tickwire.stream.protocol import seal
+
+    class SlowSnapshot(MemoryBroker):
+        gate = asyncio.Event()
+
+        async def latest(self, channel):
+            await self.gate.wait()
+            return await super().latest(channel)
+
+    broker = SlowSnapshot()
+    node = Node(broker)
+    await node.start()
+    for i in range(3):
+        await broker.publish("asset.A", body(i))
+    live = Outbox()
+    SlowSnapshot.gate.set()
+    node.activate(live, await node.subscribe(live, "asset.A"))
+    SlowSnapshot.gate.clear()
+    live.take()
+    await broker.publish("asset.A", body(3))  # seq 4, not yet sent to the client
+
+    late = Outbox()
+    pending = asyncio.ensure_future(node.subscribe(late, "asset.A"))
+    await asyncio.sleep(0.01)  # the subscribe is waiting for its snapshot
+
+    def new(seq):
+        return Publication("asset.A", seq, "new", seal(body(100 + seq), seq))
+
+    node._on_reset(ChannelReset("asset.A", 1, "new", new(1), "epoch_changed"))
+    node._on_publication(new(2))
+    node._on_publication(new(3))
+    # Already subscribed: the unsent old update stays in front of the notice.
+    frames = [orjson.loads(f) for f in live.take()]
+    assert [(f["type"], f.get("seq")) for f in frames] == [
+        ("asset_update", 4),
+        ("resync", None),
+        ("asset_update", 3),  # the snapshot (seq 1), conflated with the newer 2 and 3
+    ]
+    # Mid-subscribe: its (old) snapshot, then the notice, the new snapshot and the rest.
+    SlowSnapshot.gate.set()
+    result = await pending
+    for frame in result.frames:
+        late.push(frame, "asset.A")
+    node.activate(late, result)
+    frames = [orjson.loads(f) for f in late.take()]
+    assert frames[0]["seq"] == 4 and frames[1]["type"] == "resync"
+    assert frames[1]["data"]["seq"] == 1 and frames[2]["seq"] >= 1
+    assert [f["seq"] for f in frames[2:]][-1] == 3
+    await node.close()
