@@ -62,8 +62,9 @@ def main(argv: list[str] | None = None) -> int:
         f"  Test page   {base}/realtime/test/\n"
         f"  REST API    {base}/api/assets/\n"
         f"  Status      {base}/realtime/status/   Health {base}/realtime/health/\n"
-        f"  Admin       {base}/admin/"
-        + ("   (demo login: demo / demo)" if settings.TICKWIRE_DEMO_DATA else ""),
+        f"  Log in      {base}/accounts/login/"
+        + ("   (demo user: demo / demo)" if settings.TICKWIRE_DEMO_DATA else "")
+        + f"\n  Admin       {base}/admin/   (staff: manage.py createsuperuser)",
         flush=True,
     )
     uvicorn.run(
