@@ -2,8 +2,10 @@
 
 It owns no business logic: parsing and validation are in :mod:`tickwire.stream.protocol`,
 fan-out in the hub, database work in :mod:`tickwire.realtime.services`. Every reply and
-update goes through the connection's outbox, written by one writer task, so replies and
-updates keep their order and a slow socket only ever fills its own outbox.
+update goes through the connection's outbox, so replies and updates keep their order and a
+slow socket only ever fills its own outbox. Under ``python -m tickwire.serve`` the outbox is
+written synchronously through the direct-write front end (:mod:`tickwire.realtime.fastws`);
+elsewhere (tests' ``WebsocketCommunicator``, other ASGI servers) by one writer task.
 
 Policy closes (documented in docs/protocol.md): 1009 message too big, 1008 message flood,
 4000 idle past ``WEBSOCKET_TIMEOUT``, 4001 slow consumer, 1001 server shutdown.
@@ -22,7 +24,7 @@ from channels.consumer import AsyncConsumer
 from channels.exceptions import StopConsumer
 from django.conf import settings
 
-from tickwire.stream.hub import Outbox
+from tickwire.stream.hub import Outbox, join_batch
 from tickwire.stream.protocol import (
     Authenticate,
     CloseCode,
@@ -43,6 +45,7 @@ from tickwire.stream.protocol import (
 )
 
 from . import services
+from .fastws import EXTENSION, DirectLink
 from .runtime import Connection, Runtime, get_runtime
 
 __all__ = ["RealtimeConsumer"]
@@ -96,9 +99,11 @@ class RealtimeConsumer(AsyncConsumer):
 
     async def websocket_connect(self, message: dict[str, Any]) -> None:
         self.runtime = await get_runtime()
+        direct: DirectLink | None = (self.scope.get("extensions") or {}).get(EXTENSION)
         self.outbox = Outbox(
             limit=settings.TICKWIRE_OUTBOX_LIMIT,
             slow_seconds=settings.TICKWIRE_SLOW_CLIENT_SECONDS,
+            wake=direct.wake if direct is not None else None,
         )
         user = self.scope.get("user")
         user_id = user.pk if user is not None and user.is_authenticated else None
@@ -110,7 +115,12 @@ class RealtimeConsumer(AsyncConsumer):
         self.max_bytes = settings.TICKWIRE_MAX_MESSAGE_BYTES
         self.runtime.register(self.conn)
         await self.base_send({"type": "websocket.accept"})
-        self.writer = asyncio.ensure_future(self._write_loop())
+        self.writer: asyncio.Future[None] | None = None
+        if direct is not None:
+            # Frames go out synchronously, once per loop iteration: no writer task to wake.
+            direct.attach(self.outbox)
+        else:
+            self.writer = asyncio.ensure_future(self._write_loop())
         self.watchdog = asyncio.ensure_future(self._idle_watch(settings.WEBSOCKET_TIMEOUT))
         self.outbox.push(
             encode(
@@ -182,7 +192,7 @@ class RealtimeConsumer(AsyncConsumer):
             await self._authenticate(request)
         elif isinstance(request, Configure):
             if request.batch is not None:
-                self.outbox.batch = request.batch
+                self.runtime.node.set_batch(self.outbox, request.batch)
             self._reply(ServerType.CONFIGURED, {"batch": self.outbox.batch}, request)
 
     async def _subscribe_assets(self, request: SubscribeAssets) -> None:
@@ -282,7 +292,7 @@ class RealtimeConsumer(AsyncConsumer):
                 frames = outbox.take()
                 if frames:
                     if outbox.batch and len(frames) > 1:
-                        text = "[" + b",".join(frames).decode() + "]"
+                        text = join_batch(frames).decode()
                         await send({"type": "websocket.send", "text": text})
                     else:
                         for frame in frames:
@@ -322,7 +332,7 @@ class RealtimeConsumer(AsyncConsumer):
         self.outbox.close(CloseCode.NORMAL)
         self.runtime.unregister(self.conn)
         for task in (self.watchdog, self.writer):
-            if not task.done():
+            if task is not None and not task.done():
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task

@@ -66,7 +66,7 @@ class Runtime:
         self.broker = broker or create_broker(
             settings.TICKWIRE_BROKER_URL, history_size=settings.TICKWIRE_HISTORY_SIZE
         )
-        self.node = Node(self.broker)
+        self.node = Node(self.broker, batch_interval=settings.TICKWIRE_BATCH_INTERVAL)
         self.feed: FeedService | None = None
         self.connections: dict[str, Connection] = {}
         self.started_at = time.time()
