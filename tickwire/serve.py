@@ -85,8 +85,9 @@ def uvicorn_options() -> dict[str, Any]:
     ``ws``: the direct-write front end (:mod:`tickwire.realtime.fastws`), unless
     ``TICKWIRE_DIRECT_WRITE=0`` asks for uvicorn's stock protocol (every frame through ASGI
     ``websocket.send``; slower, kept as a fallback and for comparison).
-    ``ws_per_message_deflate=False``: compressing every frame for every client costs far
-    more CPU than a market-data frame saves on the wire; no client here needs it.
+    ``ws_ping_interval=None``: see below. ``ws_per_message_deflate=False``: compressing
+    every frame for every client costs far more CPU than a market-data frame saves on the
+    wire; no client here needs it.
     """
     from django.conf import settings
 
@@ -100,6 +101,9 @@ def uvicorn_options() -> dict[str, Any]:
         else "websockets-sansio",
         "ws_max_size": settings.TICKWIRE_MAX_MESSAGE_BYTES,
         "ws_per_message_deflate": False,
+        # No server pings: the protocol already closes a client silent for
+        # WEBSOCKET_TIMEOUT (4000), and a ping timer per idle connection costs memory.
+        "ws_ping_interval": None,
         "proxy_headers": True,
         "timeout_graceful_shutdown": 5,
         # Thousands of clients may connect at once (after a restart, say).

@@ -22,6 +22,7 @@ from typing import Any
 
 from channels.consumer import AsyncConsumer
 from channels.exceptions import StopConsumer
+from channels.layers import get_channel_layer
 from django.conf import settings
 
 from tickwire.stream.hub import Outbox, join_batch
@@ -46,6 +47,7 @@ from tickwire.stream.protocol import (
 
 from . import services
 from .fastws import EXTENSION, DirectLink
+from .idle import IdleWatch
 from .runtime import Connection, Runtime, get_runtime
 
 __all__ = ["RealtimeConsumer"]
@@ -53,6 +55,10 @@ __all__ = ["RealtimeConsumer"]
 log = logging.getLogger("tickwire.realtime.consumer")
 
 _symbols = services.SymbolDirectory()
+
+
+def _websocket_timeout() -> float:
+    return float(settings.WEBSOCKET_TIMEOUT)
 
 
 class _RateLimiter:
@@ -88,6 +94,21 @@ class RealtimeConsumer(AsyncConsumer):
     conn: Connection
     outbox: Outbox
 
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if get_channel_layer(self.channel_layer_alias) is not None:
+            await super().__call__(scope, receive, send)
+            return
+        # Without a channel layer, read ASGI events directly: Channels' await_many_dispatch
+        # keeps an extra task and its futures alive per idle connection (~1.5 KiB each).
+        self.scope = scope
+        self.channel_layer = None
+        self.base_send = send
+        try:
+            while True:
+                await self.dispatch(await receive())
+        except StopConsumer:
+            pass
+
     # Channels' default dispatch hops to a thread per message to close stale DB
     # connections; our handlers reach the database only through sync_to_async services,
     # which manage connections themselves, so skip that hop on the hot path.
@@ -121,7 +142,10 @@ class RealtimeConsumer(AsyncConsumer):
             direct.attach(self.outbox)
         else:
             self.writer = asyncio.ensure_future(self._write_loop())
-        self.watchdog = asyncio.ensure_future(self._idle_watch(settings.WEBSOCKET_TIMEOUT))
+        # One sweeper per process, not a task or timer per connection (memory per idle
+        # connection is what limits how many one process holds).
+        self.idle_watch = IdleWatch.for_loop(_websocket_timeout)
+        self.idle_watch.add(self)
         self.outbox.push(
             encode(
                 ServerType.CONNECTION,
@@ -315,24 +339,21 @@ class RealtimeConsumer(AsyncConsumer):
         finally:
             self.runtime.unregister(self.conn)
 
-    async def _idle_watch(self, timeout: float) -> None:
-        while not self.outbox.closed:
-            remaining = self.last_received + timeout - time.monotonic()
-            if remaining <= 0:
-                self.outbox.close(
-                    CloseCode.IDLE_TIMEOUT,
-                    f"no message for {timeout:g} s (WEBSOCKET_TIMEOUT); send ping to stay open",
-                )
-                return
-            await asyncio.sleep(min(remaining + 0.01, 60.0))
+    def idle_timeout(self) -> None:
+        self.outbox.close(
+            CloseCode.IDLE_TIMEOUT,
+            f"no message for {_websocket_timeout():g} s (WEBSOCKET_TIMEOUT); "
+            "send ping to stay open",
+        )
 
     async def _cleanup(self) -> None:
         if not hasattr(self, "outbox"):
             return
         self.outbox.close(CloseCode.NORMAL)
         self.runtime.unregister(self.conn)
-        for task in (self.watchdog, self.writer):
-            if task is not None and not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+        self.idle_watch.discard(self)
+        writer = self.writer
+        if writer is not None and not writer.done():
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await writer

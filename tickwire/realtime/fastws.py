@@ -33,6 +33,7 @@ from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.exceptions import InvalidState
+from websockets.protocol import Protocol, State
 
 from tickwire.stream.hub import Outbox, join_batch
 
@@ -73,18 +74,29 @@ def text_frame(payload: bytes) -> bytes:
 
 
 class _Flusher:
-    """Writes every dirty link once per event-loop iteration."""
+    """Per event loop: which links wrote this iteration, and which have frames waiting.
+
+    A link writes the first frame of an iteration straight through (the common case: one
+    update, fanned out); later frames in the same iteration queue in the outbox and go out
+    together, once, when the callback scheduled here runs at the start of the next one.
+    """
+
+    __slots__ = ("dirty", "gen", "loop", "scheduled")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
+        self.gen = 0
+        self.scheduled = False
         self.dirty: list[DirectLink] = []
 
-    def mark(self, link: DirectLink) -> None:
-        if not self.dirty:
+    def schedule(self) -> None:
+        if not self.scheduled:
+            self.scheduled = True
             self.loop.call_soon(self.flush)
-        self.dirty.append(link)
 
     def flush(self) -> None:
+        self.scheduled = False
+        self.gen += 1
         dirty, self.dirty = self.dirty, []
         for link in dirty:
             link.flush()
@@ -105,18 +117,23 @@ def _flusher(loop: asyncio.AbstractEventLoop) -> _Flusher:
 class DirectLink:
     """The synchronous write path of one WebSocket connection, for its outbox.
 
-    :meth:`attach` wires an :class:`Outbox` to the socket: frames pushed to the outbox are
-    written at the end of the current event-loop iteration, and closing the outbox sends
-    the close frame with its code. The link never raises into the hub: a connection that
-    is gone simply stops taking frames.
+    :meth:`attach` wires an :class:`Outbox` to the socket: a frame pushed to an empty
+    outbox is written at once (the first in this event-loop iteration) or at the start of
+    the next iteration together with everything else pushed meanwhile; closing the outbox
+    sends the close frame with its code. The link never raises into the hub: a connection
+    that is gone simply stops taking frames.
     """
 
-    __slots__ = ("_flusher", "_proto", "_queued", "outbox")
+    __slots__ = ("_flusher", "_gen", "_proto", "_queued", "_write", "can_write", "outbox")
 
     def __init__(self, proto: DirectWebSocketProtocol) -> None:
         self._proto = proto
+        self._write = proto.transport.write
         self._flusher = _flusher(proto.loop)
+        self._gen = -1
         self._queued = False
+        #: False while the transport's buffer is over its high-water mark, or once closing.
+        self.can_write = True
         self.outbox: Outbox | None = None
 
     def attach(self, outbox: Outbox) -> None:
@@ -130,18 +147,22 @@ class DirectLink:
         """Outbox callback: frames became pending or the outbox closed."""
         if not self._queued:
             self._queued = True
-            self._flusher.mark(self)
-
-    @property
-    def writable(self) -> bool:
-        proto = self._proto
-        return proto.writable.is_set() and not proto.close_sent and not proto.disconnected
+            flusher = self._flusher
+            flusher.dirty.append(self)
+            flusher.schedule()
 
     def write_frame(self, frame: bytes) -> bool:
-        """Write one complete frame now if the socket takes it; False means "queue it"."""
-        if not self.writable:
+        """Outbox sink: write ``frame`` now, or return False to have the outbox queue it
+        (the socket is paused or closing, or this link already wrote this iteration and
+        further frames are coalesced into one write)."""
+        if not self.can_write:
             return False
-        self._proto.transport.write(text_frame(frame))
+        flusher = self._flusher
+        if self._gen == flusher.gen:
+            return False
+        self._gen = flusher.gen
+        flusher.schedule()
+        self._write(text_frame(frame))
         return True
 
     def flush(self) -> None:
@@ -154,7 +175,7 @@ class DirectLink:
         if proto.close_sent or proto.disconnected:
             outbox.take()  # the socket is gone or closing: nothing more can be sent
             return
-        if outbox.pending and proto.writable.is_set():
+        if outbox.pending and self.can_write:
             frames = outbox.take()
             if outbox.batch and len(frames) > 1:
                 wire = text_frame(join_batch(frames))
@@ -162,15 +183,97 @@ class DirectLink:
                 wire = text_frame(frames[0])
             else:
                 wire = b"".join([_header(len(f)) + f for f in frames])
-            proto.transport.write(wire)
+            self._gen = self._flusher.gen
+            self._write(wire)
         if outbox.closed:
+            self.can_write = False
             proto.close_now(outbox.close_code, outbox.close_reason)
+
+
+class _Signal:
+    """The part of :class:`asyncio.Event` uvicorn uses (``writable``), without the deque
+    every Event allocates: with thousands of idle connections that is memory held for
+    nothing (only a paused writer ever waits)."""
+
+    __slots__ = ("_set", "_waiter")
+
+    def __init__(self) -> None:
+        self._set = True
+        self._waiter: asyncio.Future[None] | None = None
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def set(self) -> None:
+        self._set = True
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def clear(self) -> None:
+        self._set = False
+
+    async def wait(self) -> None:
+        while not self._set:
+            if self._waiter is None:
+                self._waiter = asyncio.get_running_loop().create_future()
+            await asyncio.shield(self._waiter)
+
+
+class _Inbox:
+    """The part of :class:`asyncio.Queue` uvicorn uses for ASGI receive events (one
+    consumer: the app's ``receive``), in a list and one future instead of three deques
+    and an Event per connection."""
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: list[Any] = []
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put_nowait(self, item: Any) -> None:
+        self._items.append(item)
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def qsize(self) -> int:
+        return len(self._items)
+
+    async def get(self) -> Any:
+        while not self._items:
+            if self._waiter is None or self._waiter.done():
+                self._waiter = asyncio.get_running_loop().create_future()
+            await self._waiter
+        return self._items.pop(0)
 
 
 class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
     """uvicorn's websockets-sansio protocol, offering a :class:`DirectLink` in the scope."""
 
     link: DirectLink | None = None
+    _close_sent = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.queue = _Inbox()  # type: ignore[assignment]
+        self.writable = _Signal()  # type: ignore[assignment]
+
+    # uvicorn sets close_sent on every path that sends a close frame (the app's
+    # websocket.close, keepalive timeout, protocol errors): after it no data frame may
+    # follow, so the link stops writing at that moment.
+    @property  # type: ignore[override]
+    def close_sent(self) -> bool:
+        return self._close_sent
+
+    @close_sent.setter
+    def close_sent(self, value: bool) -> None:
+        self._close_sent = value
+        if value and self.link is not None:
+            self.link.can_write = False
 
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
@@ -179,11 +282,39 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
             self.link = DirectLink(self)
             scope["extensions"][EXTENSION] = self.link
 
+    async def send(self, message: Any) -> None:
+        await super().send(message)
+        if message["type"] == "websocket.accept" and self.handshake_complete:
+            # The handshake's request and response (~2 KiB of headers) are never read
+            # again; the scope keeps the request headers the app needs.
+            self.request = self.response = None  # type: ignore[assignment]
+            conn = self.conn
+            if conn.state is State.OPEN and not conn.reader.buffer:
+                # websockets' handshake parser keeps the parsed request alive in its
+                # generator frame (~1.6 KiB per connection) for the connection's lifetime.
+                # With nothing buffered, the frame parser it is waiting in holds no state,
+                # so an identical fresh one replaces it.
+                parser = Protocol.parse(conn)
+                next(parser)
+                conn.parser = parser
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self.link is not None:
+            self.link.can_write = False
+
     def resume_writing(self) -> None:
         super().resume_writing()
         link = self.link
-        if link is not None and link.outbox is not None and link.outbox.pending:
-            link.wake(link.outbox)
+        if link is not None and not self.close_sent and not self.disconnected:
+            link.can_write = True
+            if link.outbox is not None and link.outbox.pending:
+                link.wake(link.outbox)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.link is not None:
+            self.link.can_write = False
+        super().connection_lost(exc)
 
     def close_now(self, code: int, reason: str) -> None:
         """Start the closing handshake with ``code`` (what ``websocket.close`` does, at once).
