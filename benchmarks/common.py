@@ -40,15 +40,25 @@ def pad_to_size(encoded_size: int) -> str:
 
 
 def raise_nofile() -> int:
-    """Raise the open-file soft limit to the hard limit; returns the new soft limit."""
+    """Raise the open-file limit as far as allowed; returns the new soft limit.
+
+    One socket is one file descriptor. As root the hard limit itself is raised (to
+    ``fs.nr_open``); otherwise the soft limit goes up to the hard one.
+    """
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
-    if soft < target:
+    try:
+        with open("/proc/sys/fs/nr_open") as f:
+            ceiling = int(f.read())
+    except (OSError, ValueError):
+        ceiling = 1 << 20
+    for target in (ceiling, hard):
+        if target == resource.RLIM_INFINITY or target <= soft:
+            continue
         try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, max(target, hard)))
             return target
         except (ValueError, OSError):
-            return soft
+            continue
     return soft
 
 

@@ -265,7 +265,7 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
     # uvicorn sets close_sent on every path that sends a close frame (the app's
     # websocket.close, keepalive timeout, protocol errors): after it no data frame may
     # follow, so the link stops writing at that moment.
-    @property  # type: ignore[override]
+    @property
     def close_sent(self) -> bool:
         return self._close_sent
 
@@ -310,6 +310,19 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
             link.can_write = True
             if link.outbox is not None and link.outbox.pending:
                 link.wake(link.outbox)
+
+    def handle_close(self, event: Any) -> None:
+        # The peer closed first: uvicorn answers and closes the transport without setting
+        # close_sent, and no data frame may follow its close frame.
+        if self.link is not None:
+            self.link.can_write = False
+        super().handle_close(event)
+
+    def shutdown(self) -> None:
+        # Server shutdown: uvicorn sends 1012 and closes the transport.
+        if self.link is not None:
+            self.link.can_write = False
+        super().shutdown()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.link is not None:

@@ -126,6 +126,11 @@ class Outbox:
                 return True
             self._behind_since = self._clock()
         else:
+            # Checked before conflating: a client whose every update conflates is still
+            # behind, and one that never reads must be closed, not kept forever.
+            if self._clock() - self._behind_since > self.slow_seconds:
+                self.close(CloseCode.SLOW_CONSUMER, "client too slow to read updates")
+                return False
             if key is not None and not self.batch:
                 pending = self._keyed.get(key)
                 if pending is not None:
@@ -134,9 +139,6 @@ class Outbox:
                     return True
             if len(cells) >= self.limit:
                 self.close(CloseCode.SLOW_CONSUMER, "outbox overflow: client too slow")
-                return False
-            if self._clock() - self._behind_since > self.slow_seconds:
-                self.close(CloseCode.SLOW_CONSUMER, "client too slow to read updates")
                 return False
         cell: list[bytes | str | None] = [key, frame]
         cells.append(cell)
