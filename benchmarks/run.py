@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .common import cpu_seconds, rss_bytes
+from .common import cpu_seconds, raise_nofile, rss_bytes
 from .harness import ROOT, Proc, free_port
 
 #: Offered load of the batched phase: above the 1M/s target, so meeting it is not an
@@ -134,6 +134,12 @@ def measure(
             phase("batched-1M", BATCHED_OFFERED / result.held)
             phase("batched-saturation", None)
         result.held = min(result.held, int(loadgen.ask("report", "report")["open"]))
+    except TimeoutError as exc:
+        done = ", ".join(result.phases) or "none"
+        result.error = (
+            f"stopped answering its control channel ({str(exc).splitlines()[0]}): overloaded; "
+            f"phases completed: {done}"
+        )
     except Exception as exc:  # one server failing must not lose the others' results
         result.error = f"{type(exc).__name__}: {str(exc)[:300]}"
     finally:
@@ -148,13 +154,18 @@ class Probe:
     """How many connections one Tickwire process holds (connected, subscribed, idle)."""
 
     target: int
+    fd_limit: int = 0
     held: int = 0
     mem_per_conn: float | None = None
     error: str | None = None
 
 
 def probe(opts: argparse.Namespace, logs: Path, cores: tuple[int, int] | None) -> Probe:
-    result = Probe(opts.probe)
+    # Each connection is a file descriptor in the server and one in the load generator:
+    # neither can go past the open-file limit the benchmark processes can raise themselves to.
+    fd_limit = raise_nofile()
+    result = Probe(min(opts.probe, fd_limit - 100))
+    result.fd_limit = fd_limit
     port = free_port()
     workdir = Path(tempfile.mkdtemp(prefix="bench-probe-", dir=logs))
     args = server_args("tickwire", port, workdir, opts.broker)
@@ -167,8 +178,8 @@ def probe(opts: argparse.Namespace, logs: Path, cores: tuple[int, int] | None) -
         loadgen = Proc("probe-loadgen", ["-m", "benchmarks.loadgen"], logs, cores and cores[1])
         loadgen.expect("ready")
         total = 0
-        while total < opts.probe:
-            step = min(5000, opts.probe - total)
+        while total < result.target:
+            step = min(5000, result.target - total)
             conn = loadgen.ask(
                 f"connect ws://127.0.0.1:{port}/ws/realtime/ {step}", "connected", 600
             )
@@ -306,8 +317,9 @@ def render(
         out.append("### Connections one Tickwire process holds\n")
         mem = capacity.mem_per_conn
         out.append(
-            f"Probe: connect in steps of 5,000 up to {capacity.target:,} (the load generator's "
-            "ephemeral ports to one address cap it near 28,000), then idle: "
+            f"Probe: connect idle clients in steps of 5,000 up to {capacity.target:,} (capped by "
+            f"the open-file limit of the processes here, {capacity.fd_limit:,}, and by the load "
+            "generator's ~28,000 ephemeral ports to one address), then hold: "
             f"**{capacity.held:,} held**"
             + (f", {mem / 1024:.1f} KiB of server memory each" if mem is not None else "")
             + (f". {capacity.error}" if capacity.error else ".")

@@ -2,7 +2,9 @@
 
 import asyncio
 
-from tickwire.stream.hub import Hub, Outbox, join_batch
+import orjson
+
+from tickwire.stream.hub import Hub, Outbox, batch_frames, join_batch
 from tickwire.stream.protocol import CloseCode
 
 
@@ -303,3 +305,13 @@ def test_client_whose_every_update_conflates_is_still_closed_when_behind_too_lon
     clock.now = 11
     assert box.push(b"a2", "asset.A") is False  # would conflate, but it never caught up
     assert box.closed and box.close_code == CloseCode.SLOW_CONSUMER
+
+
+def test_a_far_behind_batching_client_gets_bounded_frames_not_one_huge_one():
+    frames = [b'{"n":%3d}' % i for i in range(100)] + [b"[" + b",".join([b'{"m":1}'] * 50) + b"]"]
+    batches = batch_frames(frames, limit=200)
+    assert all(len(b) <= 200 for b in batches[:-1]) and len(batches) > 5
+    assert batches[-1] == frames[-1]  # one update (here an array) larger than the limit goes whole
+    flat = [m for b in batches for m in orjson.loads(b)]
+    assert flat == [{"n": i} for i in range(100)] + [{"m": 1}] * 50  # nothing lost, in order
+    assert batch_frames([b'{"a":1}']) == [b'[{"a":1}]']

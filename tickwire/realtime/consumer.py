@@ -25,7 +25,7 @@ from channels.exceptions import StopConsumer
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from tickwire.stream.hub import Outbox, join_batch
+from tickwire.stream.hub import Outbox, batch_frames
 from tickwire.stream.protocol import (
     Authenticate,
     CloseCode,
@@ -316,8 +316,8 @@ class RealtimeConsumer(AsyncConsumer):
                 frames = outbox.take()
                 if frames:
                     if outbox.batch and len(frames) > 1:
-                        text = join_batch(frames).decode()
-                        await send({"type": "websocket.send", "text": text})
+                        for batch in batch_frames(frames):
+                            await send({"type": "websocket.send", "text": batch.decode()})
                     else:
                         for frame in frames:
                             await send({"type": "websocket.send", "text": frame.decode()})

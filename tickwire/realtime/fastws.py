@@ -35,7 +35,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from websockets.exceptions import InvalidState
 from websockets.protocol import Protocol, State
 
-from tickwire.stream.hub import Outbox, join_batch
+from tickwire.stream.hub import Outbox, batch_frames
 
 __all__ = ["EXTENSION", "DirectLink", "DirectWebSocketProtocol", "text_frame"]
 
@@ -178,8 +178,8 @@ class DirectLink:
         if outbox.pending and self.can_write:
             frames = outbox.take()
             if outbox.batch and len(frames) > 1:
-                wire = text_frame(join_batch(frames))
-            elif len(frames) == 1:
+                frames = batch_frames(frames)
+            if len(frames) == 1:
                 wire = text_frame(frames[0])
             else:
                 wire = b"".join([_header(len(f)) + f for f in frames])

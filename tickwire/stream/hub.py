@@ -33,9 +33,33 @@ from collections.abc import Callable, Iterable
 
 from .protocol import CloseCode
 
-__all__ = ["Hub", "Outbox", "join_batch"]
+__all__ = ["MAX_BATCH_BYTES", "Hub", "Outbox", "batch_frames", "join_batch"]
 
 _ids = itertools.count(1)
+
+
+#: A batch frame stops growing past this many bytes; the rest goes in further frames. A
+#: client far behind would otherwise get one enormous frame (and the server would copy
+#: everything it owes that client into it at once).
+MAX_BATCH_BYTES = 256 * 1024
+
+
+def batch_frames(frames: list[bytes], limit: int = MAX_BATCH_BYTES) -> list[bytes]:
+    """The queued ``frames`` of a batching client as JSON arrays of at most about ``limit``
+    bytes each (a single larger update still goes whole), oldest first."""
+    if len(frames) == 1:
+        return [join_batch(frames)]
+    out: list[bytes] = []
+    group: list[bytes] = []
+    size = 2  # the brackets; each frame adds its bytes and a comma
+    for frame in frames:
+        if group and size + len(frame) + 1 > limit:
+            out.append(join_batch(group))
+            group, size = [], 2
+        group.append(frame)
+        size += len(frame) + 1
+    out.append(join_batch(group))
+    return out
 
 
 def join_batch(frames: list[bytes]) -> bytes:
