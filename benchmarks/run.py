@@ -519,7 +519,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     if opts.seconds <= 0:
         parser.error("--seconds must be positive")
     opts.warmup = 0.5 if opts.quick else 1.0
-    opts.repeat = 1 if opts.quick else 3
+    opts.repeat = 2 if opts.quick else 3
     global REPEAT_NOTE
     REPEAT_NOTE = str(opts.repeat)
     opts.idle = 0.5 if opts.quick else 2.0
