@@ -36,11 +36,18 @@ lint: venv
 	$(VENV)/bin/ruff check tickwire tests
 	$(VENV)/bin/mypy
 
-bench: venv
-	$(PY) -m benchmarks.run
+BENCH_STAMP := $(VENV)/.bench-stamp
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
 
-bench-quick: venv
-	$(PY) -m benchmarks.run --quick
+## Fan-out benchmark against the Python peers and the raw limit; writes BENCHMARKS.md.
+bench: $(BENCH_STAMP)
+	$(PY) -m benchmarks.run $(BENCH_ARGS)
+
+## The same, 1,000 clients and short phases (under 2 minutes); prints the table.
+bench-quick: $(BENCH_STAMP)
+	$(PY) -m benchmarks.run --quick $(BENCH_ARGS)
 
 ## Regenerate constraints.txt from the current venv (after changing dependencies).
 constraints:

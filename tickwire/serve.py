@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sys
+from typing import Any
 
 
 def _port(text: str) -> int:
@@ -67,18 +69,60 @@ def main(argv: list[str] | None = None) -> int:
         + f"\n  Admin       {base}/admin/   (staff: manage.py createsuperuser)",
         flush=True,
     )
+    raise_open_file_limit()
     uvicorn.run(
         "tickwire.asgi:application",
         host=args.host,
         port=args.port,
-        lifespan="on",
-        ws_max_size=settings.TICKWIRE_MAX_MESSAGE_BYTES,
-        ws_per_message_deflate=False,
-        proxy_headers=True,
         log_level=args.log_level,
-        timeout_graceful_shutdown=5,
+        **uvicorn_options(),
     )
     return 0
+
+
+def uvicorn_options() -> dict[str, Any]:
+    """The uvicorn options the WebSocket endpoint needs (also used by ``make bench``).
+
+    ``ws``: the direct-write front end (:mod:`tickwire.realtime.fastws`), unless
+    ``TICKWIRE_DIRECT_WRITE=0`` asks for uvicorn's stock protocol (every frame through ASGI
+    ``websocket.send``; slower, kept as a fallback and for comparison).
+    ``ws_ping_interval=None``: see below. ``ws_per_message_deflate=False``: compressing
+    every frame for every client costs far more CPU than a market-data frame saves on the
+    wire; no client here needs it.
+    """
+    from django.conf import settings
+
+    direct = os.environ.get("TICKWIRE_DIRECT_WRITE", "1").strip().lower()
+    if direct not in {"0", "1", "true", "false", "yes", "no", "on", "off"}:
+        raise SystemExit(f"tickwire: TICKWIRE_DIRECT_WRITE={direct!r} must be 0 or 1")
+    return {
+        "lifespan": "on",
+        "ws": "tickwire.realtime.fastws:DirectWebSocketProtocol"
+        if direct in {"1", "true", "yes", "on"}
+        else "websockets-sansio",
+        "ws_max_size": settings.TICKWIRE_MAX_MESSAGE_BYTES,
+        "ws_per_message_deflate": False,
+        # No server pings: the protocol already closes a client silent for
+        # WEBSOCKET_TIMEOUT (4000), and a ping timer per idle connection costs memory.
+        "ws_ping_interval": None,
+        "proxy_headers": True,
+        "timeout_graceful_shutdown": 5,
+        # Thousands of clients may connect at once (after a restart, say).
+        "backlog": 4096,
+    }
+
+
+def raise_open_file_limit() -> int:
+    """Raise this process's open-file soft limit to its hard limit (one fd per socket)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            return target
+        except (ValueError, OSError):
+            pass
+    return soft
 
 
 if __name__ == "__main__":

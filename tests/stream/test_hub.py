@@ -2,7 +2,9 @@
 
 import asyncio
 
-from tickwire.stream.hub import Hub, Outbox
+import orjson
+
+from tickwire.stream.hub import Hub, Outbox, batch_frames, join_batch
 from tickwire.stream.protocol import CloseCode
 
 
@@ -165,3 +167,151 @@ def test_counts_by_prefix():
     assert hub.subscription_count("asset.") == 2
     assert hub.subscription_count("portfolio.") == 1
     assert hub.channel_count("asset.") == 1
+
+
+# -- batching ---------------------------------------------------------------------------------
+
+
+def test_batching_subscribers_share_one_array_frame_and_lose_nothing():
+    hub = Hub()
+    batched = [Outbox() for _ in range(3)]
+    single = Outbox()
+    for box in batched:
+        hub.subscribe("asset.A", box)
+        hub.set_batch(box, True)
+    hub.subscribe("asset.A", single)
+    for seq in range(1, 4):
+        hub.deliver("asset.A", seq, b'{"seq":%d}' % seq, conflate=True)
+    # Nothing reaches batching outboxes until the flush; the single one is conflated.
+    assert all(len(box) == 0 for box in batched)
+    assert single.take() == [b'{"seq":3}']
+    assert hub.batches_pending
+    assert hub.flush_batches() == []
+    frames = [box.take() for box in batched]
+    assert frames[0] == [b'[{"seq":1},{"seq":2},{"seq":3}]']  # every update, in order
+    assert all(f[0] is frames[0][0] for f in frames)  # built once, the same bytes for all
+    assert not hub.batches_pending and hub.flush_batches() == []
+
+
+def test_batching_outbox_is_never_conflated_and_joins_queued_arrays_flat():
+    box = Outbox()
+    box.batch = True
+    box.push(b'{"a":1}', "asset.A")
+    box.push(b'{"a":2}', "asset.A")
+    box.push(b'[{"b":1},{"b":2}]')
+    frames = box.take()
+    assert frames == [b'{"a":1}', b'{"a":2}', b'[{"b":1},{"b":2}]']
+    assert join_batch(frames) == b'[{"a":1},{"a":2},{"b":1},{"b":2}]'
+    assert join_batch([b"[1,2]"]) == b"[1,2]"
+
+
+def test_switching_batching_off_queues_collected_updates_first():
+    hub = Hub()
+    box = Outbox()
+    hub.subscribe("asset.A", box)
+    hub.set_batch(box, True)
+    hub.deliver("asset.A", 1, b"1", conflate=True)
+    hub.set_batch(box, False)
+    hub.deliver("asset.A", 2, b"2", conflate=False)
+    hub.flush_batches()
+    assert box.take() == [b"1", b"2"] and box.batch is False
+
+
+def test_batched_channel_held_during_subscribe_gets_each_frame_with_its_seq():
+    hub = Hub()
+    box = Outbox()
+    hub.subscribe("asset.A", box)
+    hub.set_batch(box, True)
+    box.hold("asset.A")
+    hub.deliver("asset.A", 7, b"7", conflate=True)
+    hub.deliver("asset.A", 8, b"8", conflate=True)
+    hub.flush_batches()
+    assert box.take() == []
+    box.release("asset.A", after_seq=7)
+    assert box.take() == [b"8"]
+
+
+def test_closed_batching_outbox_is_removed_at_flush():
+    hub = Hub()
+    box = Outbox()
+    hub.subscribe("asset.A", box)
+    hub.set_batch(box, True)
+    hub.deliver("asset.A", 1, b"1", conflate=True)
+    box.close(CloseCode.SLOW_CONSUMER)
+    assert hub.flush_batches() == ["asset.A"]
+    assert hub.subscribers("asset.A") == 0
+
+
+def test_unsubscribing_the_last_batching_subscriber_drops_collected_updates():
+    hub = Hub()
+    box, other = Outbox(), Outbox()
+    hub.subscribe("asset.A", box)
+    hub.subscribe("asset.A", other)
+    hub.set_batch(box, True)
+    hub.deliver("asset.A", 1, b"1", conflate=True)
+    hub.unsubscribe("asset.A", box)
+    hub.flush_batches()
+    assert box.take() == [] and other.take() == [b"1"]
+
+
+# -- the front end's sink -------------------------------------------------------------------
+
+
+class Sink:
+    """Stands in for a socket: takes frames while ``ready``."""
+
+    def __init__(self) -> None:
+        self.ready = True
+        self.written: list[bytes] = []
+
+    def __call__(self, frame: bytes) -> bool:
+        if self.ready:
+            self.written.append(frame)
+        return self.ready
+
+
+def test_empty_outbox_hands_frames_to_a_ready_sink_and_queues_when_it_is_not():
+    woken: list[Outbox] = []
+    box = Outbox(wake=woken.append)
+    sink = box.sink = Sink()
+    assert box.push(b"1", "asset.A")
+    assert sink.written == [b"1"] and len(box) == 0 and woken == []
+    sink.ready = False
+    box.push(b"2", "asset.A")
+    box.push(b"3", "asset.A")  # queued frames still conflate
+    assert len(box) == 1 and woken == [box]
+    sink.ready = True
+    box.push(b"4", "asset.B")  # something is queued: order wins, no write-through
+    assert sink.written == [b"1"] and box.take() == [b"3", b"4"]
+    assert box.delivered == 3 and box.conflated == 1
+
+
+def test_a_sink_that_stays_blocked_leads_to_the_slow_consumer_close():
+    clock = Clock()
+    box = Outbox(limit=3, slow_seconds=10, clock=clock)
+    box.sink = Sink()
+    box.sink.ready = False
+    for i in range(3):
+        box.push(b"%d" % i)
+    assert not box.closed
+    assert box.push(b"x") is False
+    assert box.closed and box.close_code == CloseCode.SLOW_CONSUMER
+
+
+def test_client_whose_every_update_conflates_is_still_closed_when_behind_too_long():
+    clock = Clock()
+    box = Outbox(slow_seconds=10, clock=clock)
+    box.push(b"a1", "asset.A")
+    clock.now = 11
+    assert box.push(b"a2", "asset.A") is False  # would conflate, but it never caught up
+    assert box.closed and box.close_code == CloseCode.SLOW_CONSUMER
+
+
+def test_a_far_behind_batching_client_gets_bounded_frames_not_one_huge_one():
+    frames = [b'{"n":%3d}' % i for i in range(100)] + [b"[" + b",".join([b'{"m":1}'] * 50) + b"]"]
+    batches = batch_frames(frames, limit=200)
+    assert all(len(b) <= 200 for b in batches[:-1]) and len(batches) > 5
+    assert batches[-1] == frames[-1]  # one update (here an array) larger than the limit goes whole
+    flat = [m for b in batches for m in orjson.loads(b)]
+    assert flat == [{"n": i} for i in range(100)] + [{"m": 1}] * 50  # nothing lost, in order
+    assert batch_frames([b'{"a":1}']) == [b'[{"a":1}]']

@@ -98,3 +98,21 @@ async def test_delivery_reaches_subscribers_through_broker():
         node.activate(b, await node.subscribe(b, "asset.A"))
     await broker.publish("asset.A", body(1))
     assert all(seqs(b.take()) == [1] for b in boxes)
+
+
+async def test_batching_outbox_gets_every_update_in_one_frame_per_interval():
+    broker = MemoryBroker()
+    node = Node(broker, batch_interval=0.02)
+    await node.start()
+    plain, batched = Outbox(), Outbox()
+    for box in (plain, batched):
+        node.activate(box, await node.subscribe(box, "asset.A"))
+    node.set_batch(batched, True)
+    for n in range(5):
+        await broker.publish("asset.A", body(n))
+    assert len(batched) == 0  # collected once, not pushed per client
+    assert seqs(plain.take()) == [5]  # the plain one conflates while it is behind
+    await asyncio.wait_for(batched.wait(), 1)  # the node's timer flushes the batch
+    (frame,) = batched.take()
+    assert [m["seq"] for m in orjson.loads(frame)] == [1, 2, 3, 4, 5]
+    await node.close()

@@ -2,8 +2,10 @@
 
 It owns no business logic: parsing and validation are in :mod:`tickwire.stream.protocol`,
 fan-out in the hub, database work in :mod:`tickwire.realtime.services`. Every reply and
-update goes through the connection's outbox, written by one writer task, so replies and
-updates keep their order and a slow socket only ever fills its own outbox.
+update goes through the connection's outbox, so replies and updates keep their order and a
+slow socket only ever fills its own outbox. Under ``python -m tickwire.serve`` the outbox is
+written synchronously through the direct-write front end (:mod:`tickwire.realtime.fastws`);
+elsewhere (tests' ``WebsocketCommunicator``, other ASGI servers) by one writer task.
 
 Policy closes (documented in docs/protocol.md): 1009 message too big, 1008 message flood,
 4000 idle past ``WEBSOCKET_TIMEOUT``, 4001 slow consumer, 4002 more than
@@ -22,10 +24,11 @@ from typing import Any
 
 from channels.consumer import AsyncConsumer
 from channels.exceptions import StopConsumer
+from channels.layers import get_channel_layer
 from django.conf import settings
 
 from tickwire.portfolios.services import owns_portfolio
-from tickwire.stream.hub import Outbox
+from tickwire.stream.hub import Outbox, batch_frames
 from tickwire.stream.protocol import (
     Authenticate,
     ClientType,
@@ -50,6 +53,8 @@ from tickwire.stream.protocol import (
 from . import services
 from .auth import user_for_token
 from .control import credential_ref
+from .fastws import EXTENSION, DirectLink
+from .idle import IdleWatch
 from .runtime import Connection, Runtime, get_runtime
 
 __all__ = ["RealtimeConsumer"]
@@ -67,6 +72,10 @@ _REQUEST_TYPES: dict[type[Request], str] = {
     Authenticate: ClientType.AUTHENTICATE,
     Configure: ClientType.CONFIGURE,
 }
+
+
+def _websocket_timeout() -> float:
+    return float(settings.WEBSOCKET_TIMEOUT)
 
 
 class _RateLimiter:
@@ -102,6 +111,21 @@ class RealtimeConsumer(AsyncConsumer):
     conn: Connection
     outbox: Outbox
 
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if get_channel_layer(self.channel_layer_alias) is not None:
+            await super().__call__(scope, receive, send)
+            return
+        # Without a channel layer, read ASGI events directly: Channels' await_many_dispatch
+        # keeps an extra task and its futures alive per idle connection (~1.5 KiB each).
+        self.scope = scope
+        self.channel_layer = None
+        self.base_send = send
+        try:
+            while True:
+                await self.dispatch(await receive())
+        except StopConsumer:
+            pass
+
     # Channels' default dispatch hops to a thread per message to close stale DB
     # connections; our handlers reach the database only through sync_to_async services,
     # which manage connections themselves, so skip that hop on the hot path.
@@ -113,9 +137,11 @@ class RealtimeConsumer(AsyncConsumer):
 
     async def websocket_connect(self, message: dict[str, Any]) -> None:
         self.runtime = await get_runtime()
+        direct: DirectLink | None = (self.scope.get("extensions") or {}).get(EXTENSION)
         self.outbox = Outbox(
             limit=settings.TICKWIRE_OUTBOX_LIMIT,
             slow_seconds=settings.TICKWIRE_SLOW_CLIENT_SECONDS,
+            wake=direct.wake if direct is not None else None,
         )
         user = self.scope.get("user")
         user_id = user.pk if user is not None and user.is_authenticated else None
@@ -129,8 +155,16 @@ class RealtimeConsumer(AsyncConsumer):
         self.max_bytes = settings.TICKWIRE_MAX_MESSAGE_BYTES
         self.runtime.register(self.conn)
         await self.base_send({"type": "websocket.accept"})
-        self.writer = asyncio.ensure_future(self._write_loop())
-        self.watchdog = asyncio.ensure_future(self._idle_watch(settings.WEBSOCKET_TIMEOUT))
+        self.writer: asyncio.Future[None] | None = None
+        if direct is not None:
+            # Frames go out synchronously, once per loop iteration: no writer task to wake.
+            direct.attach(self.outbox)
+        else:
+            self.writer = asyncio.ensure_future(self._write_loop())
+        # One sweeper per process, not a task or timer per connection (memory per idle
+        # connection is what limits how many one process holds).
+        self.idle_watch = IdleWatch.for_loop(_websocket_timeout)
+        self.idle_watch.add(self)
         if user_id is not None and not await self._login_from_handshake(user_id):
             return  # refused: over MAX_CONNECTIONS_PER_USER, closing with 4002
         self.outbox.push(
@@ -219,7 +253,7 @@ class RealtimeConsumer(AsyncConsumer):
             await self._authenticate(request)
         elif isinstance(request, Configure):
             if request.batch is not None:
-                self.outbox.batch = request.batch
+                self.runtime.node.set_batch(self.outbox, request.batch)
             self._reply(ServerType.CONFIGURED, {"batch": self.outbox.batch}, request)
 
     async def _subscribe_assets(self, request: SubscribeAssets) -> None:
@@ -410,8 +444,8 @@ class RealtimeConsumer(AsyncConsumer):
                 frames = outbox.take()
                 if frames:
                     if outbox.batch and len(frames) > 1:
-                        text = "[" + b",".join(frames).decode() + "]"
-                        await send({"type": "websocket.send", "text": text})
+                        for batch in batch_frames(frames):
+                            await send({"type": "websocket.send", "text": batch.decode()})
                     else:
                         for frame in frames:
                             await send({"type": "websocket.send", "text": frame.decode()})
@@ -433,24 +467,21 @@ class RealtimeConsumer(AsyncConsumer):
         finally:
             self.runtime.unregister(self.conn)
 
-    async def _idle_watch(self, timeout: float) -> None:
-        while not self.outbox.closed:
-            remaining = self.last_received + timeout - time.monotonic()
-            if remaining <= 0:
-                self.outbox.close(
-                    CloseCode.IDLE_TIMEOUT,
-                    f"no message for {timeout:g} s (WEBSOCKET_TIMEOUT); send ping to stay open",
-                )
-                return
-            await asyncio.sleep(min(remaining + 0.01, 60.0))
+    def idle_timeout(self) -> None:
+        self.outbox.close(
+            CloseCode.IDLE_TIMEOUT,
+            f"no message for {_websocket_timeout():g} s (WEBSOCKET_TIMEOUT); "
+            "send ping to stay open",
+        )
 
     async def _cleanup(self) -> None:
         if not hasattr(self, "outbox"):
             return
         self.outbox.close(CloseCode.NORMAL)
         self.runtime.unregister(self.conn)
-        for task in (self.watchdog, self.writer):
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+        self.idle_watch.discard(self)
+        writer = self.writer
+        if writer is not None and not writer.done():
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await writer

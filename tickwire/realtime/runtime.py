@@ -118,7 +118,7 @@ def feed_heartbeat(broker: Broker, feed: FeedService) -> FeedHeartbeat | None:
 class Runtime:
     def __init__(self, broker: Broker | None = None) -> None:
         self.broker = broker or broker_from_settings()
-        self.node = Node(self.broker)
+        self.node = Node(self.broker, batch_interval=settings.TICKWIRE_BATCH_INTERVAL)
         self.valuer = PortfolioValuer(
             self.node, throttle=settings.TICKWIRE_PORTFOLIO_THROTTLE_SECONDS
         )

@@ -180,6 +180,8 @@ TICKWIRE_MAX_MESSAGE_BYTES = env_int("TICKWIRE_MAX_MESSAGE_BYTES", 65536, minimu
 # Must exceed TICKWIRE_HISTORY_SIZE: a resume replays up to that many updates at once.
 TICKWIRE_OUTBOX_LIMIT = env_int("TICKWIRE_OUTBOX_LIMIT", 4096, minimum=8)
 TICKWIRE_SLOW_CLIENT_SECONDS = env_float("TICKWIRE_SLOW_CLIENT_SECONDS", 10.0, minimum=0.1)
+# Batching clients (configure {"batch": true}) get one array frame per channel per interval.
+TICKWIRE_BATCH_INTERVAL = env_float("TICKWIRE_BATCH_INTERVAL", 0.02, minimum=0.001, maximum=1.0)
 TICKWIRE_HISTORY_SIZE = env_int("TICKWIRE_HISTORY_SIZE", 1000, minimum=0)
 if TICKWIRE_OUTBOX_LIMIT <= TICKWIRE_HISTORY_SIZE:
     raise SettingError(

@@ -41,10 +41,20 @@ class SubscribeResult:
 class Node:
     """One process's view of the stream: a hub of local outboxes, joined to a broker."""
 
-    def __init__(self, broker: Broker, hub: Hub | None = None, *, grace: float = 5.0) -> None:
+    def __init__(
+        self,
+        broker: Broker,
+        hub: Hub | None = None,
+        *,
+        grace: float = 5.0,
+        batch_interval: float = 0.02,
+    ) -> None:
         self.broker = broker
         self.hub = hub or Hub()
         self.grace = grace
+        #: How long updates are collected for batching clients before one frame goes out.
+        self.batch_interval = batch_interval
+        self._batch_timer: asyncio.TimerHandle | None = None
         self._broker_channels: set[str] = set()
         self._drops: dict[str, asyncio.TimerHandle] = {}
         # Broker subscriptions in flight: a second subscriber waits for the first one's,
@@ -62,6 +72,9 @@ class Node:
             self._started = True
 
     async def close(self) -> None:
+        if self._batch_timer is not None:
+            self._batch_timer.cancel()
+            self._batch_timer = None
         for handle in self._drops.values():
             handle.cancel()
         self._drops.clear()
@@ -75,6 +88,23 @@ class Node:
         emptied = self.hub.deliver(pub.channel, pub.seq, pub.frame, conflate)
         for channel in emptied:
             self._schedule_drop(channel)
+        if self._batch_timer is None and self.hub.batches_pending:
+            # One timer per node, not per client: batching clients share each flush.
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # called outside an event loop (tests): flush at once
+                self._flush_batches()
+                return
+            self._batch_timer = loop.call_later(self.batch_interval, self._flush_batches)
+
+    def _flush_batches(self) -> None:
+        self._batch_timer = None
+        for channel in self.hub.flush_batches():
+            self._schedule_drop(channel)
+
+    def set_batch(self, outbox: Outbox, batch: bool) -> None:
+        """Switch a connection to batched delivery or back (see :meth:`Hub.set_batch`)."""
+        self.hub.set_batch(outbox, batch)
 
     def _on_reset(self, reset: ChannelReset) -> None:
         """Tell every local subscriber of the channel ``recovered: false``, then a snapshot."""

@@ -1,0 +1,1 @@
+"""The servers under test. Each runs as its own process, driven by :mod:`benchmarks.control`."""
