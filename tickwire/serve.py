@@ -13,15 +13,9 @@ import resource
 import sys
 from typing import Any
 
+from tickwire.argtypes import number
 
-def _port(text: str) -> int:
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
-    if not 0 < port < 65536:
-        raise argparse.ArgumentTypeError(f"port {port} is out of range 1-65535")
-    return port
+_port = number(int, minimum=1, maximum=65535, message="port {text} is out of range 1-65535")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import re
 
+from tickwire.argtypes import number
 from tickwire.stream.feeds import SourceConfigError
 from tickwire.stream.feeds.registry import parse_option
 
@@ -13,24 +14,8 @@ __all__ = ["broker_url", "option_pair", "positive_float", "positive_int", "symbo
 _SYMBOL = re.compile(r"^[A-Z0-9]+(?:[.\-/][A-Z0-9]+)*$")
 
 
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
-    return value
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
-    return value
+positive_float = number(float, above=0, message="{text} must be a positive number of seconds")
+positive_int = number(int, minimum=1, message="{text} must be at least 1")
 
 
 def symbol(text: str) -> str:
