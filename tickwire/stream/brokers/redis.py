@@ -14,11 +14,12 @@ channel's seq, so when Redis loses its data (a restart without persistence) ever
 channel starts a new epoch and resumes from before are answered ``recovered: false``.
 
 Each node holds one pub/sub connection and one Redis subscription per channel, however
-many local clients watch it. When that connection drops, the broker reconnects with
-exponential backoff and full jitter, resubscribes every channel, and for each one fills
-the gap since the last delivered seq from the Stream; if history no longer covers it (or
-the epoch changed) it reports a :class:`ChannelReset` instead, so nothing is lost
-silently. Handlers are called on the event loop that started the broker.
+many local clients watch it, and concurrent snapshot reads of a channel (a thousand clients
+subscribing at once) share one Redis read instead of one each. When that connection
+drops, the broker reconnects with exponential backoff and full jitter, resubscribes every
+channel, and for each one fills the gap since the last delivered seq from the Stream; if
+history no longer covers it (or the epoch changed) it reports a :class:`ChannelReset`
+instead, so nothing is lost silently. Handlers are called on the event loop that started the broker.
 """
 
 from __future__ import annotations
@@ -222,6 +223,10 @@ class RedisBroker(Broker):
         self._publish_script = self.redis.register_script(_PUBLISH)
         self._history_script = self.redis.register_script(_HISTORY)
         self._channels: dict[str, _Channel] = {}
+        # Snapshot reads per channel: the one not yet sent, which callers join, and the
+        # one in flight, which the next waits for (at most one read per channel in Redis).
+        self._latest_next: dict[str, asyncio.Future[Publication | None]] = {}
+        self._latest_inflight: dict[str, asyncio.Task[None]] = {}
         self._handler: PublicationHandler | None = None
         self._on_reset: ResetHandler | None = None
         self._conn: _PubSubLink | None = None
@@ -252,6 +257,7 @@ class RedisBroker(Broker):
     async def close(self) -> None:
         self._closed = True
         tasks = [self._reader] + [ch.recovery for ch in self._channels.values()]
+        tasks += list(self._latest_inflight.values())
         for task in tasks:
             if task is not None and not task.done():
                 task.cancel()
@@ -314,6 +320,54 @@ class RedisBroker(Broker):
     # -- reading ------------------------------------------------------------------------
 
     async def latest(self, channel: str) -> Publication | None:
+        """The channel's snapshot, read from Redis after this call began.
+
+        Concurrent callers share one read: a caller joins the read that has not been sent
+        yet (so it still reflects everything published before the call), and that read
+        waits for the one in flight. Raises :class:`BrokerUnavailable` if Redis fails.
+        """
+        waiting = self._latest_next.get(channel)
+        if waiting is None:
+            waiting = asyncio.get_running_loop().create_future()
+            # Callers that go away leave the outcome unretrieved: mark it seen.
+            waiting.add_done_callback(_retrieve)
+            self._latest_next[channel] = waiting
+            previous = self._latest_inflight.get(channel)
+            self._latest_inflight[channel] = asyncio.ensure_future(
+                self._read_latest(channel, waiting, previous)
+            )
+        return await asyncio.shield(waiting)
+
+    async def _read_latest(
+        self,
+        channel: str,
+        waiting: asyncio.Future[Publication | None],
+        previous: asyncio.Task[None] | None,
+    ) -> None:
+        try:
+            if previous is not None:
+                await asyncio.wait([previous])
+            # From here on, new callers start the next read: this one may be sent now.
+            if self._latest_next.get(channel) is waiting:
+                del self._latest_next[channel]
+            result = await self._latest_now(channel)
+        except BaseException as exc:
+            if not waiting.done():
+                waiting.set_exception(
+                    exc if isinstance(exc, Exception) else BrokerUnavailable("read cancelled")
+                )
+            if self._latest_next.get(channel) is waiting:
+                del self._latest_next[channel]
+            if not isinstance(exc, Exception):
+                raise
+        else:
+            if not waiting.done():
+                waiting.set_result(result)
+        finally:
+            if self._latest_inflight.get(channel) is asyncio.current_task():
+                del self._latest_inflight[channel]
+
+    async def _latest_now(self, channel: str) -> Publication | None:
         meta, _ = self._keys(channel)
         try:
             seq, epoch, frame = await self.redis.hmget(meta, ["seq", "epoch", "latest"])
@@ -602,6 +656,11 @@ class RedisBroker(Broker):
             if state is not None:
                 state.recovery = None
                 state.pending = None
+
+
+def _retrieve(fut: asyncio.Future[Publication | None]) -> None:
+    if not fut.cancelled():
+        fut.exception()
 
 
 def _text(value: bytes | str | None) -> str:
