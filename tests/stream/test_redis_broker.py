@@ -248,4 +248,21 @@ async def test_a_snapshot_read_never_predates_its_call(brokers):
     for seq, read in reads:
         snap = await read
         assert snap is not None and snap.seq >= seq
-    assert not broker._latest_next and not broker._latest_inflight
+    assert not broker._reads_next and not broker._reads_inflight
+
+
+async def test_concurrent_top_reads_share_one_redis_read(brokers, redis_server):
+    # Subscribers of a channel with no publication yet read its top instead.
+    broker = brokers()
+    await broker.start(lambda pub: None)
+    client = redis.Redis.from_url(redis_server.url)
+
+    def hmgets():
+        return client.info("commandstats").get("cmdstat_hmget", {}).get("calls", 0)
+
+    before = hmgets()
+    tops = await asyncio.gather(*(broker.top("asset.EMPTY") for _ in range(1000)))
+    assert set(tops) == {(0, "")}
+    assert hmgets() - before <= 2
+    seq = (await broker.publish("asset.EMPTY", body(1))).seq
+    assert (await broker.top("asset.EMPTY"))[0] == seq
