@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -96,3 +97,65 @@ class Proc:
             return self.log_path.read_text(errors="replace")[-3000:]
         except FileNotFoundError:
             return ""
+
+
+class RedisProc:
+    """A throwaway ``redis-server`` for the Redis-mode run: loopback, a free port, no
+    persistence, pinned to ``core`` (never the server's), stopped by its pid."""
+
+    def __init__(self, log_dir: Path, core: int | None) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError(
+                "redis-server not found: run scripts/install-system-deps.sh (Debian redis-server)"
+            )
+        self.port = free_port()
+        self.log_path = log_dir / f"redis-{self.port}.log"
+        self.proc = subprocess.Popen(
+            [
+                *(binary, "--port", str(self.port), "--bind", "127.0.0.1"),
+                *("--save", "", "--appendonly", "no", "--dir", str(log_dir)),
+                *("--logfile", str(self.log_path)),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self.pid = self.proc.pid
+        try:
+            if core is not None:
+                os.sched_setaffinity(self.pid, {core})
+            deadline = time.monotonic() + 20
+            while True:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"redis-server exited ({self.proc.returncode})")
+                try:
+                    with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                        break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"redis-server did not listen on {self.port}") from None
+                    time.sleep(0.05)
+        except BaseException:
+            self.stop()
+            raise
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def version(self) -> str:
+        out = subprocess.run(
+            [self.proc.args[0], "--version"], capture_output=True, text=True, timeout=10
+        ).stdout
+        return next((w[2:] for w in out.split() if w.startswith("v=")), out.strip())
+
+    def stop(self) -> None:
+        if self.proc.poll() is not None:
+            return
+        os.kill(self.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.kill(self.pid, signal.SIGKILL)
+            self.proc.wait(5)

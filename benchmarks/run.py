@@ -9,8 +9,15 @@ and the load generator pinned to the other, on loopback, and measures:
   per delivered update (user + system, from /proc);
 * for Tickwire, the same with batching on (``configure {"batch": true}``).
 
+``tickwire-redis`` is Tickwire in scale-out mode: the harness starts its own
+``redis-server`` (loopback, a free port, no persistence, on the load generator's core, never
+the server's) and the node runs with ``--broker redis://127.0.0.1:PORT/0``, so every update
+goes publisher → Redis (Lua publish script) → pub/sub → node → hub. It is reported against
+the embedded (``memory://``) run of the same invocation.
+
 Servers: ``tickwire`` (the product as ``make run`` serves it), ``tickwire-asgi`` (the same
-without the direct-write front end), ``naive`` (seed 001's tutorial style), ``channels``
+without the direct-write front end), ``tickwire-redis`` (the product with the Redis broker),
+``naive`` (seed 001's tutorial style), ``channels``
 (Django Channels group_send) and ``raw`` (picows writing pre-built frames: the practical
 limit). Results go to BENCHMARKS.md (between its result markers) or ``--output``.
 """
@@ -28,12 +35,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .common import cpu_seconds, raise_nofile, rss_bytes
-from .harness import ROOT, Proc, free_port
+from .harness import ROOT, Proc, RedisProc, free_port
 
 #: Offered load of the batched phase: above the 1M/s target, so meeting it is not an
 #: artefact of rounding at the edge.
 BATCHED_OFFERED = 1_200_000
-ALL_SERVERS = ["tickwire", "tickwire-asgi", "naive", "channels", "raw"]
+ALL_SERVERS = ["tickwire", "tickwire-redis", "tickwire-asgi", "naive", "channels", "raw"]
 START = "<!-- bench:results:start -->"
 END = "<!-- bench:results:end -->"
 
@@ -63,8 +70,14 @@ class Result:
     error: str | None = None
 
 
-def server_args(name: str, port: int, workdir: Path, broker: str) -> list[str]:
-    if name in ("tickwire", "tickwire-asgi"):
+def server_args(
+    name: str, port: int, workdir: Path, broker: str, redis_url: str | None = None
+) -> list[str]:
+    if name in ("tickwire", "tickwire-asgi", "tickwire-redis"):
+        if name == "tickwire-redis":
+            if redis_url is None:
+                raise ValueError("tickwire-redis needs the harness's redis-server")
+            broker = redis_url
         args = ["-m", "benchmarks.servers.tickwire_server", "--port", str(port)]
         args += ["--workdir", str(workdir), "--broker", broker]
         return args + (["--asgi"] if name == "tickwire-asgi" else [])
@@ -79,7 +92,10 @@ def measure(
     port = free_port()
     workdir = Path(tempfile.mkdtemp(prefix=f"bench-{name}-", dir=logs))
     server = Proc(
-        f"{name}-{clients}", server_args(name, port, workdir, opts.broker), logs, cores and cores[0]
+        f"{name}-{clients}",
+        server_args(name, port, workdir, opts.broker, opts.redis_url),
+        logs,
+        cores and cores[0],
     )
     loadgen: Proc | None = None
     try:
@@ -266,9 +282,11 @@ def render(
         f"Linux {platform.release()}, Python {platform.python_version()}; "
         + (
             f"server on core {cores[0]}, clients on core {cores[1]}"
+            + (" (redis-server too)" if opts.redis_url else "")
             if cores
             else "not pinned (one core)"
         )
+        + (f"; tickwire-redis: redis-server {opts.redis_version}" if opts.redis_url else "")
         + f"; broker {opts.broker}; {opts.seconds:g} s per phase.\n"
     )
     out.append(f"Command: `python -m benchmarks.run {' '.join(opts.argv)}`".rstrip() + "\n")
@@ -351,13 +369,10 @@ def ratios(rows: list[Result]) -> list[str]:
     sat = tw.phases.get("saturation") if tw else None
     if tw is None or sat is None:
         return []
-    lines = [
-        "Tickwire (unbatched) against each, at saturation:",
-        "",
-    ]
+    lines = [*redis_mode(rows), "Tickwire (unbatched) against each, at saturation:", ""]
     for r in rows:
         other = r.phases.get("saturation")
-        if r is tw or other is None or not other.delivered:
+        if r is tw or r.server == "tickwire-redis" or other is None or not other.delivered:
             continue
         cpu = (
             f"; server CPU per update {sat.cpu_us:.2f} µs vs {other.cpu_us:.2f} µs"
@@ -367,6 +382,24 @@ def ratios(rows: list[Result]) -> list[str]:
         )
         lines.append(f"- vs {r.server}: {sat.delivered / other.delivered:.2f}x the updates/s{cpu}")
     return [*lines, ""]
+
+
+def redis_mode(rows: list[Result]) -> list[str]:
+    """'Redis mode vs embedded': the same node, its broker Redis instead of memory://."""
+    tw = next((r for r in rows if r.server == "tickwire"), None)
+    rd = next((r for r in rows if r.server == "tickwire-redis"), None)
+    sat = tw.phases.get("saturation") if tw else None
+    rsat = rd.phases.get("saturation") if rd else None
+    if not (sat and rsat and sat.cpu_us and rsat.cpu_us and sat.delivered):
+        return []
+    return [
+        "Redis mode vs embedded (tickwire-redis against tickwire, unbatched, at saturation): "
+        f"{sat.cpu_us / rsat.cpu_us:.2f}x the updates per server CPU-second "
+        f"({rsat.cpu_us:.2f} vs {sat.cpu_us:.2f} µs per update); "
+        f"{rsat.delivered / sat.delivered:.2f}x in delivered/s "
+        f"({rsat.delivered:,.0f} vs {sat.delivered:,.0f}).",
+        "",
+    ]
 
 
 REPEAT_NOTE = "1"
@@ -448,6 +481,20 @@ def targets(results: list[Result], capacity: Probe | None = None) -> list[str]:
         row(
             "≤ 20 KiB per idle connection", f"{mem / 1024:.1f} KiB (at {count:,})", mem <= 20 * 1024
         )
+    rd = get("tickwire-redis", 1000)
+    dsat = rd.phases.get("saturation") if rd else None
+    if sat and dsat and sat.cpu_us and dsat.cpu_us:
+        # The same basis as the raw-limit ratio: updates per server CPU-second.
+        by_cpu = sat.cpu_us / dsat.cpu_us
+        row(
+            "Redis mode ≥ 0.9x embedded per node",
+            f"{by_cpu:.2f}x per server CPU-second ({dsat.cpu_us:.1f} vs {sat.cpu_us:.1f} µs "
+            f"per update); {dsat.delivered / sat.delivered:.2f}x in delivered/s "
+            f"(best of {REPEAT_NOTE})",
+            by_cpu >= 0.9,
+        )
+    else:
+        row("Redis mode ≥ 0.9x embedded per node", "-", None)
     t10 = get("tickwire", 10000)
     held = max([t10.held if t10 else 0, capacity.held if capacity else 0])
     if t10 or capacity:
@@ -491,8 +538,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--broker",
         default="memory://",
-        help="Tickwire's broker: memory:// (the embedded default) or redis://host:port/db "
-        "(scale-out mode, once the Redis broker exists); the publisher goes through it",
+        help="the broker of the tickwire and tickwire-asgi servers: memory:// (the embedded "
+        "default) or redis://host:port/db; the publisher goes through it (tickwire-redis "
+        "always uses the harness's own redis-server)",
     )
     parser.add_argument(
         "--probe",
@@ -545,18 +593,30 @@ def main(argv: list[str] | None = None) -> int:
     logs = Path(tempfile.mkdtemp(prefix="tickwire-bench-"))
     started = time.monotonic()
     results: list[Result] = []
-    for clients in opts.clients:
-        for name in opts.servers:
-            print(f"bench: {name} with {clients:,} clients ...", flush=True)
-            r = measure(name, clients, opts, logs, cores)
-            sat = r.phases.get("saturation")
-            print(
-                f"bench:   held {r.held:,}, saturation {sat.delivered:,.0f}/s"
-                if sat
-                else f"bench:   {r.error}",
-                flush=True,
-            )
-            results.append(r)
+    redis: RedisProc | None = None
+    opts.redis_url = None
+    try:
+        if "tickwire-redis" in opts.servers:
+            # On the load generator's core: the server's core stays the server's alone.
+            redis = RedisProc(logs, cores and cores[1])
+            opts.redis_url = redis.url
+            opts.redis_version = redis.version()
+            print(f"bench: redis-server {opts.redis_version} on 127.0.0.1:{redis.port}", flush=True)
+        for clients in opts.clients:
+            for name in opts.servers:
+                print(f"bench: {name} with {clients:,} clients ...", flush=True)
+                r = measure(name, clients, opts, logs, cores)
+                sat = r.phases.get("saturation")
+                print(
+                    f"bench:   held {r.held:,}, saturation {sat.delivered:,.0f}/s"
+                    if sat
+                    else f"bench:   {r.error}",
+                    flush=True,
+                )
+                results.append(r)
+    finally:
+        if redis is not None:
+            redis.stop()
     capacity: Probe | None = None
     if opts.probe > 0 and "tickwire" in opts.servers:
         print(f"bench: tickwire capacity probe up to {opts.probe:,} connections ...", flush=True)

@@ -215,3 +215,54 @@ async def test_reset_keeps_order_with_unsent_updates_and_mid_subscribe():
     assert frames[1]["data"]["seq"] == 1 and frames[2]["seq"] >= 1
     assert [f["seq"] for f in frames[2:]][-1] == 3
     await node.close()
+
+
+async def test_concurrent_snapshot_reads_share_one_redis_read(brokers, redis_server):
+    # A thousand clients subscribing at once must not each open a Redis connection.
+    broker = brokers()
+    await broker.start(lambda pub: None)
+    top = (await broker.publish("asset.A", body(1))).seq
+    client = redis.Redis.from_url(redis_server.url)
+
+    def hmgets():
+        return client.info("commandstats").get("cmdstat_hmget", {}).get("calls", 0)
+
+    before = hmgets()
+    snaps = await asyncio.gather(*(broker.latest("asset.A") for _ in range(1000)))
+    assert {(s.seq, s.frame) for s in snaps} == {(top, snaps[0].frame)}
+    assert snaps[0].frame.endswith(b',"seq":%d}' % top)
+    assert hmgets() - before <= 2
+
+
+async def test_a_snapshot_read_never_predates_its_call(brokers):
+    # Joining a read already sent could hand back a snapshot older than a publication
+    # made before the call: the subscriber would miss that update.
+    broker = brokers()
+    await broker.start(lambda pub: None)
+    reads = []
+    for n in range(1, 60):
+        pub = await broker.publish("asset.A", body(n))
+        reads.append((pub.seq, asyncio.ensure_future(broker.latest("asset.A"))))
+        if n % 3:
+            await asyncio.sleep(0)  # let some reads get sent before the next publish
+    for seq, read in reads:
+        snap = await read
+        assert snap is not None and snap.seq >= seq
+    assert not broker._reads_next and not broker._reads_inflight
+
+
+async def test_concurrent_top_reads_share_one_redis_read(brokers, redis_server):
+    # Subscribers of a channel with no publication yet read its top instead.
+    broker = brokers()
+    await broker.start(lambda pub: None)
+    client = redis.Redis.from_url(redis_server.url)
+
+    def hmgets():
+        return client.info("commandstats").get("cmdstat_hmget", {}).get("calls", 0)
+
+    before = hmgets()
+    tops = await asyncio.gather(*(broker.top("asset.EMPTY") for _ in range(1000)))
+    assert set(tops) == {(0, "")}
+    assert hmgets() - before <= 2
+    seq = (await broker.publish("asset.EMPTY", body(1))).seq
+    assert (await broker.top("asset.EMPTY"))[0] == seq

@@ -14,11 +14,12 @@ channel's seq, so when Redis loses its data (a restart without persistence) ever
 channel starts a new epoch and resumes from before are answered ``recovered: false``.
 
 Each node holds one pub/sub connection and one Redis subscription per channel, however
-many local clients watch it. When that connection drops, the broker reconnects with
-exponential backoff and full jitter, resubscribes every channel, and for each one fills
-the gap since the last delivered seq from the Stream; if history no longer covers it (or
-the epoch changed) it reports a :class:`ChannelReset` instead, so nothing is lost
-silently. Handlers are called on the event loop that started the broker.
+many local clients watch it, and concurrent snapshot (or top) reads of a channel (a
+thousand clients subscribing at once) share one Redis read instead of one each. When that connection
+drops, the broker reconnects with exponential backoff and full jitter, resubscribes every
+channel, and for each one fills the gap since the last delivered seq from the Stream; if
+history no longer covers it (or the epoch changed) it reports a :class:`ChannelReset`
+instead, so nothing is lost silently. Handlers are called on the event loop that started the broker.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import contextlib
 import logging
 import random
 import secrets
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -222,6 +223,10 @@ class RedisBroker(Broker):
         self._publish_script = self.redis.register_script(_PUBLISH)
         self._history_script = self.redis.register_script(_HISTORY)
         self._channels: dict[str, _Channel] = {}
+        # Snapshot and top reads per (kind, channel): the one not yet sent, which callers
+        # join, and the one in flight, which the next waits for (at most one in Redis).
+        self._reads_next: dict[tuple[str, str], asyncio.Future[Any]] = {}
+        self._reads_inflight: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._handler: PublicationHandler | None = None
         self._on_reset: ResetHandler | None = None
         self._conn: _PubSubLink | None = None
@@ -252,6 +257,7 @@ class RedisBroker(Broker):
     async def close(self) -> None:
         self._closed = True
         tasks = [self._reader] + [ch.recovery for ch in self._channels.values()]
+        tasks += list(self._reads_inflight.values())
         for task in tasks:
             if task is not None and not task.done():
                 task.cancel()
@@ -314,6 +320,62 @@ class RedisBroker(Broker):
     # -- reading ------------------------------------------------------------------------
 
     async def latest(self, channel: str) -> Publication | None:
+        """The channel's snapshot, read from Redis after this call began.
+
+        Concurrent callers share one read: a caller joins the read that has not been sent
+        yet (so it still reflects everything published before the call), and that read
+        waits for the one in flight. Raises :class:`BrokerUnavailable` if Redis fails.
+        """
+        result: Publication | None = await self._coalesced("latest", channel, self._latest_now)
+        return result
+
+    async def _coalesced(
+        self, kind: str, channel: str, read: Callable[[str], Awaitable[Any]]
+    ) -> Any:
+        key = (kind, channel)
+        waiting = self._reads_next.get(key)
+        if waiting is None:
+            waiting = asyncio.get_running_loop().create_future()
+            # Callers that go away leave the outcome unretrieved: mark it seen.
+            waiting.add_done_callback(_retrieve)
+            self._reads_next[key] = waiting
+            previous = self._reads_inflight.get(key)
+            self._reads_inflight[key] = asyncio.ensure_future(
+                self._read_once(key, read, waiting, previous)
+            )
+        return await asyncio.shield(waiting)
+
+    async def _read_once(
+        self,
+        key: tuple[str, str],
+        read: Callable[[str], Awaitable[Any]],
+        waiting: asyncio.Future[Any],
+        previous: asyncio.Task[None] | None,
+    ) -> None:
+        try:
+            if previous is not None:
+                await asyncio.wait([previous])
+            # From here on, new callers start the next read: this one may be sent now.
+            if self._reads_next.get(key) is waiting:
+                del self._reads_next[key]
+            result = await read(key[1])
+        except BaseException as exc:
+            if not waiting.done():
+                waiting.set_exception(
+                    exc if isinstance(exc, Exception) else BrokerUnavailable("read cancelled")
+                )
+            if self._reads_next.get(key) is waiting:
+                del self._reads_next[key]
+            if not isinstance(exc, Exception):
+                raise
+        else:
+            if not waiting.done():
+                waiting.set_result(result)
+        finally:
+            if self._reads_inflight.get(key) is asyncio.current_task():
+                del self._reads_inflight[key]
+
+    async def _latest_now(self, channel: str) -> Publication | None:
         meta, _ = self._keys(channel)
         try:
             seq, epoch, frame = await self.redis.hmget(meta, ["seq", "epoch", "latest"])
@@ -324,6 +386,12 @@ class RedisBroker(Broker):
         return Publication(channel, int(seq), _text(epoch), _bytes(frame))
 
     async def top(self, channel: str) -> tuple[int, str]:
+        """The channel's (seq, epoch), read after this call began; concurrent callers share
+        one read as in :meth:`latest`. Raises :class:`BrokerUnavailable` if Redis fails."""
+        result: tuple[int, str] = await self._coalesced("top", channel, self._top_now)
+        return result
+
+    async def _top_now(self, channel: str) -> tuple[int, str]:
         meta, _ = self._keys(channel)
         try:
             seq, epoch = await self.redis.hmget(meta, ["seq", "epoch"])
@@ -602,6 +670,11 @@ class RedisBroker(Broker):
             if state is not None:
                 state.recovery = None
                 state.pending = None
+
+
+def _retrieve(fut: asyncio.Future[Any]) -> None:
+    if not fut.cancelled():
+        fut.exception()
 
 
 def _text(value: bytes | str | None) -> str:
