@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import resource
 import time
+from collections.abc import Callable
 from typing import Any
 
 #: The symbol every client subscribes to (one symbol: the worst case for fan-out).
@@ -37,6 +38,18 @@ def update_data(seq: int) -> dict[str, Any]:
 def pad_to_size(encoded_size: int) -> str:
     """Padding that makes a message of ``encoded_size`` bytes exactly MESSAGE_BYTES long."""
     return "x" * max(0, MESSAGE_BYTES - encoded_size)
+
+
+def padding_for(
+    encode: Callable[[dict[str, Any]], str | bytes],
+    timestamp: str = "2024-01-15T10:30:00.000Z",
+) -> str:
+    """Padding that brings a peer's ``asset_update``, serialised with its own ``encode``
+    (spacing differs between encoders), to MESSAGE_BYTES."""
+    sample = encode(
+        {"type": "asset_update", "data": update_data(1), "timestamp": timestamp, "seq": 1}
+    )
+    return pad_to_size(len(sample) + 4)
 
 
 def raise_nofile() -> int:

@@ -32,7 +32,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from benchmarks.common import SYMBOL, pad_to_size, raise_nofile, update_data  # noqa: E402
+from benchmarks.common import SYMBOL, padding_for, raise_nofile, update_data  # noqa: E402
 from benchmarks.control import Publisher, emit, serve_control  # noqa: E402
 
 
@@ -74,15 +74,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     raise_nofile()
-    sample = json.dumps(
-        {
-            "type": "asset_update",
-            "data": update_data(1),
-            "timestamp": timezone.now().isoformat(),
-            "seq": 1,
-        }
-    )
-    pad = pad_to_size(len(sample) + 4)
+    pad = padding_for(json.dumps, timestamp=timezone.now().isoformat())
 
     async def run() -> None:
         config = uvicorn.Config(

@@ -11,7 +11,7 @@ import uvloop
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from benchmarks.common import pad_to_size, raise_nofile, update_data
+from benchmarks.common import padding_for, raise_nofile, update_data
 from benchmarks.control import Publisher, emit, serve_control
 
 clients: set[ServerConnection] = set()
@@ -35,15 +35,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     raise_nofile()
-    sample = json.dumps(
-        {
-            "type": "asset_update",
-            "data": update_data(1),
-            "timestamp": "2024-01-15T10:30:00.000Z",
-            "seq": 1,
-        }
-    )
-    pad = pad_to_size(len(sample) + 4)
+    pad = padding_for(json.dumps)
 
     async def run() -> None:
         async with serve(handler, "127.0.0.1", args.port, backlog=4096, max_queue=None) as server:

@@ -13,7 +13,7 @@ import orjson
 import uvloop
 from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_create_server
 
-from benchmarks.common import pad_to_size, raise_nofile, update_data
+from benchmarks.common import padding_for, raise_nofile, update_data
 from benchmarks.control import Publisher, emit, serve_control
 
 subscribers: dict[WSTransport, None] = {}
@@ -38,15 +38,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     raise_nofile()
-    sample = orjson.dumps(
-        {
-            "type": "asset_update",
-            "data": update_data(1),
-            "timestamp": "2024-01-15T10:30:00.000Z",
-            "seq": 1,
-        }
-    )
-    pad = pad_to_size(len(sample) + 4)
+    pad = padding_for(orjson.dumps)
 
     async def run() -> None:
         server = await ws_create_server(
