@@ -381,6 +381,15 @@ class Hub:
         for outbox in subs.each:
             if outbox._held and channel in outbox._held:
                 outbox.hold_frame(channel, seq, frame)
+            elif (
+                # push()'s first branch, inlined: this loop runs once per client per
+                # update, and a Python call is a measurable share of it (BENCHMARKS.md).
+                not outbox._cells
+                and not outbox.closed
+                and (sink := outbox.sink) is not None
+                and sink(frame)
+            ):
+                outbox.delivered += 1
             elif not outbox.push(frame, key):
                 if dead is None:
                     dead = []
