@@ -46,6 +46,21 @@ def test_start_price_feed_rejects_bad_arguments(args, message):
         call_command("start_price_feed", *args)
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--timeout", "-1"], "must be a positive number of seconds"),
+        (["--timeout", "nan"], "is not a finite number"),
+        (["--days", "0"], "must be at least 1"),
+        (["--source", "bloomberg"], "invalid choice: 'bloomberg'"),
+        (["--option", "colour=red"], "unknown option 'colour'"),
+    ],
+)
+def test_update_asset_prices_rejects_bad_arguments_as_usage_errors(args, message):
+    with pytest.raises(CommandError, match=message):
+        call_command("update_asset_prices", *args)
+
+
 def test_start_price_feed_refuses_the_memory_broker(demo):
     with pytest.raises(CommandError, match="TICKWIRE_BROKER_URL is memory://"):
         call_command("start_price_feed", "--interval", "1")

@@ -6,10 +6,17 @@ import argparse
 import re
 
 from tickwire.argtypes import number
-from tickwire.stream.feeds import SourceConfigError
+from tickwire.stream.feeds import SOURCES, SourceConfigError
 from tickwire.stream.feeds.registry import parse_option
 
-__all__ = ["broker_url", "option_pair", "positive_float", "positive_int", "symbol"]
+__all__ = [
+    "add_source_arguments",
+    "broker_url",
+    "option_pair",
+    "positive_float",
+    "positive_int",
+    "symbol",
+]
 
 _SYMBOL = re.compile(r"^[A-Z0-9]+(?:[.\-/][A-Z0-9]+)*$")
 
@@ -38,3 +45,22 @@ def broker_url(text: str) -> str:
     if not re.match(r"^(memory|redis|rediss|unix)://", text):
         raise argparse.ArgumentTypeError(f"{text!r} is not a broker URL (redis://host:port/db)")
     return text
+
+
+def add_source_arguments(parser: argparse.ArgumentParser, default_help: str) -> None:
+    """``--source NAME`` and repeatable ``-o KEY=VALUE``, as every feed command takes them."""
+    parser.add_argument(
+        "--source",
+        choices=sorted(SOURCES),
+        default=None,
+        help=f"data source (default {default_help})",
+    )
+    parser.add_argument(
+        "-o",
+        "--option",
+        action="append",
+        type=option_pair,
+        default=[],
+        metavar="KEY=VALUE",
+        help="source option over TICKWIRE_FEED_<KEY>, e.g. url=wss://... (repeatable)",
+    )

@@ -16,14 +16,13 @@ from tickwire.realtime.feedprocess import (
     run_feed_process,
 )
 from tickwire.realtime.management.arguments import (
+    add_source_arguments,
     broker_url,
-    option_pair,
     positive_float,
     positive_int,
     symbol,
 )
 from tickwire.stream.brokers import BrokerUnavailable
-from tickwire.stream.feeds import SOURCES
 
 # Kept importable from here: other code and tests used them before arguments.py existed.
 __all__ = ["Command", "positive_float", "positive_int"]
@@ -48,23 +47,9 @@ class Command(BaseCommand):
             default=None,
             help="assets per batch / per HTTP request (default REALTIME_BATCH_SIZE)",
         )
-        parser.add_argument(
-            "--source",
-            choices=sorted(SOURCES),
-            default=None,
-            help="data source (default TICKWIRE_FEED_SOURCE, normally simulator)",
-        )
+        add_source_arguments(parser, "TICKWIRE_FEED_SOURCE, normally simulator")
         parser.add_argument(
             "--symbols", nargs="+", type=symbol, default=[], help="only these symbols"
-        )
-        parser.add_argument(
-            "-o",
-            "--option",
-            action="append",
-            type=option_pair,
-            default=[],
-            metavar="KEY=VALUE",
-            help="source option over TICKWIRE_FEED_<KEY>, e.g. url=wss://... (repeatable)",
         )
         parser.add_argument(
             "--broker",

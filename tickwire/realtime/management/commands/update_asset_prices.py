@@ -18,10 +18,15 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from tickwire.assets.bars import rollup_daily, save_bars
 from tickwire.assets.models import Asset
-from tickwire.realtime.management.arguments import option_pair, positive_int, symbol
+from tickwire.realtime.management.arguments import (
+    add_source_arguments,
+    positive_float,
+    positive_int,
+    symbol,
+)
 from tickwire.realtime.runtime import build_source
 from tickwire.realtime.services import instruments_from_assets, persist_quotes, price_decimals
-from tickwire.stream.feeds import SOURCES, Bar, HistoryUnavailable, Instrument, Quote, Source
+from tickwire.stream.feeds import Bar, HistoryUnavailable, Instrument, Quote, Source
 
 MAX_DAYS = 3650
 
@@ -50,24 +55,10 @@ class Command(BaseCommand):
             "--days", type=_days, default=None, help="days of history (with --historical)"
         )
         parser.add_argument("--dry-run", action="store_true", help="print, write nothing")
-        parser.add_argument(
-            "--source",
-            choices=sorted(SOURCES),
-            default=None,
-            help="data source (default TICKWIRE_FEED_SOURCE)",
-        )
-        parser.add_argument(
-            "-o",
-            "--option",
-            action="append",
-            type=option_pair,
-            default=[],
-            metavar="KEY=VALUE",
-            help="source option over TICKWIRE_FEED_<KEY> (repeatable)",
-        )
+        add_source_arguments(parser, "TICKWIRE_FEED_SOURCE")
         parser.add_argument(
             "--timeout",
-            type=float,
+            type=positive_float,
             default=15.0,
             help="seconds to wait for streaming sources to quote every symbol (default 15)",
         )
@@ -75,8 +66,6 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if options["days"] is not None and not options["historical"]:
             raise CommandError("--days goes with --historical")
-        if not options["timeout"] > 0:
-            raise CommandError("--timeout must be positive")
         wanted = list(dict.fromkeys(options["symbols"]))
         assets = list(Asset.objects.filter(is_active=True).order_by("symbol"))
         if wanted:
