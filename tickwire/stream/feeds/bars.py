@@ -91,10 +91,6 @@ class BarAggregator:
         self._open.clear()
         return bars
 
-    def open_bars(self) -> list[Bar]:
-        """The bars still being built (a copy; for charts of the current minute)."""
-        return [b.bar(s, self.interval) for s, b in self._open.items()]
-
 
 def merge_bars(earlier: Bar, later: Bar) -> Bar:
     """Combine two parts of the same bar: first open, last close, extremes, summed volume.
