@@ -4,8 +4,9 @@ import asyncio
 
 import orjson
 
-from tickwire.stream.hub import Hub, Outbox, batch_frames, join_batch
+from tickwire.stream.hub import Hub, Outbox, Pacer, batch_frames, join_batch
 from tickwire.stream.protocol import CloseCode
+from tickwire.stream.wire import text_frame
 
 
 class Clock:
@@ -254,43 +255,153 @@ def test_unsubscribing_the_last_batching_subscriber_drops_collected_updates():
     assert box.take() == [] and other.take() == [b"1"]
 
 
-# -- the front end's sink -------------------------------------------------------------------
+# -- the direct path --------------------------------------------------------------------------
 
 
-class Sink:
-    """Stands in for a socket: takes frames while ``ready``."""
+class Stream:
+    """Stands in for a connection's byte stream: records what is written."""
 
     def __init__(self) -> None:
-        self.ready = True
         self.written: list[bytes] = []
 
-    def __call__(self, frame: bytes) -> bool:
-        if self.ready:
-            self.written.append(frame)
-        return self.ready
+    def __call__(self, data: bytes) -> None:
+        self.written.append(data)
 
 
-def test_empty_outbox_hands_frames_to_a_ready_sink_and_queues_when_it_is_not():
-    woken: list[Outbox] = []
-    box = Outbox(wake=woken.append)
-    sink = box.sink = Sink()
-    assert box.push(b"1", "asset.A")
-    assert sink.written == [b"1"] and len(box) == 0 and woken == []
-    sink.ready = False
-    box.push(b"2", "asset.A")
-    box.push(b"3", "asset.A")  # queued frames still conflate
-    assert len(box) == 1 and woken == [box]
-    sink.ready = True
-    box.push(b"4", "asset.B")  # something is queued: order wins, no write-through
-    assert sink.written == [b"1"] and box.take() == [b"3", b"4"]
-    assert box.delivered == 3 and box.conflated == 1
+class Loop:
+    """A pacer's call_soon that runs nothing until told: each run() is one new pass."""
+
+    def __init__(self) -> None:
+        self.ready: list = []
+
+    def call_soon(self, fn) -> None:
+        self.ready.append(fn)
+
+    def run(self) -> None:
+        ready, self.ready = self.ready, []
+        for fn in ready:
+            fn()
 
 
-def test_a_sink_that_stays_blocked_leads_to_the_slow_consumer_close():
+class Link:
+    """What a front end does for a direct outbox: flush what waited, on the next pass."""
+
+    def __init__(self, box: Outbox, stream: Stream, pacer: Pacer) -> None:
+        self.box, self.stream, self.pacer = box, stream, pacer
+        self.writable = True
+        box._wake = self.wake
+        box.direct(stream, pacer)
+
+    def set_writable(self, writable: bool) -> None:
+        self.writable = writable
+        self.box.set_writable(writable)
+        if writable and self.box.pending:
+            self.pacer.defer(self)
+
+    def wake(self, box: Outbox) -> None:
+        self.pacer.defer(self)
+
+    def flush(self) -> None:
+        if not self.writable:
+            return
+        frames = self.box.take()
+        if frames:
+            self.box.gen = self.pacer.gen
+            self.pacer.touch()
+            self.stream(b"".join(text_frame(f) for f in frames))
+
+
+def direct_box(pacer: Pacer, **kwargs) -> tuple[Outbox, Stream, Link]:
+    box, stream = Outbox(**kwargs), Stream()
+    return box, stream, Link(box, stream, pacer)
+
+
+def test_text_frame_is_built_once_per_payload():
+    payload = b'{"type":"asset_update"}'
+    assert text_frame(payload) == bytes((0x81, len(payload))) + payload
+    assert text_frame(payload) is text_frame(payload)
+
+
+def test_one_write_per_connection_per_pass_and_the_rest_coalesced_into_one():
+    loop = Loop()
+    hub = Hub(Pacer(loop.call_soon))
+    box, stream, _link = direct_box(hub.pacer)
+    hub.subscribe("asset.A", box)
+    hub.subscribe("asset.B", box)
+    hub.deliver("asset.A", 1, b'{"a":1}', conflate=True)
+    assert stream.written == [text_frame(b'{"a":1}')] and box.fast is not None
+    hub.deliver("asset.B", 1, b'{"b":1}', conflate=True)  # same pass: waits
+    hub.deliver("asset.A", 2, b'{"a":2}', conflate=True)
+    assert len(stream.written) == 1 and len(box) == 2 and box.fast is None
+    loop.run()  # next pass: what waited goes out in one write, in order
+    assert stream.written[1] == text_frame(b'{"b":1}') + text_frame(b'{"a":2}')
+    assert box.fast is not None and len(box) == 0
+    hub.deliver("asset.A", 3, b'{"a":3}', conflate=True)  # still the pass that flushed
+    assert len(stream.written) == 2
+    loop.run()
+    assert stream.written[2:] == [text_frame(b'{"a":3}')]
+    loop.run()  # a pass in which nothing was written
+    hub.deliver("asset.A", 4, b'{"a":4}', conflate=True)
+    assert stream.written[3:] == [text_frame(b'{"a":4}')]
+
+
+def test_a_paused_connection_queues_conflates_and_gets_what_waited_first():
+    loop = Loop()
+    hub = Hub(Pacer(loop.call_soon))
+    box, stream, link = direct_box(hub.pacer)
+    other, other_stream, _ = direct_box(hub.pacer)
+    for b in (box, other):
+        hub.subscribe("asset.A", b)
+    link.set_writable(False)  # the transport's buffer is over its high-water mark
+    for seq in (1, 2, 3):
+        hub.deliver("asset.A", seq, b'{"a":%d}' % seq, conflate=True)
+        loop.run()
+    assert stream.written == [] and len(box) == 1 and box.conflated == 2
+    assert len(other_stream.written) == 3  # the others never waited for it
+    link.set_writable(True)  # drained: what waited goes first, at the next pass
+    hub.deliver("asset.A", 4, b'{"a":4}', conflate=True)
+    loop.run()
+    assert stream.written == [text_frame(b'{"a":4}')]  # 3 conflated into 4 while queued
+    loop.run()
+    hub.deliver("asset.A", 5, b'{"a":5}', conflate=True)
+    assert stream.written[1:] == [text_frame(b'{"a":5}')]
+
+
+def test_replies_and_updates_keep_their_order_through_the_direct_path():
+    loop = Loop()
+    hub = Hub(Pacer(loop.call_soon))
+    box, stream, _link = direct_box(hub.pacer)
+    hub.subscribe("asset.A", box)
+    assert box.push(b'{"reply":1}')  # written through
+    assert box.push(b'{"reply":2}')  # same pass: queued
+    hub.deliver("asset.A", 1, b'{"a":1}', conflate=True)  # queued behind the reply
+    assert stream.written == [text_frame(b'{"reply":1}')]
+    loop.run()
+    assert stream.written[1] == text_frame(b'{"reply":2}') + text_frame(b'{"a":1}')
+
+
+def test_held_or_closed_outboxes_never_take_the_direct_path():
+    loop = Loop()
+    hub = Hub(Pacer(loop.call_soon))
+    box, stream, _link = direct_box(hub.pacer)
+    hub.subscribe("asset.A", box)
+    box.hold("asset.A")
+    assert box.fast is None
+    hub.deliver("asset.A", 5, b'{"a":5}', conflate=True)
+    assert stream.written == [] and len(box) == 0  # held, not written or queued
+    box.release("asset.A", after_seq=4, key="asset.A")
+    assert stream.written == [text_frame(b'{"a":5}')]
+    loop.run()
+    box.close(CloseCode.SLOW_CONSUMER)
+    assert box.fast is None
+    assert hub.deliver("asset.A", 6, b'{"a":6}', conflate=True) == ["asset.A"]
+    assert len(stream.written) == 1
+
+
+def test_a_connection_that_stays_paused_leads_to_the_slow_consumer_close():
     clock = Clock()
-    box = Outbox(limit=3, slow_seconds=10, clock=clock)
-    box.sink = Sink()
-    box.sink.ready = False
+    box, _, link = direct_box(Pacer(Loop().call_soon), limit=3, slow_seconds=10, clock=clock)
+    link.set_writable(False)
     for i in range(3):
         box.push(b"%d" % i)
     assert not box.closed

@@ -158,7 +158,7 @@ class RealtimeConsumer(AsyncConsumer):
         self.writer: asyncio.Future[None] | None = None
         if direct is not None:
             # Frames go out synchronously, once per loop iteration: no writer task to wake.
-            direct.attach(self.outbox)
+            direct.attach(self.outbox, self.runtime.node.hub.pacer)
         else:
             self.writer = asyncio.ensure_future(self._write_loop())
         # One sweeper per process, not a task or timer per connection (memory per idle

@@ -9,12 +9,14 @@ consumer's outbox writes its pre-built frames straight to the socket.
 
 Why: through ASGI, every outgoing message costs a task wake-up and a trip through
 ``await send(...)`` (Channels, uvicorn, the websockets sans-I/O framer) — about 20 µs of
-server CPU per delivered update. Here a fan-out pushes the same bytes object into every
-subscriber's outbox; each outbox that becomes non-empty marks its link dirty, and one
-callback per event-loop iteration writes every dirty link's frames with one
-``transport.write`` each (all updates that arrived in that iteration coalesced). The text
-frame header is built once per frame, not once per client, and batching clients receive
-a shared array frame written synchronously (:meth:`tickwire.stream.hub.Outbox.push_batch`).
+server CPU per delivered update. Here the link hands the transport's ``write`` to the
+connection's outbox, and the hub writes each update's WebSocket frame (built once, shared
+by every client) straight to every connection that can take it: one call into the
+transport per client per update, no task, no queue. A connection writes once per
+event-loop pass; frames that arrive for it later in the same pass wait in its outbox and
+go out together, in one write, at the start of the next pass (see
+:class:`tickwire.stream.hub.Pacer`). Batching clients receive a shared array frame the
+same way.
 
 Backpressure: while the transport's write buffer is over its high-water mark
 (``pause_writing``), nothing more is written; frames wait in the outbox, where updates
@@ -28,148 +30,69 @@ the consumer falls back to its writer task and ``websocket.send``.
 from __future__ import annotations
 
 import asyncio
-import struct
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.exceptions import InvalidState
 from websockets.protocol import Protocol, State
 
-from tickwire.stream.hub import Outbox, batch_frames
+from tickwire.stream.hub import Outbox, Pacer, batch_frames
+from tickwire.stream.wire import frame_header, text_frame
 
 __all__ = ["EXTENSION", "DirectLink", "DirectWebSocketProtocol", "text_frame"]
 
 #: The ASGI scope extension key under which a :class:`DirectLink` is offered.
 EXTENSION = "tickwire.direct"
 
-_headers: dict[int, bytes] = {}
-# The last frame made wire-ready: a fan-out writes the same bytes object to every
-# subscriber, so its header is prepended once, not once per client.
-_last: tuple[bytes, bytes] = (b"", b"")
-
-
-def _header(length: int) -> bytes:
-    header = _headers.get(length)
-    if header is None:
-        if length < 126:
-            header = bytes((0x81, length))
-        elif length < 65536:
-            header = struct.pack("!BBH", 0x81, 126, length)
-        else:
-            header = struct.pack("!BBQ", 0x81, 127, length)
-        if len(_headers) < 8192:
-            _headers[length] = header
-    return header
-
-
-def text_frame(payload: bytes) -> bytes:
-    """One unmasked, final WebSocket text frame carrying ``payload`` (UTF-8 JSON)."""
-    global _last
-    last = _last
-    if payload is last[0]:
-        return last[1]
-    wire = _header(len(payload)) + payload
-    _last = (payload, wire)
-    return wire
-
-
-class _Flusher:
-    """Per event loop: which links wrote this iteration, and which have frames waiting.
-
-    A link writes the first frame of an iteration straight through (the common case: one
-    update, fanned out); later frames in the same iteration queue in the outbox and go out
-    together, once, when the callback scheduled here runs at the start of the next one.
-    """
-
-    __slots__ = ("dirty", "gen", "loop", "scheduled")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.gen = 0
-        self.scheduled = False
-        self.dirty: list[DirectLink] = []
-
-    def schedule(self) -> None:
-        if not self.scheduled:
-            self.scheduled = True
-            self.loop.call_soon(self.flush)
-
-    def flush(self) -> None:
-        self.scheduled = False
-        self.gen += 1
-        dirty, self.dirty = self.dirty, []
-        for link in dirty:
-            link.flush()
-
-
-_flushers: dict[asyncio.AbstractEventLoop, _Flusher] = {}
-
-
-def _flusher(loop: asyncio.AbstractEventLoop) -> _Flusher:
-    flusher = _flushers.get(loop)
-    if flusher is None:
-        for old in [lp for lp in _flushers if lp.is_closed()]:
-            del _flushers[old]
-        flusher = _flushers[loop] = _Flusher(loop)
-    return flusher
-
 
 class DirectLink:
     """The synchronous write path of one WebSocket connection, for its outbox.
 
-    :meth:`attach` wires an :class:`Outbox` to the socket: a frame pushed to an empty
-    outbox is written at once (the first in this event-loop iteration) or at the start of
-    the next iteration together with everything else pushed meanwhile; closing the outbox
-    sends the close frame with its code. The link never raises into the hub: a connection
-    that is gone simply stops taking frames.
+    :meth:`attach` hands the transport's ``write`` to an :class:`Outbox`
+    (:meth:`Outbox.direct`): while the connection can take data and nothing waits, the hub
+    writes each update's shared frame straight to it, the first one in each event-loop
+    pass; frames that had to wait (a second update in the same pass, a paused socket) are
+    written together, in one write, by :meth:`flush` at the start of the next pass.
+    Closing the outbox sends the close frame with its code. The link never raises into the
+    hub: a connection that is gone simply stops taking frames.
     """
 
-    __slots__ = ("_flusher", "_gen", "_proto", "_queued", "_write", "can_write", "outbox")
+    __slots__ = ("_can_write", "_pacer", "_proto", "_queued", "_write", "outbox")
 
     def __init__(self, proto: DirectWebSocketProtocol) -> None:
         self._proto = proto
         self._write = proto.transport.write
-        self._flusher = _flusher(proto.loop)
-        self._gen = -1
+        self._pacer: Pacer | None = None
         self._queued = False
-        #: False while the transport's buffer is over its high-water mark, or once closing.
-        self.can_write = True
+        self._can_write = True
         self.outbox: Outbox | None = None
 
-    def attach(self, outbox: Outbox) -> None:
-        """Make this link ``outbox``'s writer (construct the outbox with ``wake=link.wake``)."""
+    @property
+    def can_write(self) -> bool:
+        """False while the transport's buffer is over its high-water mark, or once closing."""
+        return self._can_write
+
+    @can_write.setter
+    def can_write(self, value: bool) -> None:
+        self._can_write = value
+        if self.outbox is not None:
+            self.outbox.set_writable(value)
+
+    def attach(self, outbox: Outbox, pacer: Pacer) -> None:
+        """Make this link ``outbox``'s writer (construct the outbox with ``wake=link.wake``);
+        ``pacer`` is the hub's, so the hub and this link agree on what a pass is."""
         self.outbox = outbox
-        outbox.sink = self.write_frame
+        self._pacer = pacer
+        outbox.direct(self._write, pacer)
+        outbox.set_writable(self._can_write)
         if outbox.pending or outbox.closed:
             self.wake(outbox)
 
     def wake(self, outbox: Outbox) -> None:
         """Outbox callback: frames became pending or the outbox closed."""
-        if not self._queued:
+        if not self._queued and self._pacer is not None:
             self._queued = True
-            flusher = self._flusher
-            flusher.dirty.append(self)
-            flusher.schedule()
-
-    def write_frame(self, frame: bytes) -> bool:
-        """Outbox sink: write ``frame`` now, or return False to have the outbox queue it
-        (the socket is paused or closing, or this link already wrote this iteration and
-        further frames are coalesced into one write)."""
-        if not self.can_write:
-            return False
-        flusher = self._flusher
-        gen = flusher.gen
-        if self._gen == gen:
-            return False
-        self._gen = gen
-        # Inlined schedule() and text_frame()'s cache hit: this runs once per client per
-        # update, where a Python call is a measurable share of the cost (BENCHMARKS.md).
-        if not flusher.scheduled:
-            flusher.scheduled = True
-            flusher.loop.call_soon(flusher.flush)
-        last = _last
-        self._write(last[1] if frame is last[0] else text_frame(frame))
-        return True
+            self._pacer.defer(self)
 
     def flush(self) -> None:
         """Write the outbox's pending frames, then the close frame if it is closed."""
@@ -181,15 +104,20 @@ class DirectLink:
         if proto.close_sent or proto.disconnected:
             outbox.take()  # the socket is gone or closing: nothing more can be sent
             return
-        if outbox.pending and self.can_write:
+        if outbox.pending and self._can_write:
             frames = outbox.take()
             if outbox.batch and len(frames) > 1:
                 frames = batch_frames(frames)
             if len(frames) == 1:
                 wire = text_frame(frames[0])
             else:
-                wire = b"".join([_header(len(f)) + f for f in frames])
-            self._gen = self._flusher.gen
+                wire = b"".join([frame_header(len(f)) + f for f in frames])
+            pacer = self._pacer
+            if pacer is not None:
+                # This pass's write for this connection; the pass must end for the next
+                # update to be written straight through again.
+                outbox.gen = pacer.gen
+                pacer.touch()
             self._write(wire)
         if outbox.closed:
             self.can_write = False

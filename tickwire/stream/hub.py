@@ -19,9 +19,19 @@ Outbox policy, which is what keeps one slow client from slowing anyone else:
   :meth:`Hub.flush_batches` (called every few milliseconds by the node) joins them into a
   single JSON array that the same bytes object carries to every batching subscriber.
 
-What this module does not do: it performs no I/O and never awaits. Writers (the ASGI
-consumer, the direct-write front end) take frames with :meth:`Outbox.take` when woken, or
-offer a ``sink`` that writes a frame at once when the connection is ready for it.
+Direct writes (the hot path): a front end that can write to a connection synchronously
+registers the connection's byte-stream ``write`` with :meth:`Outbox.direct`. While such an
+outbox has nothing queued, nothing held and is not closed, and its connection can take
+data, :attr:`Outbox.fast` is that ``write``; :meth:`Hub.deliver` then writes the update's
+WebSocket frame (built once per update, :func:`tickwire.stream.wire.text_frame`) straight
+to it. Per client per update that is one attribute test, one generation compare and one
+call into the transport: no Python frame, no queue, no wake-up. A connection writes at most
+one frame straight through per event-loop pass (:class:`Pacer`); anything more in the same
+pass waits in its outbox and goes out in one write when the next pass starts, so a burst
+of updates on many symbols costs each client one system call, not one per symbol.
+
+What this module does not do: it performs no I/O of its own and never awaits. Writers
+without a direct path (the ASGI consumer) take frames with :meth:`Outbox.take` when woken.
 """
 
 from __future__ import annotations
@@ -30,10 +40,12 @@ import asyncio
 import itertools
 import time
 from collections.abc import Callable, Iterable
+from typing import Protocol
 
 from .protocol import CloseCode
+from .wire import text_frame
 
-__all__ = ["MAX_BATCH_BYTES", "Hub", "Outbox", "batch_frames", "join_batch"]
+__all__ = ["MAX_BATCH_BYTES", "Hub", "Outbox", "Pacer", "batch_frames", "join_batch"]
 
 _ids = itertools.count(1)
 
@@ -72,6 +84,50 @@ def join_batch(frames: list[bytes]) -> bytes:
     return b"[" + b",".join(f[1:-1] if f[:1] == b"[" else f for f in frames) + b"]"
 
 
+class Flushable(Protocol):
+    def flush(self) -> None: ...
+
+
+class Pacer:
+    """Passes of the event loop, for direct writers: one per hub (the hub, and so every
+    connection it writes to, lives on one event loop).
+
+    ``gen`` counts the passes in which something was written directly. A connection that
+    wrote in the current pass (its outbox's ``gen`` equals this one) queues further frames;
+    the writers :meth:`defer`-ed flush them at the start of the next pass, all of a
+    connection's frames in one write.
+    """
+
+    __slots__ = ("_call_soon", "dirty", "gen", "scheduled")
+
+    def __init__(self, call_soon: Callable[[Callable[[], None]], object] | None = None) -> None:
+        self.gen = 0
+        self.scheduled = False
+        self.dirty: list[Flushable] = []
+        # Tests pass their own; otherwise the running loop's call_soon, looked up once per
+        # pass (the hub may be created before its loop runs).
+        self._call_soon = call_soon
+
+    def touch(self) -> None:
+        """Something was written directly in this pass: the next pass gets a new ``gen``."""
+        if not self.scheduled:
+            self.scheduled = True
+            call_soon = self._call_soon or asyncio.get_running_loop().call_soon
+            call_soon(self._next)
+
+    def defer(self, writer: Flushable) -> None:
+        """Call ``writer.flush()`` at the start of the next pass."""
+        self.dirty.append(writer)
+        self.touch()
+
+    def _next(self) -> None:
+        self.scheduled = False
+        self.gen += 1
+        dirty, self.dirty = self.dirty, []
+        for writer in dirty:
+            writer.flush()
+
+
 class Outbox:
     """The bounded queue of encoded frames waiting to be written to one connection."""
 
@@ -81,18 +137,21 @@ class Outbox:
         "_clock",
         "_held",
         "_keyed",
+        "_pacer",
         "_waiter",
         "_wake",
+        "_writable",
+        "_write",
         "batch",
         "channels",
         "close_code",
         "close_reason",
         "closed",
         "conflated",
-        "delivered",
+        "fast",
+        "gen",
         "id",
         "limit",
-        "sink",
         "slow_seconds",
     )
 
@@ -114,7 +173,6 @@ class Outbox:
         self.close_reason = ""
         #: Channels this outbox is subscribed to (kept by the hub).
         self.channels: set[str] = set()
-        self.delivered = 0
         self.conflated = 0
         # Each cell is [conflation key or None, frame]; conflation rewrites cell[1] in place.
         # A list, not a deque: take() empties it whole, and an idle connection's empty list
@@ -126,12 +184,41 @@ class Outbox:
         self._waiter: asyncio.Future[None] | None = None
         self._wake = wake
         self._clock = clock
-        #: Optional front-end hook: write one complete frame now and return True, or
-        #: return False when the connection cannot take it yet (it is then queued here).
-        self.sink: Callable[[bytes], bool] | None = None
+        # The direct path (see direct()): the connection's write, whether it can take
+        # data now, and the pacer of the passes it writes in.
+        self._write: Callable[[bytes], object] | None = None
+        self._writable = False
+        self._pacer: Pacer | None = None
+        #: The connection's ``write`` while a frame may go straight to it: a direct writer
+        #: is attached and can take data, nothing is queued or held, not closed. Else None.
+        self.fast: Callable[[bytes], object] | None = None
+        #: The :attr:`Pacer.gen` of the pass this outbox last wrote directly in.
+        self.gen = -1
 
     def __len__(self) -> int:
         return len(self._cells)
+
+    # -- the direct path ------------------------------------------------------------------
+
+    def direct(self, write: Callable[[bytes], object], pacer: Pacer) -> None:
+        """Write frames straight to ``write`` (a byte stream: it gets whole WebSocket text
+        frames) while the connection can take them; see :meth:`set_writable`."""
+        self._write = write
+        self._pacer = pacer
+        self._writable = True
+        self._refresh()
+
+    def set_writable(self, writable: bool) -> None:
+        """The direct writer's connection can (or, paused or closing, cannot) take data."""
+        self._writable = writable
+        self._refresh()
+
+    def _refresh(self) -> None:
+        self.fast = (
+            self._write
+            if self._writable and not self._cells and not self._held and not self.closed
+            else None
+        )
 
     def push(self, frame: bytes, key: str | None = None) -> bool:
         """Queue ``frame``; with ``key``, replace an unsent frame of the same key.
@@ -143,11 +230,17 @@ class Outbox:
             return False
         cells = self._cells
         if not cells:
-            # Nothing queued: a front end that can write now takes the frame directly.
-            sink = self.sink
-            if sink is not None and sink(frame):
-                self.delivered += 1
-                return True
+            # Nothing queued: a connection that can take data gets the frame now, unless it
+            # already wrote in this pass (then it goes out with the rest at the next one).
+            fast = self.fast
+            if fast is not None:
+                pacer = self._pacer
+                assert pacer is not None
+                if self.gen != pacer.gen:
+                    self.gen = pacer.gen
+                    fast(text_frame(frame))
+                    pacer.touch()
+                    return True
             self._behind_since = self._clock()
         else:
             # Checked before conflating: a client whose every update conflates is still
@@ -168,8 +261,8 @@ class Outbox:
         cells.append(cell)
         if key is not None:
             self._keyed[key] = cell
-        self.delivered += 1
         if len(cells) == 1:
+            self.fast = None
             self._notify()
         return True
 
@@ -197,6 +290,8 @@ class Outbox:
         frames = [cell[1] for cell in cells]
         cells.clear()
         self._keyed.clear()
+        if self._write is not None:
+            self._refresh()
         return frames  # type: ignore[return-value]
 
     async def wait(self) -> None:
@@ -214,6 +309,7 @@ class Outbox:
         if self.closed:
             return
         self.closed = True
+        self.fast = None
         self.close_code = code
         self.close_reason = reason
         self._notify()
@@ -223,6 +319,7 @@ class Outbox:
     def hold(self, channel: str) -> None:
         """Buffer live frames of ``channel`` until :meth:`release` (used while replaying)."""
         self._held[channel] = []
+        self.fast = None
 
     def is_held(self, channel: str) -> bool:
         return channel in self._held
@@ -234,7 +331,10 @@ class Outbox:
 
     def release(self, channel: str, after_seq: int, key: str | None = None) -> None:
         """Queue the frames held for ``channel`` with ``seq > after_seq``, in order."""
-        for seq, frame in self._held.pop(channel, ()):
+        held = self._held.pop(channel, ())
+        if not self._held and self._write is not None:
+            self._refresh()
+        for seq, frame in held:
             if seq > after_seq:
                 self.push(frame, key)
 
@@ -269,7 +369,9 @@ class _Subscribers:
 class Hub:
     """Channel name → local outboxes. Single-threaded: call it from the event loop only."""
 
-    def __init__(self) -> None:
+    def __init__(self, pacer: Pacer | None = None) -> None:
+        #: The passes of this hub's event loop, shared by every direct writer on it.
+        self.pacer = pacer or Pacer()
         self._channels: dict[str, _Subscribers] = {}
         # Channels with updates collected for batching subscribers, in arrival order.
         self._dirty: dict[str, None] = {}
@@ -378,22 +480,27 @@ class Hub:
         self.published += 1
         key = channel if conflate else None
         dead: list[Outbox] | None = None
-        for outbox in subs.each:
-            if outbox._held and channel in outbox._held:
-                outbox.hold_frame(channel, seq, frame)
-            elif (
-                # push()'s first branch, inlined: this loop runs once per client per
-                # update, and a Python call is a measurable share of it (BENCHMARKS.md).
-                not outbox._cells
-                and not outbox.closed
-                and (sink := outbox.sink) is not None
-                and sink(frame)
-            ):
-                outbox.delivered += 1
-            elif not outbox.push(frame, key):
-                if dead is None:
-                    dead = []
-                dead.append(outbox)
+        if subs.each:
+            pacer = self.pacer
+            gen = pacer.gen
+            wire = text_frame(frame)
+            wrote = False
+            for outbox in subs.each:
+                # The hot path, once per client per update: a connection that can take data
+                # and has not written in this pass gets the shared frame now.
+                write = outbox.fast
+                if write is not None and outbox.gen != gen:
+                    outbox.gen = gen
+                    write(wire)
+                    wrote = True
+                elif outbox._held and channel in outbox._held:
+                    outbox.hold_frame(channel, seq, frame)
+                elif not outbox.push(frame, key):
+                    if dead is None:
+                        dead = []
+                    dead.append(outbox)
+            if wrote:
+                pacer.touch()
         if subs.batched:
             # Batching subscribers share one array per flush: no per-client work here.
             if not subs.pending:
