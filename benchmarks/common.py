@@ -75,11 +75,16 @@ def raise_nofile() -> int:
     return soft
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process ``pid`` (all threads) from /proc."""
+def cpu_times(pid: int) -> tuple[float, float]:
+    """User and system CPU time of process ``pid`` (all threads) from /proc, seconds."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+    return int(fields[11]) / _CLK_TCK, int(fields[12]) / _CLK_TCK
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` (all threads) from /proc."""
+    return sum(cpu_times(pid))
 
 
 def rss_bytes(pid: int) -> int:
