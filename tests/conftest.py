@@ -59,6 +59,24 @@ if POSTGRES:
             del connections["default"]
 
     @pytest.fixture(scope="session", autouse=True)
+    def _no_stray_connections_at_teardown(django_db_setup, django_db_blocker):
+        """Close the test database's other sessions before pytest-django drops it.
+
+        ``sync_to_async`` worker threads (Channels consumers, async views) keep their own
+        Django connections, which the main thread cannot close; PostgreSQL then refuses to
+        drop a database "being accessed by other users" and the test database is left
+        behind. Ended from the main connection instead.
+        """
+        yield
+        from django.db import connection
+
+        with django_db_blocker.unblock(), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+
+    @pytest.fixture(scope="session", autouse=True)
     def _e2e_database_on_postgres(postgres_server):
         """Real server processes (tests/servers.py) use a PostgreSQL database too."""
         os.environ["TICKWIRE_E2E_DATABASE_URL"] = postgres_server.create_database("tickwire_e2e")

@@ -426,3 +426,15 @@ def test_a_far_behind_batching_client_gets_bounded_frames_not_one_huge_one():
     flat = [m for b in batches for m in orjson.loads(b)]
     assert flat == [{"n": i} for i in range(100)] + [{"m": 1}] * 50  # nothing lost, in order
     assert batch_frames([b'{"a":1}']) == [b'[{"a":1}]']
+
+
+def test_take_with_a_byte_limit_leaves_the_rest_queued_and_still_conflating():
+    box = Outbox()
+    box.push(b"r" * 10)  # a reply
+    box.push(b"a1" * 5, "asset.A")
+    box.push(b"b1" * 5, "asset.B")
+    assert box.take(15) == [b"r" * 10]  # at least one, then only what fits
+    box.push(b"a2" * 5, "asset.A")  # still conflates into the queued A
+    assert box.take(1) == [b"a2" * 5]  # one even when larger than the limit
+    box.push(b"a3" * 5, "asset.A")  # A was sent: queued anew, behind B
+    assert box.take(1000) == [b"b1" * 5, b"a3" * 5] and len(box) == 0

@@ -44,6 +44,9 @@ __all__ = ["EXTENSION", "DirectLink", "DirectWebSocketProtocol", "text_frame"]
 #: The ASGI scope extension key under which a :class:`DirectLink` is offered.
 EXTENSION = "tickwire.direct"
 
+#: The most one connection's flush writes in one event-loop pass (more waits for the next).
+WRITE_CHUNK = 64 * 1024
+
 
 class DirectLink:
     """The synchronous write path of one WebSocket connection, for its outbox.
@@ -105,7 +108,16 @@ class DirectLink:
             outbox.take()  # the socket is gone or closing: nothing more can be sent
             return
         if outbox.pending and self._can_write:
-            frames = outbox.take()
+            # At most WRITE_CHUNK bytes per connection per pass: a batching client far
+            # behind has many queued arrays, shared by every such client; joined whole into
+            # one write they would become a private copy per client in the transport's
+            # buffer (gigabytes with a thousand clients). The rest goes next pass, if the
+            # socket is still taking data, or when it drains (resume_writing).
+            # A closed outbox gets one chunk and its close frame; what is left is dropped
+            # (a client closed for being too slow resumes from its last seq).
+            frames = outbox.take(WRITE_CHUNK)
+            if outbox.pending and not outbox.closed:
+                self.wake(outbox)
             if outbox.batch and len(frames) > 1:
                 frames = batch_frames(frames)
             if len(frames) == 1:

@@ -282,11 +282,31 @@ class Outbox:
         """
         return self.push(frame)
 
-    def take(self) -> list[bytes]:
-        """Remove and return every pending frame, oldest first."""
+    def take(self, max_bytes: int | None = None) -> list[bytes]:
+        """Remove and return the pending frames, oldest first: all of them, or with
+        ``max_bytes`` as many as fit in that many bytes (always at least one)."""
         cells = self._cells
         if not cells:
             return []
+        if max_bytes is not None:
+            size = 0
+            count = 0
+            for cell in cells:
+                size += len(cell[1])  # type: ignore[arg-type]
+                if count and size > max_bytes:
+                    break
+                count += 1
+            if count < len(cells):
+                taken = cells[:count]
+                del cells[:count]
+                keyed = self._keyed
+                for cell in taken:
+                    key = cell[0]
+                    # Sent cells can no longer absorb newer frames of their key (a barrier
+                    # may have pointed the key at a later cell already: leave that one).
+                    if isinstance(key, str) and keyed.get(key) is cell:
+                        del keyed[key]
+                return [cell[1] for cell in taken]  # type: ignore[misc]
         frames = [cell[1] for cell in cells]
         cells.clear()
         self._keyed.clear()
