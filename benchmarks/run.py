@@ -72,6 +72,7 @@ class Result:
     phases: dict[str, Phase] = field(default_factory=dict)
     error: str | None = None
     repeats: int = 1  # saturation phases run; the best is kept
+    overloaded: bool = False  # the error is that it stopped answering under load (a result)
 
 
 def server_args(
@@ -182,6 +183,7 @@ def measure(
         # overload phase leaves a client behind for too long) are reported per phase.
         result.open_at_end = int(loadgen.ask("report", "report")["open"])
     except TimeoutError as exc:
+        result.overloaded = True
         done = ", ".join(result.phases) or "none"
         result.error = (
             f"stopped answering its control channel ({str(exc).splitlines()[0]}): overloaded; "
@@ -644,7 +646,18 @@ def main(argv: list[str] | None = None) -> int:
     if opts.output is not None:
         write(opts.output, table)
         print(f"bench: results written to {opts.output} (process logs in {logs})")
-    return 0 if all(r.error is None for r in results) else 1
+    # A peer that stops answering under load is a measurement (Channels at 10,000 clients);
+    # anything else failing, or Tickwire failing at all, fails the run.
+    failed = [
+        r
+        for r in results
+        if r.error is not None and (r.server.startswith("tickwire") or not r.overloaded)
+    ]
+    for r in failed:
+        print(f"bench: FAILED {r.server} with {r.clients:,} clients: {r.error}", file=sys.stderr)
+    if capacity is not None and capacity.error:
+        print(f"bench: FAILED capacity probe: {capacity.error}", file=sys.stderr)
+    return 1 if failed or (capacity is not None and capacity.error) else 0
 
 
 if __name__ == "__main__":
