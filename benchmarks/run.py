@@ -417,7 +417,8 @@ def redis_mode(rows: list[Result]) -> list[str]:
     return [
         "Redis mode vs embedded (tickwire-redis against tickwire, unbatched, at saturation): "
         f"{sat.cpu_us / rsat.cpu_us:.2f}x the updates per server CPU-second "
-        f"({rsat.cpu_us:.2f} vs {sat.cpu_us:.2f} µs per update); "
+        f"({rsat.cpu_us:.2f} vs {sat.cpu_us:.2f} µs per update, of which user "
+        f"{_n(rsat.user_us, 2)} vs {_n(sat.user_us, 2)}); "
         f"{rsat.delivered / sat.delivered:.2f}x in delivered/s "
         f"({rsat.delivered:,.0f} vs {sat.delivered:,.0f}).",
         "",
@@ -509,7 +510,8 @@ def targets(results: list[Result], capacity: Probe | None = None) -> list[str]:
         row(
             "Redis mode ≥ 0.9x embedded per node",
             f"{by_cpu:.2f}x per server CPU-second ({dsat.cpu_us:.1f} vs {sat.cpu_us:.1f} µs "
-            f"per update); {dsat.delivered / sat.delivered:.2f}x in delivered/s "
+            f"per update, of which user {_n(dsat.user_us, 2)} vs {_n(sat.user_us, 2)}); "
+            f"{dsat.delivered / sat.delivered:.2f}x in delivered/s "
             f"(best of {rd.repeats if rd else '-'})",
             by_cpu >= 0.9,
         )
