@@ -7,9 +7,9 @@ is what to look at when a ratio moves between runs::
     .venv/bin/python -m benchmarks.phases raw --clients 1000 --repeat 5 --seconds 3
 
 Per phase: delivered updates/s, server user and system CPU per delivered update, how
-busy each core was, and delivered / (published x clients) (below 1 when updates were
-conflated or lost). The server runs on core 0, the load generator on core 1, as in
-``make bench``.
+busy each core was, and delivered / offered (offered is published x clients; below 1
+when updates were conflated or lost). The server runs on core 0, the load generator on
+core 1, as in ``make bench``.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from .common import cpu_times, raise_nofile
+from .common import raise_nofile
 from .harness import Proc, free_port
-from .run import ALL_SERVERS, server_args
+from .run import ALL_SERVERS, drain, run_phase, server_args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,38 +49,18 @@ def main(argv: list[str] | None = None) -> int:
         held = int(loadgen.ask(f"connect {url} {opts.clients}", "connected", 300)["ok"])
         time.sleep(0.5)
         for i in range(opts.repeat):
-            server.ask("rate max", "ok")
-            time.sleep(0.5)
-            loadgen.ask("reset", "ok")
-            pub0 = server.ask("stats", "stats")["published"]
-            (u0, s0), (lu0, ls0), t0 = (
-                cpu_times(server.pid),
-                cpu_times(loadgen.pid),
-                time.monotonic(),
-            )
-            time.sleep(opts.seconds)
-            rep = loadgen.ask("report", "report")
-            (u1, s1), (lu1, ls1), t1 = (
-                cpu_times(server.pid),
-                cpu_times(loadgen.pid),
-                time.monotonic(),
-            )
-            pub1 = server.ask("stats", "stats")["published"]
-            server.ask("rate 0", "ok")
-            n, dt = rep["updates"], t1 - t0
-            if n:
+            p = run_phase("saturation", None, server, loadgen, held, opts.seconds, 0.5)
+            if p.cpu_us is not None and p.user_us is not None:
                 print(
-                    f"{opts.server} phase {i + 1}: {n / rep['seconds']:>9,.0f} updates/s  "
-                    f"server user {(u1 - u0) / n * 1e6:5.2f} + system {(s1 - s0) / n * 1e6:5.2f}"
-                    f" µs/update  server core {(u1 - u0 + s1 - s0) / dt:.0%}, client core "
-                    f"{(lu1 - lu0 + ls1 - ls0) / dt:.0%}  delivered/published "
-                    f"{n / max((pub1 - pub0) * held, 1):.3f}",
+                    f"{opts.server} phase {i + 1}: {p.delivered:>9,.0f} updates/s  "
+                    f"server user {p.user_us:5.2f} + system {p.cpu_us - p.user_us:5.2f}"
+                    f" µs/update  server core {p.cpu_us * 1e-6 * p.delivered:.0%}, client "
+                    f"core {p.client_cpu:.0%}  delivered/offered {p.delivered / p.offered:.3f}",
                     flush=True,
                 )
             else:
                 print(f"{opts.server} phase {i + 1}: nothing delivered", flush=True)
-            time.sleep(1.0)
-            loadgen.ask("report", "report")
+            drain(loadgen, 1.0)
     finally:
         if loadgen is not None:
             loadgen.stop()

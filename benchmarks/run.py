@@ -124,38 +124,8 @@ def measure(
         result.held = int(loadgen.ask("report", "report")["open"])
 
         def phase(label: str, rate: float | None) -> None:
-            server.ask(f"rate {'max' if rate is None else rate:g}" if rate else "rate max", "ok")
-            time.sleep(opts.warmup)
-            loadgen.ask("reset", "ok")
-            pub0 = server.ask("stats", "stats")["published"]
-            (user0, sys0), lcpu0, t0 = (
-                cpu_times(server.pid),
-                cpu_seconds(loadgen.pid),
-                time.monotonic(),
-            )
-            time.sleep(opts.seconds)
-            rep = loadgen.ask("report", "report")
-            (user1, sys1), lcpu1, t1 = (
-                cpu_times(server.pid),
-                cpu_seconds(loadgen.pid),
-                time.monotonic(),
-            )
-            cpu0, cpu1 = user0 + sys0, user1 + sys1
-            pub1 = server.ask("stats", "stats")["published"]
-            server.ask("rate 0", "ok")
-            updates = rep["updates"]
-            delivered = updates / rep["seconds"]
-            result.phases[label] = Phase(
-                label,
-                offered=(pub1 - pub0) * result.held / (t1 - t0),
-                delivered=delivered,
-                cpu_us=(cpu1 - cpu0) / updates * 1e6 if updates else None,
-                user_us=(user1 - user0) / updates * 1e6 if updates else None,
-                p50=rep["p50_ms"],
-                p99=rep["p99_ms"],
-                max=rep["max_ms"],
-                client_cpu=(lcpu1 - lcpu0) / (t1 - t0),
-                closed={str(k): v for k, v in rep["close_codes"].items()},
+            result.phases[label] = run_phase(
+                label, rate, server, loadgen, result.held, opts.seconds, opts.warmup
             )
             drain(loadgen, opts.drain)
 
@@ -196,6 +166,43 @@ def measure(
             loadgen.stop()
         server.stop()
     return result
+
+
+def run_phase(
+    label: str,
+    rate: float | None,
+    server: Proc,
+    loadgen: Proc,
+    held: int,
+    seconds: float,
+    warmup: float,
+) -> Phase:
+    """Publish at ``rate`` updates/s per client (None: flat out), measure ``seconds`` after
+    ``warmup``, stop publishing. The caller lets the clients drain before the next one."""
+    server.ask(f"rate {rate:g}" if rate else "rate max", "ok")
+    time.sleep(warmup)
+    loadgen.ask("reset", "ok")
+    pub0 = server.ask("stats", "stats")["published"]
+    (user0, sys0), lcpu0, t0 = cpu_times(server.pid), cpu_seconds(loadgen.pid), time.monotonic()
+    time.sleep(seconds)
+    rep = loadgen.ask("report", "report")
+    (user1, sys1), lcpu1, t1 = cpu_times(server.pid), cpu_seconds(loadgen.pid), time.monotonic()
+    pub1 = server.ask("stats", "stats")["published"]
+    server.ask("rate 0", "ok")
+    updates = rep["updates"]
+    cpu = user1 + sys1 - user0 - sys0
+    return Phase(
+        label,
+        offered=(pub1 - pub0) * held / (t1 - t0),
+        delivered=updates / rep["seconds"],
+        cpu_us=cpu / updates * 1e6 if updates else None,
+        user_us=(user1 - user0) / updates * 1e6 if updates else None,
+        p50=rep["p50_ms"],
+        p99=rep["p99_ms"],
+        max=rep["max_ms"],
+        client_cpu=(lcpu1 - lcpu0) / (t1 - t0),
+        closed={str(k): v for k, v in rep["close_codes"].items()},
+    )
 
 
 @dataclass
