@@ -86,8 +86,7 @@ class DirectLink:
         ``pacer`` is the hub's, so the hub and this link agree on what a pass is."""
         self.outbox = outbox
         self._pacer = pacer
-        outbox.direct(self._write, pacer)
-        outbox.set_writable(self._can_write)
+        outbox.direct(self._write, pacer, writable=self._can_write)
         if outbox.pending or outbox.closed:
             self.wake(outbox)
 

@@ -200,12 +200,14 @@ class Outbox:
 
     # -- the direct path ------------------------------------------------------------------
 
-    def direct(self, write: Callable[[bytes], object], pacer: Pacer) -> None:
+    def direct(
+        self, write: Callable[[bytes], object], pacer: Pacer, writable: bool = True
+    ) -> None:
         """Write frames straight to ``write`` (a byte stream: it gets whole WebSocket text
         frames) while the connection can take them; see :meth:`set_writable`."""
         self._write = write
         self._pacer = pacer
-        self._writable = True
+        self._writable = writable
         self._refresh()
 
     def set_writable(self, writable: bool) -> None:
@@ -310,8 +312,7 @@ class Outbox:
         frames = [cell[1] for cell in cells]
         cells.clear()
         self._keyed.clear()
-        if self._write is not None:
-            self._refresh()
+        self._refresh()
         return frames  # type: ignore[return-value]
 
     async def wait(self) -> None:
@@ -352,8 +353,7 @@ class Outbox:
     def release(self, channel: str, after_seq: int, key: str | None = None) -> None:
         """Queue the frames held for ``channel`` with ``seq > after_seq``, in order."""
         held = self._held.pop(channel, ())
-        if not self._held and self._write is not None:
-            self._refresh()
+        self._refresh()
         for seq, frame in held:
             if seq > after_seq:
                 self.push(frame, key)
