@@ -221,16 +221,15 @@ class RedisCluster(Cluster):
         self._task = asyncio.ensure_future(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-            self._task = None
-        with contextlib.suppress(Exception):
-            await self.redis.zrem(f"{self.prefix}:nodes", self.node_id)
-            await self.redis.delete(
-                f"{self.prefix}:node:{self.node_id}", self._users_key(self.node_id)
-            )
+        task, self._task = self._task, None
+        await _withdraw(
+            self.redis,
+            task,
+            f"{self.prefix}:nodes",
+            self.node_id,
+            f"{self.prefix}:node:{self.node_id}",
+            self._users_key(self.node_id),
+        )
 
     async def _run(self) -> None:
         while True:
@@ -365,14 +364,28 @@ class FeedHeartbeat:
 
     async def stop(self) -> None:
         """Stop beating and remove the key (the feed is known stopped at once)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-            self._task = None
-        with contextlib.suppress(Exception):
-            await self.redis.zrem(f"{self.prefix}:feeds", self.feed_id)
-            await self.redis.delete(f"{self.prefix}:feed:{self.feed_id}")
+        task, self._task = self._task, None
+        await _withdraw(
+            self.redis,
+            task,
+            f"{self.prefix}:feeds",
+            self.feed_id,
+            f"{self.prefix}:feed:{self.feed_id}",
+        )
+
+
+async def _withdraw(
+    client: Any, task: asyncio.Task[None] | None, members: str, member: str, *keys: str
+) -> None:
+    """Stop a heartbeat ``task``, then remove ``member`` from the ``members`` set and its
+    ``keys`` from Redis (best effort: Redis may be gone; its TTLs clean up then)."""
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+    with contextlib.suppress(Exception):
+        await client.zrem(members, member)
+        await client.delete(*keys)
 
 
 def create_cluster(
