@@ -83,8 +83,12 @@ class Publisher:
                 await asyncio.sleep(max(0.0, next_at - time.monotonic()))
 
 
-async def serve_control(publisher: Publisher, stop: Callable[[], None]) -> None:
-    """Read commands from stdin until ``quit`` or EOF, then call ``stop``."""
+async def serve_control(publish: PublishFn, stop: Callable[[], None]) -> None:
+    """Start a :class:`Publisher` of ``publish``, announce ``ready``, then read commands
+    from stdin until ``quit`` or EOF, and call ``stop``."""
+    publisher = Publisher(publish)
+    publisher.start()
+    emit(event="ready", pid=os.getpid())
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)

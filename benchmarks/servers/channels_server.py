@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 
 import django
@@ -33,7 +32,7 @@ from django.urls import path  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from benchmarks.common import SYMBOL, padding_for, raise_nofile, update_data  # noqa: E402
-from benchmarks.control import Publisher, emit, serve_control  # noqa: E402
+from benchmarks.control import serve_control  # noqa: E402
 
 
 class PriceConsumer(AsyncJsonWebsocketConsumer):
@@ -108,14 +107,10 @@ def main() -> None:
                 },
             )
 
-        publisher = Publisher(publish)
-        publisher.start()
-        emit(event="ready", pid=os.getpid())
-
         def stop() -> None:
             server.should_exit = True
 
-        await serve_control(publisher, stop)
+        await serve_control(publish, stop)
         await serving
 
     uvloop.run(run())

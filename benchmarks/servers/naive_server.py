@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from datetime import UTC, datetime
 
 import uvloop
@@ -12,7 +11,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from benchmarks.common import padding_for, raise_nofile, update_data
-from benchmarks.control import Publisher, emit, serve_control
+from benchmarks.control import serve_control
 
 clients: set[ServerConnection] = set()
 
@@ -55,10 +54,7 @@ def main() -> None:
                     except ConnectionClosed:
                         clients.discard(ws)
 
-            publisher = Publisher(publish)
-            publisher.start()
-            emit(event="ready", pid=os.getpid())
-            await serve_control(publisher, server.close)
+            await serve_control(publish, server.close)
 
     uvloop.run(run())
 

@@ -7,14 +7,13 @@ no slow-client policy: one ``send()`` per client per update, encoded once.
 from __future__ import annotations
 
 import argparse
-import os
 
 import orjson
 import uvloop
 from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_create_server
 
 from benchmarks.common import padding_for, raise_nofile, update_data
-from benchmarks.control import Publisher, emit, serve_control
+from benchmarks.control import serve_control
 
 subscribers: dict[WSTransport, None] = {}
 
@@ -59,10 +58,7 @@ def main() -> None:
             for transport in subscribers:
                 transport.send(WSMsgType.TEXT, frame)
 
-        publisher = Publisher(publish)
-        publisher.start()
-        emit(event="ready", pid=os.getpid())
-        await serve_control(publisher, server.close)
+        await serve_control(publish, server.close)
 
     uvloop.run(run())
 

@@ -47,7 +47,7 @@ def main() -> None:
     import uvloop
 
     from benchmarks.common import SYMBOL, pad_to_size, raise_nofile, update_data
-    from benchmarks.control import Publisher, emit, serve_control
+    from benchmarks.control import serve_control
     from tickwire.realtime.runtime import get_runtime
     from tickwire.serve import uvicorn_options
     from tickwire.stream.protocol import ServerType, asset_channel, encode_body, seal
@@ -83,14 +83,10 @@ def main() -> None:
             data["pad"] = pad
             return broker.publish(channel, encode_body(ServerType.ASSET_UPDATE, data))
 
-        publisher = Publisher(publish)
-        publisher.start()
-        emit(event="ready", pid=os.getpid())
-
         def stop() -> None:
             server.should_exit = True
 
-        await serve_control(publisher, stop)
+        await serve_control(publish, stop)
         await serving
 
     uvloop.run(run())
