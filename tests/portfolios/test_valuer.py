@@ -4,6 +4,7 @@ emitted portfolio_update checked against an independent calculation (exact fract
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 from decimal import Decimal
 from fractions import Fraction as F
@@ -122,13 +123,23 @@ def assert_matches(message: dict, prices: dict[str, tuple[F, F]]) -> None:
         assert Decimal(repr(position["daily_change"])) == change
 
 
-async def test_replayed_ticks_match_an_independent_calculation(portfolio):
-    broker = MemoryBroker()
-    node = Node(broker, grace=0.01)
+@contextlib.asynccontextmanager
+async def running(broker, node_grace: float = 0.01, **valuer_options):
+    """A started node on ``broker`` and a started valuer on it; both closed after."""
+    node = Node(broker, grace=node_grace)
     await node.start()
-    valuer = PortfolioValuer(node, throttle=0)
+    valuer = PortfolioValuer(node, throttle=0, **valuer_options)
     valuer.start()
     try:
+        yield node, valuer
+    finally:
+        await valuer.close()
+        await node.close()
+
+
+async def test_replayed_ticks_match_an_independent_calculation(portfolio):
+    broker = MemoryBroker()
+    async with running(broker) as (node, valuer):
         outbox = Outbox()
         channel = portfolio_channel(portfolio.pk)
         node.activate(outbox, await node.subscribe(outbox, channel))
@@ -153,18 +164,11 @@ async def test_replayed_ticks_match_an_independent_calculation(portfolio):
         assert {c for c in node.broker_channels if c.startswith("asset.")} == {
             asset_channel(s) for s in STORED
         }
-    finally:
-        await valuer.close()
-        await node.close()
 
 
 async def test_unwatched_portfolio_releases_its_asset_channels(portfolio):
     broker = MemoryBroker()
-    node = Node(broker, grace=0.0)
-    await node.start()
-    valuer = PortfolioValuer(node, throttle=0, grace=0.0)
-    valuer.start()
-    try:
+    async with running(broker, node_grace=0.0, grace=0.0) as (node, valuer):
         outbox = Outbox()
         channel = portfolio_channel(portfolio.pk)
         node.activate(outbox, await node.subscribe(outbox, channel))
@@ -179,9 +183,6 @@ async def test_unwatched_portfolio_releases_its_asset_channels(portfolio):
         assert valuer.portfolio_ids == []
         assert node.broker_channels == frozenset()
         assert await valuer.watch(10**9) is False  # a missing portfolio is not watched
-    finally:
-        await valuer.close()
-        await node.close()
 
 
 async def test_an_old_position_change_event_does_not_trigger_a_second_snapshot(portfolio):
@@ -189,11 +190,7 @@ async def test_an_old_position_change_event_does_not_trigger_a_second_snapshot(p
     from tickwire.realtime import control
 
     broker = MemoryBroker()
-    node = Node(broker, grace=0.01)
-    await node.start()
-    valuer = PortfolioValuer(node, throttle=0)
-    valuer.start()
-    try:
+    async with running(broker) as (node, valuer):
         broker.publish_now(
             control.portfolio_control_channel(portfolio.pk),
             encode_body(control.PORTFOLIO_CONTROL, {"portfolio_id": portfolio.pk}),
@@ -211,9 +208,6 @@ async def test_an_old_position_change_event_does_not_trigger_a_second_snapshot(p
         assert second["seq"] == first["seq"] + 1
         bmw = next(p for p in second["data"]["positions"] if p["symbol"] == "BMW")
         assert bmw["price"] == 81.0
-    finally:
-        await valuer.close()
-        await node.close()
 
 
 class _RoundTripBroker(MemoryBroker):
@@ -228,11 +222,7 @@ async def test_a_tick_during_loading_never_values_holdings_without_their_stored_
     portfolio,
 ):
     broker = _RoundTripBroker()
-    node = Node(broker, grace=0.01)
-    await node.start()
-    valuer = PortfolioValuer(node, throttle=0)
-    valuer.start()
-    try:
+    async with running(broker) as (node, valuer):
         outbox = Outbox()
         channel = portfolio_channel(portfolio.pk)
         node.activate(outbox, await node.subscribe(outbox, channel))
@@ -255,6 +245,3 @@ async def test_a_tick_during_loading_never_values_holdings_without_their_stored_
         assert len(published) >= 2, published  # the tick's valuation, then the snapshot
         for data in published:
             assert data["status"] == "ok", data.get("errors")
-    finally:
-        await valuer.close()
-        await node.close()
