@@ -10,10 +10,10 @@ from tickwire.client import Backoff
 
 def test_public_api_is_pinned():
     assert client.__all__ == [
-        "Alert", "AlertEvent", "AssetUpdate", "AuthenticationError", "Backoff",
+        "AlertEvent", "AssetUpdate", "AuthenticationError", "Backoff",
         "BlockingClient", "Client", "ConnectionFailed", "ConnectionStatus", "Crossing",
         "CsvRecorder", "Event", "Gap", "ParquetRecorder", "PortfolioUpdate", "RawFeed",
-        "Recorder", "RequestError", "RollingStats", "RollingWindow", "ServerClosed",
+        "Recorder", "RequestError", "Resync", "RollingStats", "RollingWindow", "ServerClosed",
         "ServerError", "ServerMessage", "StreamPosition", "Threshold", "TickwireError",
         "WindowStats", "open_recorder",
     ]  # fmt: skip

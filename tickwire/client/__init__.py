@@ -15,9 +15,9 @@ hysteresis and a cooldown; :func:`open_recorder` writes CSV or Parquet in batche
 """
 
 from tickwire.stream.messages import (
-    Alert,
     AssetUpdate,
     PortfolioUpdate,
+    Resync,
     ServerError,
     ServerMessage,
     StreamPosition,
@@ -42,7 +42,6 @@ from .record import CsvRecorder, ParquetRecorder, Recorder, open_recorder
 from .stats import RollingStats, RollingWindow, WindowStats
 
 __all__ = [
-    "Alert",
     "AlertEvent",
     "AssetUpdate",
     "AuthenticationError",
@@ -60,6 +59,7 @@ __all__ = [
     "RawFeed",
     "Recorder",
     "RequestError",
+    "Resync",
     "RollingStats",
     "RollingWindow",
     "ServerClosed",

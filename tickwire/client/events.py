@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from tickwire.stream.messages import Alert, AssetUpdate, PortfolioUpdate, ServerMessage
+from tickwire.stream.messages import AssetUpdate, PortfolioUpdate, Resync, ServerMessage
 
 __all__ = [
     "AuthenticationError",
@@ -62,7 +62,7 @@ class ConnectionStatus:
 
 
 #: What iterating a client yields.
-Event = AssetUpdate | PortfolioUpdate | Alert | ServerMessage | Gap | ConnectionStatus
+Event = AssetUpdate | PortfolioUpdate | Resync | ServerMessage | Gap | ConnectionStatus
 
 
 class TickwireError(Exception):

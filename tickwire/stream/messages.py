@@ -22,13 +22,13 @@ import orjson
 from .protocol import ErrorCode, ProtocolError, ServerType
 
 __all__ = [
-    "Alert",
     "AssetUpdate",
     "Authenticated",
     "Configured",
     "Connected",
     "Pong",
     "PortfolioUpdate",
+    "Resync",
     "ServerError",
     "ServerMessage",
     "StreamPosition",
@@ -116,8 +116,20 @@ class PortfolioUpdate(ServerMessage):
 
 
 @dataclass(frozen=True, slots=True)
-class Alert(ServerMessage):
-    pass
+class Resync(ServerMessage):
+    """A channel's stream broke beyond repair: a fresh snapshot follows, and updates go on
+    from ``seq`` in the new ``epoch`` (seqs may restart at 1). A client treats it as a gap
+    and adopts the new epoch and seq for the channel."""
+
+    channel: str
+    #: The symbol for an asset channel, else None.
+    symbol: str | None
+    #: The portfolio id for a portfolio channel, else None.
+    portfolio_id: int | None
+    seq: int
+    epoch: str
+    reason: str
+    recovered: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,8 +295,24 @@ def parse_server_message(message: object) -> ServerMessage:
             authenticated=bool(data.get("authenticated")),
             user_id=user_id,
         )
-    if kind == ServerType.ALERT:
-        return Alert(*base)
+    if kind == ServerType.RESYNC:
+        channel = _text(data, "channel", kind, required=True)
+        resync_seq = _int(data, "seq", kind, required=True)
+        epoch = _text(data, "epoch", kind, required=True)
+        assert channel is not None and resync_seq is not None and epoch is not None
+        return Resync(
+            kind,
+            data,
+            timestamp,
+            rid,
+            resync_seq,
+            channel=channel,
+            symbol=_text(data, "symbol", kind),
+            portfolio_id=_int(data, "portfolio_id", kind),
+            epoch=epoch,
+            reason=_text(data, "reason", kind) or "",
+            recovered=bool(data.get("recovered", False)),
+        )
     if kind == ServerType.AUTHENTICATED:
         return Authenticated(*base, user_id=_int(data, "user_id", kind))
     if kind == ServerType.CONFIGURED:

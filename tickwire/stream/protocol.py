@@ -115,7 +115,6 @@ class ServerType(StrEnum):
     UNSUBSCRIBED = "unsubscribed"
     ASSET_UPDATE = "asset_update"
     PORTFOLIO_UPDATE = "portfolio_update"
-    ALERT = "alert"
     AUTHENTICATED = "authenticated"
     CONFIGURED = "configured"
     #: A channel's stream broke beyond repair (the broker lost history): a fresh snapshot
