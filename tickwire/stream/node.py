@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from .brokers.base import Broker, ChannelReset, Publication
 from .hub import Hub, Outbox
 from .protocol import resync_frame
+from .tasks import log_failure
 
 __all__ = ["Node", "SubscribeResult", "conflates"]
 
@@ -236,13 +237,11 @@ class Node:
             return
         self._broker_channels.discard(channel)
         task = asyncio.ensure_future(self.broker.unsubscribe(channel))
-        task.add_done_callback(_log_failure)
+        task.add_done_callback(_unsubscribe_failed)
 
     @property
     def broker_channels(self) -> frozenset[str]:
         return frozenset(self._broker_channels)
 
 
-def _log_failure(task: asyncio.Future[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.warning("broker unsubscribe failed: %s", task.exception())
+_unsubscribe_failed = log_failure("broker unsubscribe", log)
