@@ -26,6 +26,7 @@ from tickwire.client import (
     ServerClosed,
     ServerMessage,
 )
+from tickwire.stream import builders
 from tickwire.stream import protocol as p
 
 FAST = Backoff(initial=0.05, maximum=0.2, max_attempts=3)
@@ -49,7 +50,7 @@ async def portfolio_server(ws):
         req = p.parse_request(raw)
         if isinstance(req, p.SubscribePortfolio):
             if req.portfolio_id != 123:
-                await ws.send(p.error_frame(p.ErrorCode.PORTFOLIO_NOT_FOUND,
+                await ws.send(builders.error(p.ErrorCode.PORTFOLIO_NOT_FOUND,
                               f"portfolio {req.portfolio_id} not found",
                               request_id=req.id).decode())  # fmt: skip
                 continue

@@ -8,6 +8,7 @@ import orjson
 from tickwire.stream.brokers import MemoryBroker
 from tickwire.stream.feeds import FeedService, Instrument, SimulatorSource, Tick
 from tickwire.stream.feeds.service import Quote
+from tickwire.stream.protocol import seal
 
 INSTRUMENTS = [
     Instrument("AAPL", 200.0, 198.0, kind="stock"),
@@ -60,7 +61,7 @@ def test_quote_change_high_low_volume():
         q.apply(Tick("A", price, vol, 86400 * 10 + 6))
     assert q.price == 102.5 and q.high == 102.5 and q.low == 99.0 and q.volume == 16
     assert q.change == 7.5 and q.change_percent == round(7.5 / 95 * 100, 4)
-    data = q.as_data()
+    data = orjson.loads(seal(q.body(), 1))["data"]
     assert data == {
         "symbol": "A",
         "price": 102.5,

@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tickwire.stream import builders
 from tickwire.stream import messages as m
 from tickwire.stream import protocol as p
 from tickwire.stream.protocol import ProtocolError
@@ -61,7 +62,7 @@ def test_replies_errors_and_connection_are_typed_with_their_ids():
     assert isinstance(sub, m.Subscribed) and sub.id == 5
     assert sub.streams == {"AAPL": m.StreamPosition(7, "e1", False)}
     [err] = m.parse_server_frame(
-        p.error_frame(p.ErrorCode.UNKNOWN_SYMBOL, "unknown symbol: X", request_id="a")
+        builders.error(p.ErrorCode.UNKNOWN_SYMBOL, "unknown symbol: X", request_id="a")
     )
     assert isinstance(err, m.ServerError) and (err.code, err.id) == ("unknown_symbol", "a")
     hello = m.parse_server_message(

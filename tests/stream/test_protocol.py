@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tickwire.stream import builders
 from tickwire.stream import protocol as p
 from tickwire.stream.protocol import ErrorCode, ProtocolError, parse_request
 
@@ -142,7 +143,7 @@ def test_body_and_seal_make_a_valid_update_with_seq():
 
 
 def test_error_frame():
-    msg = orjson.loads(p.error_frame(ErrorCode.UNKNOWN_TYPE, "bad", request_type="x", request_id=3))
+    msg = orjson.loads(builders.error(ErrorCode.UNKNOWN_TYPE, "bad", request_type="x", request_id=3))
     assert msg["type"] == "error" and msg["id"] == 3
     assert msg["data"] == {"code": "unknown_type", "message": "bad", "request_type": "x"}
 

@@ -3,7 +3,8 @@
 import orjson
 import pytest
 
-from tickwire.stream.protocol import ErrorCode, ProtocolError, parse_request, resync_frame
+from tickwire.stream import builders
+from tickwire.stream.protocol import ErrorCode, ProtocolError, parse_request
 
 
 def parse(data):
@@ -32,7 +33,7 @@ def test_bad_epochs_are_invalid_field(epoch):
 
 
 def test_resync_names_the_channel_like_subscriptions_do():
-    msg = orjson.loads(resync_frame("asset.AAPL", 12, "e2", "epoch_changed"))
+    msg = orjson.loads(builders.resync("asset.AAPL", seq=12, epoch="e2", reason="epoch_changed"))
     assert msg["type"] == "resync" and msg["timestamp"].endswith("Z")
     assert msg["data"] == {
         "channel": "asset.AAPL",
@@ -42,5 +43,5 @@ def test_resync_names_the_channel_like_subscriptions_do():
         "recovered": False,
         "reason": "epoch_changed",
     }
-    portfolio = orjson.loads(resync_frame("portfolio.7", 0, "", "history_lost"))["data"]
+    portfolio = orjson.loads(builders.resync("portfolio.7", seq=0, epoch="", reason="history_lost"))["data"]
     assert portfolio["portfolio_id"] == 7 and "symbol" not in portfolio

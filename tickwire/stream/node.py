@@ -13,9 +13,10 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 
+from . import builders
 from .brokers.base import Broker, ChannelReset, Publication
 from .hub import Hub, Outbox
-from .protocol import resync_frame
+from .protocol import is_stream_channel
 from .tasks import log_failure
 
 __all__ = ["Node", "SubscribeResult", "conflates"]
@@ -25,7 +26,7 @@ log = logging.getLogger("tickwire.stream.node")
 
 def conflates(channel: str) -> bool:
     """Asset and portfolio updates are state (conflatable); alerts are events (never)."""
-    return channel.startswith(("asset.", "portfolio."))
+    return is_stream_channel(channel)
 
 
 @dataclass(slots=True)
@@ -140,7 +141,9 @@ class Node:
 
     @staticmethod
     def _reset_frames(reset: ChannelReset) -> list[bytes]:
-        frames = [resync_frame(reset.channel, reset.seq, reset.epoch, reset.reason)]
+        frames = [
+            builders.resync(reset.channel, seq=reset.seq, epoch=reset.epoch, reason=reset.reason)
+        ]
         if reset.snapshot is not None:
             frames.append(reset.snapshot.frame)
         return frames

@@ -22,9 +22,13 @@ from typing import Any, Final
 import orjson
 
 __all__ = [
+    "ASSET_CHANNEL_PREFIX",
     "MAX_SYMBOLS_PER_REQUEST",
+    "PORTFOLIO_CHANNEL_PREFIX",
     "PROTOCOL_VERSION",
+    "USER_CHANNEL_PREFIX",
     "Authenticate",
+    "ChannelName",
     "ClientType",
     "CloseCode",
     "Configure",
@@ -38,16 +42,17 @@ __all__ = [
     "UnsubscribeAssets",
     "UnsubscribePortfolio",
     "asset_channel",
+    "channel_portfolio_id",
     "channel_symbol",
     "decode",
     "encode",
     "encode_body",
     "encode_request",
-    "error_frame",
+    "is_stream_channel",
     "normalize_symbol",
+    "parse_channel",
     "parse_request",
     "portfolio_channel",
-    "resync_frame",
     "seal",
     "user_channel",
     "utc_timestamp",
@@ -421,21 +426,79 @@ def encode_request(request: Request, *, timestamp: str | None = None) -> bytes:
 # --- channels ------------------------------------------------------------------------------
 
 
+ASSET_CHANNEL_PREFIX: Final = "asset."
+PORTFOLIO_CHANNEL_PREFIX: Final = "portfolio."
+USER_CHANNEL_PREFIX: Final = "user."
+
+
 def asset_channel(symbol: str) -> str:
-    return "asset." + symbol
+    """The channel of an asset's updates: ``asset.<SYMBOL>``."""
+    return ASSET_CHANNEL_PREFIX + symbol
 
 
 def portfolio_channel(portfolio_id: int) -> str:
-    return f"portfolio.{portfolio_id}"
+    """The channel of a portfolio's updates: ``portfolio.<id>``."""
+    return f"{PORTFOLIO_CHANNEL_PREFIX}{portfolio_id}"
 
 
 def user_channel(user_id: int) -> str:
-    return f"user.{user_id}"
+    """The channel of messages for every connection of a user: ``user.<id>``."""
+    return f"{USER_CHANNEL_PREFIX}{user_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelName:
+    """A channel name taken apart by :func:`parse_channel`."""
+
+    name: str
+    #: ``asset``, ``portfolio``, ``user`` — or another prefix (control channels).
+    kind: str
+    #: What follows the first dot.
+    key: str
+
+    @property
+    def symbol(self) -> str | None:
+        """The symbol of an asset channel, else None."""
+        return self.key if self.kind == "asset" and self.key else None
+
+    @property
+    def portfolio_id(self) -> int | None:
+        """The id of a portfolio channel, else None."""
+        return _decimal_id(self.key) if self.kind == "portfolio" else None
+
+    @property
+    def user_id(self) -> int | None:
+        """The id of a user channel, else None."""
+        return _decimal_id(self.key) if self.kind == "user" else None
+
+
+def _decimal_id(key: str) -> int | None:
+    # ASCII digits only: str.isdigit() accepts "²", which int() refuses.
+    if key.isascii() and key.isdigit():
+        return int(key)
+    return None
+
+
+def parse_channel(name: str) -> ChannelName:
+    """Take a channel name apart: the inverse of :func:`asset_channel`,
+    :func:`portfolio_channel` and :func:`user_channel`."""
+    kind, _, key = name.partition(".")
+    return ChannelName(name, kind, key)
 
 
 def channel_symbol(channel: str) -> str | None:
     """The symbol of an asset channel, or None for other channels."""
-    return channel[6:] if channel.startswith("asset.") else None
+    return parse_channel(channel).symbol
+
+
+def channel_portfolio_id(channel: str) -> int | None:
+    """The portfolio id of a portfolio channel, or None for other channels."""
+    return parse_channel(channel).portfolio_id
+
+
+def is_stream_channel(channel: str) -> bool:
+    """True for the channels that carry seq-numbered updates (assets and portfolios)."""
+    return channel.startswith((ASSET_CHANNEL_PREFIX, PORTFOLIO_CHANNEL_PREFIX))
 
 
 # --- server frames -------------------------------------------------------------------------
@@ -480,37 +543,6 @@ def encode_body(kind: str, data: dict[str, Any], *, timestamp: str | None = None
 def seal(body: bytes, seq: int) -> bytes:
     """Complete a body from :func:`encode_body` with its channel sequence number."""
     return body + b',"seq":' + str(seq).encode() + b"}"
-
-
-def resync_frame(channel: str, seq: int, epoch: str, reason: str) -> bytes:
-    """The ``resync`` message: ``channel``'s updates were lost; a snapshot follows.
-
-    ``data`` names the channel as subscriptions do (``symbol`` for an asset,
-    ``portfolio_id`` for a portfolio) and always carries ``recovered: false``.
-    """
-    data: dict[str, Any] = {"channel": channel}
-    kind, _, key = channel.partition(".")
-    if kind == "asset":
-        data["symbol"] = key
-    elif kind == "portfolio" and key.isdigit():
-        data["portfolio_id"] = int(key)
-    data.update({"seq": seq, "epoch": epoch, "recovered": False, "reason": reason})
-    return encode(ServerType.RESYNC, data)
-
-
-def error_frame(
-    code: ErrorCode,
-    message: str,
-    *,
-    request_type: str | None = None,
-    request_id: str | int | None = None,
-) -> bytes:
-    data: dict[str, Any] = {"code": code.value, "message": message}
-    if request_type is not None:
-        data["request_type"] = request_type
-    if request_id is not None:
-        return encode(ServerType.ERROR, data, id=request_id)
-    return encode(ServerType.ERROR, data)
 
 
 def decode(frame: str | bytes) -> Any:

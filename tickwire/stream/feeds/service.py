@@ -22,12 +22,12 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 import orjson
 
+from .. import builders
 from ..brokers.base import Broker
-from ..protocol import ServerType, asset_channel, encode_body, utc_timestamp
+from ..protocol import asset_channel, encode_body, utc_timestamp
 from .bars import BarAggregator
 from .base import Bar, Instrument, Source, Tick
 
@@ -137,20 +137,27 @@ class Quote:
             return 0.0
         return round((self.price - self.previous_close) / self.previous_close * 100.0, 4)
 
-    def as_data(self) -> dict[str, Any]:
-        """The ``asset_update`` payload (seed 003's fields plus previous_close, currency)."""
+    @property
+    def day_volume(self) -> float:
+        """The day's volume as sent: whole shares for stocks and ETFs, 8 decimals else."""
         volume = self.volume
-        return {
-            "symbol": self.symbol,
-            "price": self.price,
-            "change": self.change,
-            "change_percent": self.change_percent,
-            "volume": int(volume) if self.kind in ("stock", "etf") else round(volume, 8),
-            "high": self.high,
-            "low": self.low,
-            "previous_close": self.previous_close,
-            "currency": self.currency,
-        }
+        return int(volume) if self.kind in ("stock", "etf") else round(volume, 8)
+
+    def body(self, timestamp: str | None = None) -> bytes:
+        """This quote as an ``asset_update`` body for the broker to seal (at the tick's time
+        when ``timestamp`` is None)."""
+        return builders.asset_update_body(
+            self.symbol,
+            self.price,
+            self.change,
+            self.change_percent,
+            self.day_volume,
+            self.high,
+            self.low,
+            self.previous_close,
+            self.currency,
+            timestamp=utc_timestamp(self.ts) if timestamp is None else timestamp,
+        )
 
 
 PersistCallback = Callable[[list[Quote]], Awaitable[None]]
@@ -219,10 +226,7 @@ class FeedService:
                 closed = self.bars.add(bar_tick)
                 if closed is not None:
                     self._pending_bars.append(closed)
-            body = encode_body(
-                ServerType.ASSET_UPDATE, quote.as_data(), timestamp=utc_timestamp(quote.ts)
-            )
-            out.append((asset_channel(tick.symbol), body))
+            out.append((asset_channel(tick.symbol), quote.body()))
         return out
 
     async def publish(self, ticks: Sequence[Tick]) -> int:
@@ -266,10 +270,7 @@ class FeedService:
         fresh = {t.symbol for t in ticks}
         stamp = utc_timestamp()
         items = [
-            (
-                asset_channel(s),
-                encode_body(ServerType.ASSET_UPDATE, self.quotes[s].as_data(), timestamp=stamp),
-            )
+            (asset_channel(s), self.quotes[s].body(stamp))
             for s in known
             if s not in fresh
         ]
