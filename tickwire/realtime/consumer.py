@@ -28,6 +28,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from tickwire.portfolios.services import owns_portfolio
+from tickwire.stream.builders import error as error_frame
 from tickwire.stream.hub import Outbox, batch_frames
 from tickwire.stream.protocol import (
     Authenticate,
@@ -45,7 +46,6 @@ from tickwire.stream.protocol import (
     UnsubscribePortfolio,
     asset_channel,
     encode,
-    error_frame,
     parse_request,
     portfolio_channel,
 )
