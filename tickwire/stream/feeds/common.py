@@ -1,5 +1,5 @@
 """Pieces every external source shares: payload field access, time parsing, symbol maps,
-reconnect backoff, the tick buffer between a connection and the feed, and status counters.
+the tick buffer between a connection and the feed, and status counters.
 """
 
 from __future__ import annotations
@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import random
 import re
 import time
 from collections import deque
@@ -19,7 +18,6 @@ from typing import Any
 from .base import MalformedMessage, Tick
 
 __all__ = [
-    "Backoff",
     "SourceStats",
     "SymbolMap",
     "TickBuffer",
@@ -193,33 +191,6 @@ class SymbolMap:
 
     def __len__(self) -> int:
         return len(self.to_provider)
-
-
-class Backoff:
-    """Exponential backoff with jitter: ``initial * 2**n``, capped at ``maximum``.
-
-    Each delay is drawn from ``[d/2, d]`` ("equal jitter"), so many clients that lost the
-    same server do not come back in lock-step, yet none retries much too early.
-    """
-
-    def __init__(
-        self, initial: float = 0.5, maximum: float = 30.0, rng: random.Random | None = None
-    ) -> None:
-        if initial <= 0 or maximum < initial:
-            raise ValueError("backoff needs 0 < initial <= maximum")
-        self.initial = initial
-        self.maximum = maximum
-        self.attempt = 0
-        self._rng = rng or random.Random()
-
-    def next_delay(self) -> float:
-        """The delay before the next attempt; each call doubles the base delay."""
-        base = min(self.maximum, self.initial * (2.0 ** min(self.attempt, 32)))
-        self.attempt += 1
-        return base / 2 + self._rng.uniform(0, base / 2)
-
-    def reset(self) -> None:
-        self.attempt = 0
 
 
 class TickBuffer:

@@ -31,8 +31,9 @@ import orjson
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from ..backoff import Backoff
 from .base import Instrument, MalformedMessage, Source, SourceConfigError, Tick
-from .common import Backoff, SourceStats, SymbolMap, TickBuffer, get_path, parse_fields
+from .common import SourceStats, SymbolMap, TickBuffer, get_path, parse_fields
 
 __all__ = [
     "BinanceSource",
@@ -114,7 +115,8 @@ class WebSocketSource(Source):
         ]
         self.symbols = SymbolMap(chosen, mapping, self.default_symbol)
         self.stats = SourceStats()
-        self.backoff = Backoff(backoff_initial, backoff_max, rng)
+        # Equal jitter: spread out, yet never much sooner than the provider can take.
+        self.backoff = Backoff(backoff_initial, backoff_max, jitter=0.5).retries(rng)
         self.latest: dict[str, Tick] = {}
         self.ignored = 0
         self._buffer = TickBuffer()
