@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +41,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from ..backoff import Backoff
 from .base import (
     Broker,
     BrokerUnavailable,
@@ -207,8 +207,9 @@ class RedisBroker(Broker):
         self.history_ttl = history_ttl
         self.prefix = prefix
         self.subscribe_timeout = subscribe_timeout
-        self.backoff_base = backoff_base
-        self.backoff_cap = backoff_cap
+        # Full jitter: many nodes that lost the same Redis spread their reconnects over
+        # the whole interval instead of coming back in step.
+        self.backoff = Backoff(backoff_base, backoff_cap, jitter=1.0)
         self.ping_interval = ping_interval
         self._pub_prefix = f"{prefix}:pub:"
         # Commands retry briefly on a dropped connection, so a short Redis restart is
@@ -485,7 +486,7 @@ class RedisBroker(Broker):
     # -- the pub/sub connection ---------------------------------------------------------
 
     async def _run(self) -> None:
-        attempt = 0
+        retries = self.backoff.retries()
         while not self._closed:
             try:
                 conn = await _PubSubLink.open(self.url, 2.0)
@@ -502,10 +503,10 @@ class RedisBroker(Broker):
                 self._connected.set()
                 if names:
                     self._send("SUBSCRIBE", *(self._pub_prefix + n for n in names))
-                if attempt:
+                if retries.attempt:
                     self.reconnects += 1
                     log.warning("Redis pub/sub reconnected; resubscribed %d channels", len(names))
-                attempt = 0
+                retries.reset()
                 await self._read_loop(conn)
             except asyncio.CancelledError:
                 raise
@@ -520,10 +521,7 @@ class RedisBroker(Broker):
                 self._drop_connection()
             if self._closed:
                 break
-            # Exponential backoff with full jitter, so many nodes do not reconnect in step.
-            delay = random.uniform(0, min(self.backoff_cap, self.backoff_base * 2**attempt))
-            attempt = min(attempt + 1, 30)
-            await asyncio.sleep(delay)
+            await asyncio.sleep(retries.next_delay())
 
     def _drop_connection(self) -> None:
         conn, self._conn = self._conn, None
@@ -627,7 +625,7 @@ class RedisBroker(Broker):
 
     async def _recover(self, channel: str) -> None:
         """Fill the gap since the last delivered seq, then release held publications."""
-        attempt = 0
+        retries = self.backoff.retries()
         try:
             while True:
                 state = self._channels.get(channel)
@@ -641,9 +639,7 @@ class RedisBroker(Broker):
                     break
                 except BrokerUnavailable:
                     # The pub/sub side will reconnect too; keep trying while we are wanted.
-                    attempt += 1
-                    delay = min(self.backoff_cap, self.backoff_base * 2**attempt)
-                    await asyncio.sleep(random.uniform(0, delay))
+                    await asyncio.sleep(retries.next_delay())
             if not state.epoch and state.seq == 0:
                 state.epoch = epoch  # the channel did not exist at our baseline
             if epoch == state.epoch and pubs is not None:
