@@ -1,5 +1,5 @@
 """Pieces every external source shares: payload field access, time parsing, symbol maps,
-the tick buffer between a connection and the feed, and status counters.
+provider URLs, the tick buffer between a connection and the feed, and status counters.
 """
 
 from __future__ import annotations
@@ -14,15 +14,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
-from .base import MalformedMessage, Tick
+from .base import MalformedMessage, SourceConfigError, Tick
 
 __all__ = [
     "SourceStats",
     "SymbolMap",
     "TickBuffer",
+    "check_url",
     "get_path",
     "parse_fields",
+    "redact_url",
     "to_price",
     "to_unix",
     "to_volume",
@@ -157,6 +160,26 @@ def parse_fields(
         if raw_time is not None:
             ts = to_unix(raw_time)
     return provider_symbol, price, volume, ts
+
+
+def check_url(url: str, schemes: tuple[str, ...], option: str = "url") -> str:
+    """``url`` itself if it has one of ``schemes`` and a host; else SourceConfigError
+    naming ``option``."""
+    parts = urlsplit(url)
+    if parts.scheme not in schemes or not parts.netloc:
+        raise SourceConfigError(
+            f"{option} {url!r} is not a valid URL (expected {' or '.join(schemes)}://host/...)"
+        )
+    return url
+
+
+def redact_url(url: str) -> str:
+    """The URL without its query and credentials (which may carry API keys)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 class SymbolMap:

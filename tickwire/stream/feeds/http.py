@@ -29,8 +29,7 @@ import httpx
 
 from ..backoff import Backoff
 from .base import Instrument, MalformedMessage, Source, SourceConfigError, Tick
-from .common import SourceStats, SymbolMap, get_path, parse_fields
-from .websocket import redact_url
+from .common import SourceStats, SymbolMap, get_path, parse_fields, redact_url
 
 __all__ = ["DEFAULT_HTTP_FIELDS", "HttpPollingSource", "RateLimited", "parse_retry_after"]
 
