@@ -51,7 +51,6 @@ class ChannelState:
     recovery: asyncio.Task[None] | None = None
 
 
-
 class PubSubListener:
     """This node's Redis subscriptions, delivered to one handler in seq order per channel.
 
@@ -343,7 +342,6 @@ class PubSubListener:
             if state is not None:
                 state.recovery = None
                 state.pending = None
-
 
 
 def _replayed(pub: Publication) -> Publication:
