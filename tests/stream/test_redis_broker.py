@@ -14,7 +14,8 @@ import pytest
 import redis
 
 from tests.infra import RedisServer
-from tickwire.stream.brokers.redis import _PUBLISH, RedisBroker
+from tickwire.stream.brokers.redis import RedisBroker
+from tickwire.stream.brokers.redis.scripts import PUBLISH
 from tickwire.stream.hub import Outbox
 from tickwire.stream.node import Node
 from tickwire.stream.protocol import encode_body
@@ -40,7 +41,7 @@ def publish_blocking(client, broker, channel, n):
     stopped meanwhile, so these publications surely fall in its disconnected window."""
     meta, hist = broker._keys(channel)
     args = [1000, 3_600_000, broker._pub_prefix, "e-new", channel, body(n)]
-    client.eval(_PUBLISH, 2, meta, hist, *args)
+    client.eval(PUBLISH, 2, meta, hist, *args)
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 """Pieces every external source shares: payload field access, time parsing, symbol maps,
-reconnect backoff, the tick buffer between a connection and the feed, and status counters.
+provider URLs, the tick buffer between a connection and the feed, and status counters.
 """
 
 from __future__ import annotations
@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import random
 import re
 import time
 from collections import deque
@@ -15,16 +14,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
-from .base import MalformedMessage, Tick
+from .base import MalformedMessage, SourceConfigError, Tick
 
 __all__ = [
-    "Backoff",
     "SourceStats",
     "SymbolMap",
     "TickBuffer",
+    "check_url",
     "get_path",
     "parse_fields",
+    "redact_url",
     "to_price",
     "to_unix",
     "to_volume",
@@ -161,6 +162,26 @@ def parse_fields(
     return provider_symbol, price, volume, ts
 
 
+def check_url(url: str, schemes: tuple[str, ...], option: str = "url") -> str:
+    """``url`` itself if it has one of ``schemes`` and a host; else SourceConfigError
+    naming ``option``."""
+    parts = urlsplit(url)
+    if parts.scheme not in schemes or not parts.netloc:
+        raise SourceConfigError(
+            f"{option} {url!r} is not a valid URL (expected {' or '.join(schemes)}://host/...)"
+        )
+    return url
+
+
+def redact_url(url: str) -> str:
+    """The URL without its query and credentials (which may carry API keys)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
 class SymbolMap:
     """Tickwire symbols ↔ a provider's symbols.
 
@@ -193,33 +214,6 @@ class SymbolMap:
 
     def __len__(self) -> int:
         return len(self.to_provider)
-
-
-class Backoff:
-    """Exponential backoff with jitter: ``initial * 2**n``, capped at ``maximum``.
-
-    Each delay is drawn from ``[d/2, d]`` ("equal jitter"), so many clients that lost the
-    same server do not come back in lock-step, yet none retries much too early.
-    """
-
-    def __init__(
-        self, initial: float = 0.5, maximum: float = 30.0, rng: random.Random | None = None
-    ) -> None:
-        if initial <= 0 or maximum < initial:
-            raise ValueError("backoff needs 0 < initial <= maximum")
-        self.initial = initial
-        self.maximum = maximum
-        self.attempt = 0
-        self._rng = rng or random.Random()
-
-    def next_delay(self) -> float:
-        """The delay before the next attempt; each call doubles the base delay."""
-        base = min(self.maximum, self.initial * (2.0 ** min(self.attempt, 32)))
-        self.attempt += 1
-        return base / 2 + self._rng.uniform(0, base / 2)
-
-    def reset(self) -> None:
-        self.attempt = 0
 
 
 class TickBuffer:

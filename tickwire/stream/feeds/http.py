@@ -27,9 +27,9 @@ from urllib.parse import quote
 
 import httpx
 
+from ..backoff import Backoff
 from .base import Instrument, MalformedMessage, Source, SourceConfigError, Tick
-from .common import Backoff, SourceStats, SymbolMap, get_path, parse_fields
-from .websocket import redact_url
+from .common import SourceStats, SymbolMap, get_path, parse_fields, redact_url
 
 __all__ = ["DEFAULT_HTTP_FIELDS", "HttpPollingSource", "RateLimited", "parse_retry_after"]
 
@@ -112,7 +112,8 @@ class HttpPollingSource(Source):
         self.max_retry_after = max_retry_after
         self.symbols = SymbolMap([i.symbol for i in instruments], symbol_map)
         self.stats = SourceStats()
-        self.backoff = Backoff(min(1.0, interval), backoff_max)
+        # Equal jitter: a rate-limited poller never comes back much sooner than asked.
+        self.backoff = Backoff(min(1.0, interval), backoff_max, jitter=0.5).retries()
         self.rate_limited = 0
         self.requests = 0
         self.paused_until = 0.0

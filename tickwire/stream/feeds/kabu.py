@@ -25,8 +25,8 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from .base import Instrument, MalformedMessage, SourceConfigError, Tick
-from .common import parse_fields
-from .websocket import WebSocketSource, _check_url
+from .common import check_url, parse_fields
+from .websocket import WebSocketSource
 
 __all__ = ["KABU_MAX_SYMBOLS", "KabuAuthError", "KabuStationSource"]
 
@@ -63,7 +63,7 @@ class KabuStationSource(WebSocketSource):
     ) -> None:
         if not password:
             raise SourceConfigError("the kabu source needs the KabuStation API password")
-        self.api_url = _check_url(api_url.rstrip("/"), ("http", "https"), "api_url")
+        self.api_url = check_url(api_url.rstrip("/"), ("http", "https"), "api_url")
         if url is None:
             parts = urlsplit(self.api_url)
             scheme = "wss" if parts.scheme == "https" else "ws"

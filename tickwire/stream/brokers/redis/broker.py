@@ -1,0 +1,335 @@
+"""RedisBroker: publishing, snapshots and history over Redis (key layout: the package).
+
+A Lua script publishes atomically: INCR the seq, seal the pre-encoded body with it, XADD
+it to the history, store it as the latest, PUBLISH it. The epoch is created with the
+channel's seq, so when Redis loses its data (a restart without persistence) every
+channel starts a new epoch and resumes from before are answered ``recovered: false``.
+
+Concurrent snapshot (or top) reads of a channel (a thousand clients subscribing at once)
+share one Redis read instead of one each. Subscriptions, and repairing them after a lost
+connection, are the :class:`~.listener.PubSubListener`'s; the scripts are in
+:mod:`.scripts`, the raw pub/sub connection in :mod:`.link`. Handlers are called on the
+event loop that started the broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from ...backoff import Backoff
+from ...protocol import seal
+from ..base import (
+    Broker,
+    BrokerUnavailable,
+    History,
+    Publication,
+    PublicationHandler,
+    ResetHandler,
+)
+from .listener import HistoryRead, PubSubListener
+from .scripts import BATCH, HISTORY, PUBLISH, keys
+
+__all__ = ["RedisBroker"]
+
+
+class RedisBroker(Broker):
+    """Broker over Redis (redis-py asyncio with hiredis). One instance per process.
+
+    ``history_size`` and ``history_ttl`` bound each channel's history by length and age;
+    ``prefix`` namespaces every key and pub/sub channel (several deployments, or tests,
+    can share one Redis). ``subscribe_timeout`` bounds how long :meth:`subscribe` waits
+    for Redis before raising :class:`BrokerUnavailable`.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        history_size: int = 1000,
+        history_ttl: float = 3600.0,
+        prefix: str = "tickwire",
+        subscribe_timeout: float = 10.0,
+        backoff_base: float = 0.05,
+        backoff_cap: float = 5.0,
+        ping_interval: float = 5.0,
+    ) -> None:
+        self.url = url
+        self.history_size = history_size
+        self.history_ttl = history_ttl
+        self.prefix = prefix
+        self._pub_prefix = f"{prefix}:pub:"
+        # Commands retry briefly on a dropped connection, so a short Redis restart is
+        # invisible to callers; a longer outage surfaces as BrokerUnavailable.
+        self.redis: Redis = Redis.from_url(
+            url,
+            retry=Retry(ExponentialWithJitterBackoff(cap=1.0, base=0.05), retries=8),
+            retry_on_error=[RedisConnectionError, RedisTimeoutError, OSError],
+            socket_connect_timeout=2.0,
+            health_check_interval=30,
+        )
+        self._publish_script = self.redis.register_script(PUBLISH)
+        self._history_script = self.redis.register_script(HISTORY)
+        self._listener = PubSubListener(
+            url,
+            self._pub_prefix,
+            top=self.top,
+            read_history=self._read_history,
+            # Full jitter: many nodes that lost the same Redis spread their reconnects
+            # over the whole interval instead of coming back in step.
+            backoff=Backoff(backoff_base, backoff_cap, jitter=1.0),
+            ping_interval=ping_interval,
+            subscribe_timeout=subscribe_timeout,
+        )
+        # Snapshot and top reads per (kind, channel): the one not yet sent, which callers
+        # join, and the one in flight, which the next waits for (at most one in Redis).
+        self._reads_next: dict[tuple[str, str], asyncio.Future[Any]] = {}
+        self._reads_inflight: dict[tuple[str, str], asyncio.Task[None]] = {}
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def start(
+        self, handler: PublicationHandler, on_reset: ResetHandler | None = None
+    ) -> None:
+        try:
+            await self.redis.ping()
+        except (RedisError, OSError) as exc:
+            raise BrokerUnavailable(f"cannot reach Redis at {self._safe_url()}: {exc}") from exc
+        self._listener.start(handler, on_reset)
+
+    async def close(self) -> None:
+        await self._listener.close()
+        for task in list(self._reads_inflight.values()):
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        with contextlib.suppress(Exception):
+            await self.redis.aclose()
+
+    @property
+    def is_connected(self) -> bool:
+        return self._listener.is_connected
+
+    @property
+    def subscribed_channels(self) -> set[str]:
+        return set(self._listener.channels)
+
+    @property
+    def backoff(self) -> Backoff:
+        """How the pub/sub connection (and a failed gap fill) is retried."""
+        return self._listener.backoff
+
+    @property
+    def reconnects(self) -> int:
+        """How many times the pub/sub connection was re-established (for status)."""
+        return self._listener.reconnects
+
+    @property
+    def replayed(self) -> int:
+        """Publications recovered from history after reconnects."""
+        return self._listener.replayed
+
+    @property
+    def resets(self) -> int:
+        """Channels reported reset (history lost or a new epoch)."""
+        return self._listener.resets
+
+    def _safe_url(self) -> str:
+        # Never log a password.
+        _, sep, tail = self.url.rpartition("@")
+        return f"{self.url.split('://', 1)[0]}://***@{tail}" if sep else self.url
+
+    # -- publishing ---------------------------------------------------------------------
+
+    def _keys(self, channel: str) -> tuple[str, str]:
+        return keys(self.prefix, channel)
+
+    async def publish(self, channel: str, body: bytes) -> Publication:
+        return (await self.publish_many([(channel, body)]))[0]
+
+    async def publish_many(self, items: Sequence[tuple[str, bytes]]) -> list[Publication]:
+        """Publish in one script call per 500 updates (one round trip for a feed tick)."""
+        out: list[Publication] = []
+        for start in range(0, len(items), BATCH):
+            chunk = items[start : start + BATCH]
+            names: list[str] = []
+            args: list[Any] = [
+                self.history_size,
+                max(1, int(self.history_ttl * 1000)),
+                self._pub_prefix,
+                secrets.token_hex(4),
+            ]
+            for channel, body in chunk:
+                names.extend(self._keys(channel))
+                args.append(channel)
+                args.append(body)
+            try:
+                result = await self._publish_script(keys=names, args=args)
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                raise BrokerUnavailable(f"publishing to Redis failed: {exc}") from exc
+            for (channel, body), (seq, epoch) in zip(chunk, result, strict=True):
+                seq = int(seq)
+                out.append(Publication(channel, seq, epoch.decode(), seal(body, seq)))
+        return out
+
+    # -- reading ------------------------------------------------------------------------
+
+    async def latest(self, channel: str) -> Publication | None:
+        """The channel's snapshot, read from Redis after this call began.
+
+        Concurrent callers share one read: a caller joins the read that has not been sent
+        yet (so it still reflects everything published before the call), and that read
+        waits for the one in flight. Raises :class:`BrokerUnavailable` if Redis fails.
+        """
+        result: Publication | None = await self._coalesced("latest", channel, self._latest_now)
+        return result
+
+    async def _coalesced(
+        self, kind: str, channel: str, read: Callable[[str], Awaitable[Any]]
+    ) -> Any:
+        key = (kind, channel)
+        waiting = self._reads_next.get(key)
+        if waiting is None:
+            waiting = asyncio.get_running_loop().create_future()
+            # Callers that go away leave the outcome unretrieved: mark it seen.
+            waiting.add_done_callback(_retrieve)
+            self._reads_next[key] = waiting
+            previous = self._reads_inflight.get(key)
+            self._reads_inflight[key] = asyncio.ensure_future(
+                self._read_once(key, read, waiting, previous)
+            )
+        return await asyncio.shield(waiting)
+
+    async def _read_once(
+        self,
+        key: tuple[str, str],
+        read: Callable[[str], Awaitable[Any]],
+        waiting: asyncio.Future[Any],
+        previous: asyncio.Task[None] | None,
+    ) -> None:
+        try:
+            if previous is not None:
+                await asyncio.wait([previous])
+            # From here on, new callers start the next read: this one may be sent now.
+            if self._reads_next.get(key) is waiting:
+                del self._reads_next[key]
+            result = await read(key[1])
+        except BaseException as exc:
+            if not waiting.done():
+                waiting.set_exception(
+                    exc if isinstance(exc, Exception) else BrokerUnavailable("read cancelled")
+                )
+            if self._reads_next.get(key) is waiting:
+                del self._reads_next[key]
+            if not isinstance(exc, Exception):
+                raise
+        else:
+            if not waiting.done():
+                waiting.set_result(result)
+        finally:
+            if self._reads_inflight.get(key) is asyncio.current_task():
+                del self._reads_inflight[key]
+
+    async def _latest_now(self, channel: str) -> Publication | None:
+        meta, _ = self._keys(channel)
+        try:
+            seq, epoch, frame = await self.redis.hmget(meta, ["seq", "epoch", "latest"])
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise BrokerUnavailable(f"reading from Redis failed: {exc}") from exc
+        if frame is None or seq is None:
+            return None
+        return Publication(channel, int(seq), _text(epoch), _bytes(frame))
+
+    async def top(self, channel: str) -> tuple[int, str]:
+        """The channel's (seq, epoch), read after this call began; concurrent callers share
+        one read as in :meth:`latest`. Raises :class:`BrokerUnavailable` if Redis fails."""
+        result: tuple[int, str] = await self._coalesced("top", channel, self._top_now)
+        return result
+
+    async def _top_now(self, channel: str) -> tuple[int, str]:
+        meta, _ = self._keys(channel)
+        try:
+            seq, epoch = await self.redis.hmget(meta, ["seq", "epoch"])
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise BrokerUnavailable(f"reading from Redis failed: {exc}") from exc
+        return (int(seq) if seq else 0), _text(epoch)
+
+    async def _read_history(self, channel: str, since: int) -> HistoryRead:
+        """(top, epoch, latest, publications after ``since`` or None if not all there)."""
+        meta, hist = self._keys(channel)
+        try:
+            raw = await self._history_script(keys=[meta, hist], args=[since, self.history_size])
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise BrokerUnavailable(f"reading from Redis failed: {exc}") from exc
+        top, epoch, latest_frame, now_ms, entries = raw
+        top = int(top)
+        epoch = epoch.decode() if isinstance(epoch, bytes) else str(epoch)
+        latest = Publication(channel, top, epoch, bytes(latest_frame)) if latest_frame else None
+        if since >= top:
+            return top, epoch, latest, [] if since == top else None
+        cutoff = int(now_ms) - int(self.history_ttl * 1000)
+        pubs: list[Publication] = []
+        for entry_id, fields in reversed(entries):
+            ms = int(entry_id.split(b"-", 1)[0])
+            if ms < cutoff:
+                continue  # older than the age bound, even if not trimmed yet
+            fmap = _pairs(fields)
+            pubs.append(Publication(channel, int(fmap[b"s"]), epoch, fmap[b"f"]))
+        complete = (
+            len(pubs) == top - since
+            and bool(pubs)
+            and pubs[0].seq == since + 1
+            and pubs[-1].seq == top
+        )
+        return top, epoch, latest, pubs if complete else None
+
+    async def history(self, channel: str, since: int, epoch: str | None) -> History:
+        top, current, _, pubs = await self._read_history(channel, since)
+        if epoch is not None and epoch != current:
+            return History(False, [], top, current)
+        if pubs is None:
+            return History(False, [], top, current)
+        return History(True, pubs, top, current)
+
+    # -- subscriptions ------------------------------------------------------------------
+
+    async def subscribe(self, channel: str) -> None:
+        """Subscribe this node and wait until Redis confirms it.
+
+        When this returns, every publication after the channel's current top reaches the
+        handler. Raises :class:`BrokerUnavailable` if Redis does not confirm in time.
+        """
+        await self._listener.subscribe(channel)
+
+    async def unsubscribe(self, channel: str) -> None:
+        await self._listener.unsubscribe(channel)
+
+
+def _retrieve(fut: asyncio.Future[Any]) -> None:
+    if not fut.cancelled():
+        fut.exception()
+
+
+def _text(value: bytes | str | None) -> str:
+    if value is None:
+        return ""
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _bytes(value: bytes | str) -> bytes:
+    return value if isinstance(value, bytes) else value.encode()
+
+
+def _pairs(fields: list[bytes]) -> dict[bytes, bytes]:
+    return {fields[i]: fields[i + 1] for i in range(0, len(fields) - 1, 2)}
