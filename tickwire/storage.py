@@ -7,7 +7,8 @@ from whitenoise.storage import CompressedManifestStaticFilesStorage
 __all__ = ["StaticFilesStorage"]
 
 
-class StaticFilesStorage(CompressedManifestStaticFilesStorage):
+# WhiteNoise ships no type information, so its storage class is Any to the type checker.
+class StaticFilesStorage(CompressedManifestStaticFilesStorage):  # type: ignore[misc]
     """WhiteNoise's hashed and pre-compressed storage, also rewriting ES module imports.
 
     The pages load JavaScript modules that import each other (``dashboard.js`` imports

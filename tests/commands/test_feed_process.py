@@ -16,8 +16,8 @@ import time
 import orjson
 import pytest
 
-from tests.feeds.fakes import eventually
 from tests.servers import ROOT
+from tests.stream.feeds.fakes import eventually
 from tickwire.assets.models import Asset, PriceBar
 from tickwire.realtime.feedprocess import (
     FeedOptions,

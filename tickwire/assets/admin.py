@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from django.contrib import admin
 
 from .models import Asset, PriceBar
 
+# ModelAdmin is generic only in django-stubs: at run time it cannot be subscripted.
+if TYPE_CHECKING:
+    _AssetAdminBase = admin.ModelAdmin[Asset]
+    _PriceBarAdminBase = admin.ModelAdmin[PriceBar]
+else:
+    _AssetAdminBase = _PriceBarAdminBase = admin.ModelAdmin
+
 
 @admin.register(Asset)
-class AssetAdmin(admin.ModelAdmin):
+class AssetAdmin(_AssetAdminBase):
     """Assets with their latest quote; searchable so FK autocompletes can use it."""
 
     list_display = (
@@ -54,7 +62,7 @@ class AssetAdmin(admin.ModelAdmin):
 
 
 @admin.register(PriceBar)
-class PriceBarAdmin(admin.ModelAdmin):
+class PriceBarAdmin(_PriceBarAdminBase):
     """OHLCV bars; the asset FK uses autocomplete because there can be many assets."""
 
     list_display = ("asset", "interval", "start", "open", "high", "low", "close", "volume")

@@ -7,10 +7,11 @@ change/percent arithmetic drift and break equality checks against the database.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal, overload
 
 from django.core.validators import RegexValidator
 from django.db import models
+from django.db.models.expressions import Combinable
 
 PRICE_DIGITS = 20
 QUANTITY_DIGITS = 28
@@ -32,14 +33,28 @@ def normalize_symbol(symbol: str) -> str:
     return symbol.strip().upper()
 
 
-def price_field(**kwargs: Any) -> models.DecimalField:
+# The field types say what a column accepts (as django-stubs' DecimalField does) and what
+# reading it gives: Decimal, or Decimal | None for a nullable price.
+@overload
+def price_field(
+    *, null: Literal[False], blank: bool = ..., db_index: bool = ...
+) -> models.DecimalField[Decimal | float | str | Combinable, Decimal]: ...
+
+
+@overload
+def price_field(
+    *, null: Literal[True] = ..., blank: bool = ..., db_index: bool = ...
+) -> models.DecimalField[Decimal | float | str | Combinable | None, Decimal | None]: ...
+
+
+def price_field(**kwargs: Any) -> models.DecimalField[Any, Any]:
     """A nullable price column: 20 digits, 8 decimal places (fits BTC and JPY crosses)."""
     kwargs.setdefault("null", True)
     kwargs.setdefault("blank", True)
     return models.DecimalField(max_digits=PRICE_DIGITS, decimal_places=DECIMAL_PLACES, **kwargs)
 
 
-def volume_field() -> models.DecimalField:
+def volume_field() -> models.DecimalField[Decimal | float | str | Combinable, Decimal]:
     """A volume column: 28 digits, 8 places, because crypto volume is fractional."""
     return models.DecimalField(
         max_digits=QUANTITY_DIGITS, decimal_places=DECIMAL_PLACES, default=Decimal("0")

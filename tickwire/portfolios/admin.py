@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.contrib import admin
 
 from .models import Portfolio, Position
 
+# ModelAdmin and its inlines are generic only in django-stubs: at run time they cannot be
+# subscripted.
+if TYPE_CHECKING:
+    _PositionInlineBase = admin.TabularInline[Position, Portfolio]
+    _PortfolioAdminBase = admin.ModelAdmin[Portfolio]
+    _PositionAdminBase = admin.ModelAdmin[Position]
+else:
+    _PositionInlineBase = admin.TabularInline
+    _PortfolioAdminBase = _PositionAdminBase = admin.ModelAdmin
 
-class PositionInline(admin.TabularInline):
+
+class PositionInline(_PositionInlineBase):
     """Positions of one portfolio; assets are picked by autocomplete (search by symbol)."""
 
     model = Position
@@ -18,7 +30,7 @@ class PositionInline(admin.TabularInline):
 
 
 @admin.register(Portfolio)
-class PortfolioAdmin(admin.ModelAdmin):
+class PortfolioAdmin(_PortfolioAdminBase):
     """Portfolios by owner, with their positions inline."""
 
     list_display = ("name", "owner", "currency", "created_at", "updated_at")
@@ -31,7 +43,7 @@ class PortfolioAdmin(admin.ModelAdmin):
 
 
 @admin.register(Position)
-class PositionAdmin(admin.ModelAdmin):
+class PositionAdmin(_PositionAdminBase):
     """All positions across portfolios."""
 
     list_display = ("portfolio", "asset", "quantity", "average_cost")

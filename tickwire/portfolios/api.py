@@ -8,7 +8,7 @@ the browser session (with CSRF on unsafe methods).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.db import IntegrityError, transaction
 from django.db.models import Count, QuerySet
@@ -98,7 +98,8 @@ class PositionViewSet(viewsets.ModelViewSet[Position]):
         )
 
     def get_serializer_context(self) -> dict[str, Any]:
-        context = super().get_serializer_context()
+        # A dict at run time; the stubs promise only a Mapping.
+        context = cast(dict[str, Any], super().get_serializer_context())
         if getattr(self, "swagger_fake_view", False) or "portfolio_pk" not in self.kwargs:
             return context
         portfolio = self.portfolio()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -160,8 +160,10 @@ class PositionSerializer(serializers.ModelSerializer[Position]):
         pv = self._value(obj)
         return _dec(pv.fx_rate, RATE) if pv else None
 
+    # The "value" field's method shadows Field.get_value(data), which DRF calls only on a
+    # serializer nested as a field of another's input; this one never is.
     @extend_schema_field(_MONEY_FIELD)
-    def get_value(self, obj: Position) -> str | None:
+    def get_value(self, obj: Position) -> str | None:  # type: ignore[override]
         pv = self._value(obj)
         return _dec(pv.value, MONEY) if pv else None
 
@@ -232,7 +234,8 @@ class PortfolioDetailSerializer(PortfolioSerializer):
     daily_change = serializers.SerializerMethodField()
     daily_change_percent = serializers.SerializerMethodField()
     status = serializers.SerializerMethodField()
-    errors = serializers.SerializerMethodField()
+    # DRF's metaclass takes declared fields off the class, so Serializer.errors stays.
+    errors = serializers.SerializerMethodField()  # type: ignore[assignment]
     positions = serializers.SerializerMethodField()
 
     class Meta(PortfolioSerializer.Meta):
@@ -247,7 +250,9 @@ class PortfolioDetailSerializer(PortfolioSerializer):
         ]
 
     def _valuation(self, obj: Portfolio) -> Valuation | None:
-        cache: dict[int, Valuation | None] = self.context.setdefault("_valuations", {})
+        # The context is the dict the view built; the stubs promise only a Mapping.
+        context = cast(dict[str, Any], self.context)
+        cache: dict[int, Valuation | None] = context.setdefault("_valuations", {})
         if obj.pk not in cache:
             book = load_book(obj.pk)
             cache[obj.pk] = valuate(book) if book is not None else None

@@ -1,11 +1,24 @@
 """Portfolio and token routes, included at ``/api/`` by :mod:`tickwire.urls`."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from django.urls import path
 
 from .api import AuthTokenView, PortfolioViewSet, PositionViewSet
 
-_collection = {"get": "list", "post": "create"}
-_member = {"get": "retrieve", "put": "update", "patch": "partial_update", "delete": "destroy"}
+if TYPE_CHECKING:
+    from rest_framework.decorators import ViewSetAction
+
+# HTTP method → viewset action, typed as as_view() takes it.
+_collection: dict[str, str | ViewSetAction[Any]] = {"get": "list", "post": "create"}
+_member: dict[str, str | ViewSetAction[Any]] = {
+    "get": "retrieve",
+    "put": "update",
+    "patch": "partial_update",
+    "delete": "destroy",
+}
 
 urlpatterns = [
     path("auth/token/", AuthTokenView.as_view(), name="auth-token"),

@@ -15,6 +15,8 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from rest_framework.authtoken.models import Token
 
+from .scope import header
+
 __all__ = ["TokenAuthMiddleware", "token_from_header", "user_for_token"]
 
 log = logging.getLogger("tickwire.realtime.auth")
@@ -44,13 +46,6 @@ async def user_for_token(key: str) -> Any | None:
     return await sync_to_async(_user_for_token)(key)
 
 
-def _header(scope: dict[str, Any], name: bytes) -> str | None:
-    for key, value in scope.get("headers", ()):
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
-
-
 class TokenAuthMiddleware:
     """ASGI middleware (inside ``AuthMiddlewareStack``): a valid token header sets
     ``scope["user"]`` and ``scope["auth_token"]``; an invalid one refuses the handshake."""
@@ -60,9 +55,9 @@ class TokenAuthMiddleware:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "websocket":
-            header = _header(scope, b"authorization")
-            key = token_from_header(header)
-            if header is not None and key is not None:
+            value = header(scope, b"authorization")
+            key = token_from_header(value)
+            if value is not None and key is not None:
                 user = await user_for_token(key)
                 if user is None:
                     log.info("refused WebSocket handshake with an invalid API token")

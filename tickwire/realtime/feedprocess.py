@@ -120,7 +120,7 @@ async def run_feed_process(
     # A source that ends (a finished replay) ends the process too.
     feed.start().add_done_callback(lambda _: stop.set())
     # Nodes' /realtime/health/ reads this heartbeat (an expiring key in Redis).
-    heartbeat = feed_heartbeat(broker, feed)
+    heartbeat = feed_heartbeat(broker, feed, url)
     if heartbeat is not None:
         heartbeat.start()
     log.info(

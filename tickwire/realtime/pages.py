@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -108,7 +108,7 @@ def portfolio_summary(portfolio: Portfolio) -> dict[str, Any]:
     }
 
 
-def _user_portfolios(user: AbstractBaseUser | AnonymousUser) -> list[dict[str, Any]]:
+def _user_portfolios(user: User | AnonymousUser) -> list[dict[str, Any]]:
     if not user.is_authenticated:
         return []
     portfolios = (
@@ -118,7 +118,12 @@ def _user_portfolios(user: AbstractBaseUser | AnonymousUser) -> list[dict[str, A
 
 
 # Stocks first, as on a trading screen; then funds, crypto and currencies.
-_KIND_ORDER = {Asset.Kind.STOCK: 0, Asset.Kind.ETF: 1, Asset.Kind.CRYPTO: 2, Asset.Kind.FX: 3}
+_KIND_ORDER: dict[str, int] = {
+    Asset.Kind.STOCK: 0,
+    Asset.Kind.ETF: 1,
+    Asset.Kind.CRYPTO: 2,
+    Asset.Kind.FX: 3,
+}
 
 
 def _login_url(next_path: str) -> str:

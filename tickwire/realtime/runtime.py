@@ -36,7 +36,7 @@ from tickwire.stream.node import Node
 from tickwire.stream.protocol import CloseCode
 
 from . import services
-from .cluster import Cluster, FeedHeartbeat, create_cluster
+from .cluster import Cluster, FeedHeartbeat, create_cluster, create_feed_heartbeat
 from .sessions import SessionGuard
 
 __all__ = ["Connection", "Runtime", "current_runtime", "get_runtime", "shutdown_runtime"]
@@ -99,15 +99,16 @@ def broker_from_settings(url: str | None = None) -> Broker:
     )
 
 
-def feed_heartbeat(broker: Broker, feed: FeedService) -> FeedHeartbeat | None:
-    """A Redis heartbeat for ``feed`` (None with the memory broker, where none is needed)."""
-    client = getattr(broker, "redis", None)
-    if client is None:
-        return None
+def feed_heartbeat(
+    broker: Broker, feed: FeedService, url: str | None = None
+) -> FeedHeartbeat | None:
+    """A Redis heartbeat for ``feed`` on the broker ``url`` (default
+    ``TICKWIRE_BROKER_URL``) names; None with the memory broker, where none is needed."""
     host = socket.gethostname()
     pid = os.getpid()
-    return FeedHeartbeat(
-        client,
+    return create_feed_heartbeat(
+        url or settings.TICKWIRE_BROKER_URL,
+        broker,
         lambda: {"host": host, "pid": pid, "started_at": feed.started_at, **feed.status()},
         prefix=settings.TICKWIRE_REDIS_PREFIX,
         interval=min(1.0, settings.TICKWIRE_NODE_HEARTBEAT_SECONDS),
@@ -128,6 +129,7 @@ class Runtime:
             check_interval=settings.TICKWIRE_SESSION_CHECK_SECONDS,
         )
         self.cluster: Cluster = create_cluster(
+            settings.TICKWIRE_BROKER_URL,
             self.broker,
             heartbeat=settings.TICKWIRE_NODE_HEARTBEAT_SECONDS,
             node_timeout=settings.TICKWIRE_NODE_TIMEOUT_SECONDS,

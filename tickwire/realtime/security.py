@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.http.request import validate_host
 
+from .scope import header
+
 __all__ = ["OriginGuard", "origin_allowed"]
 
 log = logging.getLogger("tickwire.realtime.security")
@@ -41,13 +43,6 @@ def origin_allowed(origin: str) -> bool:
     return validate_host(host, allowed) or validate_host(hostname, allowed)
 
 
-def _header(scope: dict[str, Any], name: bytes) -> str | None:
-    for key, value in scope.get("headers", ()):
-        if key == name:
-            return value.decode("latin-1")
-    return None
-
-
 class OriginGuard:
     """ASGI middleware: close (HTTP 403) handshakes whose Origin is not allowed."""
 
@@ -56,7 +51,7 @@ class OriginGuard:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "websocket":
-            origin = _header(scope, b"origin")
+            origin = header(scope, b"origin")
             if origin is not None and not origin_allowed(origin):
                 log.warning("refused WebSocket handshake from origin %r", origin)
                 message = await receive()

@@ -79,7 +79,7 @@ async def _user_id(request: HttpRequest) -> int | None:
     if key is not None:
         token_user = await user_for_token(key)
         return token_user.pk if token_user is not None else None
-    user = await request.auser()  # type: ignore[attr-defined]
+    user = await request.auser()
     return user.pk if user.is_authenticated else None
 
 

@@ -1,43 +1,8 @@
-"""Cross-node state in a real Redis: connection slots per user, node death, lost data."""
+"""RedisCluster in a real Redis: connection slots per user, node death, lost data."""
 
 import asyncio
-import itertools
 
 import pytest
-import redis.asyncio as aioredis
-
-from tickwire.realtime.cluster import FeedHeartbeat, LocalCluster, RedisCluster
-
-_prefixes = itertools.count(1)
-
-
-@pytest.fixture
-async def make_node(redis_server):
-    client = aioredis.Redis.from_url(redis_server.url)
-    prefix = f"cl{next(_prefixes)}"
-    nodes = []
-
-    async def make(stats=None, **kw):
-        node = RedisCluster(client, prefix=prefix, **kw)
-        await node.start(stats or (lambda: {"total_connections": 0}))
-        nodes.append(node)
-        return node
-
-    make.client = client
-    make.prefix = prefix
-    yield make
-    for node in nodes:
-        await node.stop()
-    await client.aclose()
-
-
-async def test_local_cluster_counts_per_process():
-    cluster = LocalCluster()
-    assert await cluster.acquire_user_slot(7, 2) and await cluster.acquire_user_slot(7, 2)
-    assert not await cluster.acquire_user_slot(7, 2)
-    await cluster.release_user_slot(7)
-    assert await cluster.user_connections(7) == 1
-    assert await cluster.acquire_user_slot(7, 2)
 
 
 async def test_the_limit_is_the_sum_over_nodes(make_node):
@@ -81,22 +46,3 @@ async def test_counts_survive_redis_losing_its_data(make_node):
     assert not await b.acquire_user_slot(5, 2)
     totals = {n["node_id"]: n["total_connections"] for n in await b.nodes()}
     assert totals[a.node_id] == 3
-
-
-async def test_feed_heartbeat_is_listed_while_alive_and_gone_after_stop(make_node):
-    node = await make_node()
-    beat = FeedHeartbeat(
-        make_node.client,
-        lambda: {"running": True, "published": 12},
-        prefix=make_node.prefix,
-        interval=0.05,
-    )
-    beat.start()
-    for _ in range(100):
-        if await node.feeds():
-            break
-        await asyncio.sleep(0.02)
-    (feed,) = await node.feeds()
-    assert feed["feed_id"] == beat.feed_id and feed["published"] == 12
-    await beat.stop()
-    assert await node.feeds() == []

@@ -1,4 +1,4 @@
-"""WebSocket sources against fake providers on loopback ports (tests/feeds/fakes.py)."""
+"""WebSocket sources against fake providers on loopback ports (tests/stream/feeds/fakes.py)."""
 
 from __future__ import annotations
 

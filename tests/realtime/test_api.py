@@ -12,16 +12,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import AsyncClient, Client
 
-from tickwire.assets.services import load_demo_data
+from tests.stream.feeds.fakes import eventually
 from tickwire.realtime import runtime as runtime_module
 from tickwire.stream.hub import Outbox
-
-from .fakes import eventually
-
-
-@pytest.fixture
-def demo(transactional_db):
-    return load_demo_data()
 
 
 @pytest.fixture

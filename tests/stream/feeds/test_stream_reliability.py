@@ -18,7 +18,7 @@ from tickwire.stream.feeds.websocket import (
 
 from .conftest import CRYPTO, STOCKS
 from .fakes import Consumer, FakeHttpServer, FakeWsServer, sample
-from .test_kabu_source import JP, FakeKabuRest
+from .test_kabu import JP, FakeKabuRest
 
 FAST = {"backoff_initial": 0.01, "backoff_max": 0.05}
 
@@ -107,7 +107,7 @@ async def test_http_source_times_out_a_silent_endpoint_and_retries():
         calls.append(seen)
         if len(calls) == 1:
             time.sleep(0.5)  # answers too late: the client has given up
-        return __import__("tests.feeds.fakes", fromlist=["Reply"]).Reply(
+        return __import__("tests.stream.feeds.fakes", fromlist=["Reply"]).Reply(
             body=sample("quotes.json")["first"]
         )
 

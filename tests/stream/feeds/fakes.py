@@ -25,7 +25,7 @@ WAIT = 10.0  # bound on every wait, so a broken source fails the test instead of
 
 
 def sample(name: str) -> Any:
-    """A recorded sample file from tests/feeds/data (JSON)."""
+    """A recorded sample file from tests/stream/feeds/data (JSON)."""
     return json.loads((DATA / name).read_text())
 
 
