@@ -1,0 +1,66 @@
+"""``tickwire stream`` end to end, against a real server process and scripted feeds."""
+
+import json
+import subprocess
+import threading
+
+import pytest
+
+from tests.cli.helpers import SCRIPT, tickwire
+from tests.servers import free_port
+
+pytestmark = pytest.mark.e2e
+
+
+def test_stream_writes_ndjson(server):
+    done = tickwire("stream", "AAPL", "MSFT", "--url", server.ws_url, "--count", "6",
+                    "--heartbeat", "1")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 6
+    messages = [json.loads(line) for line in lines]
+    assert {m["type"] for m in messages} == {"asset_update"}
+    assert {m["data"]["symbol"] for m in messages} == {"AAPL", "MSFT"}
+    assert all(isinstance(m["seq"], int) and m["data"]["price"] > 0 for m in messages)
+
+
+def test_stream_into_a_pipe_that_closes_early_is_not_an_error(server):
+    done = subprocess.run(
+        f"'{SCRIPT}' stream AAPL --url {server.ws_url} | head -n 2; "
+        'echo "status=${PIPESTATUS[0]}" >&2',
+        shell=True, executable="/bin/bash", capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert len(done.stdout.splitlines()) == 2
+    assert "status=0" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_unknown_symbol_is_a_clear_error(server):
+    done = tickwire("stream", "NOSUCH", "--url", server.ws_url)
+    assert done.returncode == 1 and "unknown symbol: NOSUCH" in done.stderr
+
+
+def test_unreachable_server_is_retried_with_clear_messages():
+    url = f"ws://127.0.0.1:{free_port()}/ws/realtime/"
+    done = tickwire("stream", "AAPL", "--url", url, "--retries", "2")
+    assert done.returncode == 1
+    assert done.stderr.count("connection refused (is the server running?); retrying in") == 2
+    assert "gave up after 3 attempts" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_raw_mode_reads_another_json_feed(tmp_path):
+    from websockets.sync.server import serve
+
+    def feed(ws):
+        sub = json.loads(ws.recv())
+        for i in range(3):
+            ws.send(json.dumps({"symbol": sub["symbol"], "price": 150.0 + i / 20}))
+        ws.recv()  # until the client goes
+
+    with serve(feed, "127.0.0.1", 0) as srv:
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        url = f"ws://127.0.0.1:{srv.socket.getsockname()[1]}/"
+        done = tickwire("stream", "DUMMY_INDEX", "--raw", "--url", url, "--count", "3")
+        srv.shutdown()
+    assert done.returncode == 0, done.stderr
+    prices = [json.loads(line)["data"]["price"] for line in done.stdout.splitlines()]
+    assert prices == [150.0, 150.05, 150.1]

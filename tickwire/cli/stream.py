@@ -1,0 +1,80 @@
+"""``tickwire stream``: every update as one JSON line on stdout, for pipes."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+from typing import Any
+
+import orjson
+
+from tickwire.client import AssetUpdate, Client, ConnectionStatus, Gap, ServerMessage
+
+from .args import Subparsers, positive
+from .output import status_line
+from .run import Stop, events
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(commands: Subparsers, parents: list[argparse.ArgumentParser]) -> None:
+    p = commands.add_parser(
+        "stream",
+        parents=parents,
+        help="newline-delimited JSON to stdout",
+        description="Every update as one JSON line on stdout (gaps too, as type 'gap'); "
+        "connection news on stderr.",
+    )
+    p.add_argument("--count", type=positive(int), help="stop after this many updates")
+    p.set_defaults(body=run)
+
+
+def _json_line(message: ServerMessage) -> bytes:
+    out: dict[str, Any] = {"type": message.type, "data": message.data}
+    if message.timestamp is not None:
+        out["timestamp"] = message.timestamp
+    if message.seq is not None:
+        out["seq"] = message.seq
+    return orjson.dumps(out) + b"\n"
+
+
+def _gap_json(gap: Gap) -> bytes:
+    data = {
+        "symbol": gap.symbol,
+        "last_seq": gap.last_seq,
+        "resumed_seq": gap.resumed_seq,
+        "reason": gap.reason,
+    }
+    return orjson.dumps({"type": "gap", "data": data}) + b"\n"
+
+
+async def run(args: argparse.Namespace, client: Client, stop: Stop) -> int:
+    out = sys.stdout.buffer
+    count = 0
+    try:
+        async for event in events(client, stop):
+            if event is None:
+                continue
+            if isinstance(event, ConnectionStatus):
+                if event.state == "connected" and client.reconnects == 0:
+                    continue
+                print(f"tickwire: {status_line(event)}", file=sys.stderr, flush=True)
+                continue
+            if isinstance(event, Gap):
+                out.write(_gap_json(event))
+                out.flush()
+                continue
+            out.write(_json_line(event))
+            out.flush()
+            if isinstance(event, AssetUpdate):
+                count += 1
+                if args.count and count >= args.count:
+                    break
+    except BrokenPipeError:
+        # The reader (head, jq -n ...) is done: not an error. Keep Python from
+        # complaining again when it flushes stdout at exit.
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
