@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from tests.cli.helpers import SCRIPT, tickwire
+from tests.cli.helpers import SCRIPT, Session, scripted_server, tickwire
 from tests.servers import free_port
 
 pytestmark = pytest.mark.e2e
@@ -64,3 +64,27 @@ def test_raw_mode_reads_another_json_feed(tmp_path):
     assert done.returncode == 0, done.stderr
     prices = [json.loads(line)["data"]["price"] for line in done.stdout.splitlines()]
     assert prices == [150.0, 150.05, 150.1]
+
+
+#: A server that restarts (1012, no reason given) after one update, and resumes the stream.
+RESTARTING = (
+    Session({"AAPL": {"seq": 1, "epoch": "e1"}}, [("AAPL", 150.0, 1)], close=(1012, "")),
+    Session({"AAPL": {"seq": 2, "epoch": "e1", "recovered": True}},
+            [("AAPL", 150.5, 2), ("AAPL", 151.0, 3)]),
+)  # fmt: skip
+
+
+def test_stream_reports_each_retry_once():
+    with scripted_server(*RESTARTING) as url:
+        done = tickwire("stream", "AAPL", "--url", url, "--count", "3", "--no-batch")
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(line)["seq"] for line in done.stdout.splitlines()] == [1, 2, 3]
+    assert done.stderr.count("retrying in") == 1, done.stderr
+    assert done.stderr.count(f"connected to {url}") == 1, done.stderr
+
+
+def test_close_codes_are_printed_without_a_stray_space():
+    with scripted_server(*RESTARTING) as url:
+        done = tickwire("stream", "AAPL", "--url", url, "--count", "3", "--no-batch")
+    assert "the server closed the connection (1012)" in done.stderr, done.stderr
+    assert "(1012 )" not in done.stderr

@@ -16,7 +16,6 @@ import urllib.request
 from tickwire.client import (
     AlertEvent,
     AssetUpdate,
-    Client,
     ConnectionStatus,
     Crossing,
     Gap,
@@ -25,8 +24,8 @@ from tickwire.client import (
 )
 
 from .args import Subparsers, finite, non_negative, positive
-from .output import clock, gap_line, status_line
-from .run import Stop, events
+from .output import clock, gap_line, notice, status_notice
+from .run import Feed
 
 __all__ = ["add_parser", "check", "run"]
 
@@ -151,18 +150,18 @@ async def _notify(args: argparse.Namespace, payload: bytes, fired: AlertEvent, s
                 print(f"tickwire: --exec command exited with {code}", file=sys.stderr)
 
 
-async def run(args: argparse.Namespace, client: Client, stop: Stop) -> int:
+async def run(args: argparse.Namespace, feed: Feed) -> int:
     stats = RollingStats(args.window)
     source = "price" if args.window == 1 else f"mean({args.window})"
     rules: dict[str, Threshold | Crossing] = {}
 
-    async for event in events(client, stop):
+    async for event in feed.events():
         if isinstance(event, ConnectionStatus):
-            if event.state != "connected" or client.reconnects:
-                print(f"tickwire: {status_line(event)}", file=sys.stderr, flush=True)
+            if text := status_notice(event, feed.client):
+                notice(text)
             continue
         if isinstance(event, Gap):
-            print(f"tickwire: {gap_line(event)}", file=sys.stderr, flush=True)
+            notice(gap_line(event))
             continue
         if not isinstance(event, AssetUpdate):
             continue

@@ -5,24 +5,57 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import sys
 import time
 from datetime import datetime
+from typing import TextIO
 
-from tickwire.client import ConnectionStatus, Gap
+from tickwire.client import Client, ConnectionStatus, Gap
 
-__all__ = ["LibraryWarnings", "clock", "fmt", "gap_line", "status_line"]
+__all__ = [
+    "LibraryWarnings",
+    "clock",
+    "fmt",
+    "gap_line",
+    "notice",
+    "status_line",
+    "status_notice",
+    "tidy",
+]
+
+# "(1012 )": the client library writes a close as "(<code> <reason>)", leaving a space
+# before the parenthesis when the server gave no reason.
+_BARE_CLOSE = re.compile(r"\((\d{4}) \)")
+
+
+def tidy(message: str) -> str:
+    """A message of the client library, as the command prints it."""
+    return _BARE_CLOSE.sub(r"(\1)", message)
+
+
+def notice(text: str, err: TextIO | None = None) -> None:
+    """One line of news on stderr: ``tickwire: text``."""
+    print(f"tickwire: {text}", file=err or sys.stderr, flush=True)
 
 
 def status_line(status: ConnectionStatus) -> str:
     if status.state == "disconnected":
         return (
-            f"disconnected: {status.reason}; retrying in {status.retry_in or 0:.1f} s "
-            f"(attempt {status.attempt})"
+            f"disconnected from {status.url}: {tidy(status.reason)}; retrying in "
+            f"{status.retry_in or 0:.1f} s (attempt {status.attempt})"
         )
     if status.state == "connected":
         return f"connected to {status.url}"
-    return f"{status.state}: {status.reason}".rstrip(": ")
+    return tidy(f"{status.state}: {status.reason}".rstrip(": "))
+
+
+def status_notice(status: ConnectionStatus, client: Client) -> str | None:
+    """The line a command prints for ``status``, or None when it says nothing new: the
+    first connection (the command's output shows it) or the end (the error is printed)."""
+    if status.state == "closed" or (status.state == "connected" and client.reconnects == 0):
+        return None
+    return status_line(status)
 
 
 def gap_line(gap: Gap) -> str:
@@ -39,8 +72,14 @@ def fmt(value: float | None, digits: int = 2, sign: bool = False) -> str:
     return f"{value:+,.{digits}f}" if sign else f"{value:,.{digits}f}"
 
 
+#: The client library's warnings that repeat an event the commands report themselves (a
+#: disconnect and its retry, a gap): printing both would say everything twice.
+_REPORTED_FROM_EVENTS = ("disconnected from ", "%s: updates after seq %d could not be recovered")
+
+
 class LibraryWarnings(logging.Handler):
-    """The client's warnings (disconnects, retries) as ``tickwire: ...`` lines on stderr."""
+    """The client library's other warnings (malformed frames, a silent server, server
+    errors) as ``tickwire: ...`` lines on stderr."""
 
     #: True while a live display shows the connection state itself.
     muted = False
@@ -48,5 +87,7 @@ class LibraryWarnings(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         if record.levelno >= logging.ERROR or LibraryWarnings.muted:
             return  # fatal errors are raised, and printed once by main()
+        if isinstance(record.msg, str) and record.msg.startswith(_REPORTED_FROM_EVENTS):
+            return
         with contextlib.suppress(Exception):
-            print(f"tickwire: {record.getMessage()}", file=sys.stderr, flush=True)
+            notice(tidy(record.getMessage()))

@@ -11,11 +11,11 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from tickwire.client import AssetUpdate, Client, ConnectionStatus, Gap, open_recorder
+from tickwire.client import AssetUpdate, ConnectionStatus, Gap, open_recorder
 
 from .args import Subparsers, positive
 from .output import gap_line, status_line
-from .run import Stop, events
+from .run import Feed
 
 __all__ = ["add_parser", "check", "prepare", "run"]
 
@@ -55,7 +55,7 @@ def prepare(args: argparse.Namespace) -> str | None:
     return None
 
 
-async def run(args: argparse.Namespace, client: Client, stop: Stop) -> int:
+async def run(args: argparse.Namespace, feed: Feed) -> int:
     recorder = open_recorder(
         args.out,
         batch_size=args.batch_size,
@@ -81,7 +81,7 @@ async def run(args: argparse.Namespace, client: Client, stop: Stop) -> int:
 
     try:
         with Live(render(), console=err, refresh_per_second=2, transient=False) as live:
-            async for event in events(client, stop, tick=min(0.5, args.flush_seconds)):
+            async for event in feed.events(tick=min(0.5, args.flush_seconds)):
                 if isinstance(event, AssetUpdate):
                     recorder.write(event)
                     per_symbol[event.symbol] = per_symbol.get(event.symbol, 0) + 1

@@ -10,11 +10,11 @@ from typing import Any
 
 import orjson
 
-from tickwire.client import AssetUpdate, Client, ConnectionStatus, Gap, ServerMessage
+from tickwire.client import AssetUpdate, ConnectionStatus, Gap, ServerMessage
 
 from .args import Subparsers, positive
-from .output import status_line
-from .run import Stop, events
+from .output import gap_line, notice, status_notice
+from .run import Feed
 
 __all__ = ["add_parser", "run"]
 
@@ -50,19 +50,19 @@ def _gap_json(gap: Gap) -> bytes:
     return orjson.dumps({"type": "gap", "data": data}) + b"\n"
 
 
-async def run(args: argparse.Namespace, client: Client, stop: Stop) -> int:
+async def run(args: argparse.Namespace, feed: Feed) -> int:
     out = sys.stdout.buffer
     count = 0
     try:
-        async for event in events(client, stop):
+        async for event in feed.events():
             if event is None:
                 continue
             if isinstance(event, ConnectionStatus):
-                if event.state == "connected" and client.reconnects == 0:
-                    continue
-                print(f"tickwire: {status_line(event)}", file=sys.stderr, flush=True)
+                if text := status_notice(event, feed.client):
+                    notice(text)
                 continue
             if isinstance(event, Gap):
+                notice(gap_line(event))
                 out.write(_gap_json(event))
                 out.flush()
                 continue

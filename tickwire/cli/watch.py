@@ -8,11 +8,11 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from tickwire.client import AssetUpdate, Client, ConnectionStatus, Gap, RollingStats, ServerError
+from tickwire.client import AssetUpdate, ConnectionStatus, Gap, RollingStats, ServerError
 
 from .args import Subparsers, positive
 from .output import LibraryWarnings, clock, fmt, gap_line, status_line
-from .run import Stop, events
+from .run import Feed
 
 __all__ = ["add_parser", "run"]
 
@@ -42,11 +42,11 @@ def add_parser(commands: Subparsers, parents: list[argparse.ArgumentParser]) -> 
     p.set_defaults(body=run)
 
 
-async def run(args: argparse.Namespace, client: Client, stop: Stop) -> int:
+async def run(args: argparse.Namespace, feed: Feed) -> int:
     stats = RollingStats(args.window)
     latest: dict[str, AssetUpdate] = {}
     counts: dict[str, int] = {}
-    status = f"connected to {client.url}"
+    status = f"connected to {feed.client.url}"
     gaps: list[str] = []
 
     def render() -> Table:
@@ -77,7 +77,7 @@ async def run(args: argparse.Namespace, client: Client, stop: Stop) -> int:
     console = Console()
     LibraryWarnings.muted = True  # the table's caption shows disconnects and retries
     with Live(render(), console=console, refresh_per_second=4, transient=False) as live:
-        async for event in events(client, stop, tick=0.25):
+        async for event in feed.events(tick=0.25):
             if isinstance(event, AssetUpdate):
                 stats.update(event)
                 latest[event.symbol] = event
