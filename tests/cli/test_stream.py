@@ -1,12 +1,15 @@
 """``tickwire stream`` end to end, against a real server process and scripted feeds."""
 
 import json
+import os
+import signal
 import subprocess
 import threading
+import time
 
 import pytest
 
-from tests.cli.helpers import SCRIPT, Session, scripted_server, tickwire
+from tests.cli.helpers import SCRIPT, Session, scripted_server, spawn, tickwire
 from tests.servers import free_port
 
 pytestmark = pytest.mark.e2e
@@ -88,3 +91,16 @@ def test_close_codes_are_printed_without_a_stray_space():
         done = tickwire("stream", "AAPL", "--url", url, "--count", "3", "--no-batch")
     assert "the server closed the connection (1012)" in done.stderr, done.stderr
     assert "(1012 )" not in done.stderr
+
+
+def test_ctrl_c_while_connecting_stops_quietly():
+    url = f"ws://127.0.0.1:{free_port()}/ws/realtime/"
+    proc = spawn("stream", "AAPL", "--url", url)
+    try:
+        time.sleep(1.5)  # a few attempts, and the next one pending
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 1
+    assert stderr.splitlines()[-1] == "tickwire: stopped before a connection was made", stderr
+    assert "never retrieved" not in stderr and "Traceback" not in stderr

@@ -108,7 +108,9 @@ async def _connect(feed: Feed, err: TextIO) -> bool:
                 else:
                     feed.held.append(event)
             elif connecting not in done:
-                connecting.cancel()
+                # Closing (not cancelling) lets connect() end with the client's own
+                # error, which is awaited here instead of reported as never retrieved.
+                await client.close()
                 with contextlib.suppress(asyncio.CancelledError, TickwireError):
                     await connecting
                 notice("stopped before a connection was made", err)
