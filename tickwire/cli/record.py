@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import os
-import sys
+import importlib.util
+import tempfile
 import time
+from pathlib import Path
 
-from rich.console import Console
-from rich.live import Live
-from rich.text import Text
-
-from tickwire.client import AssetUpdate, ConnectionStatus, Gap, open_recorder
+from tickwire.client import AssetUpdate, ConnectionStatus, Gap, Recorder, open_recorder
 
 from .args import Subparsers, positive
-from .output import gap_line, status_line
+from .output import gap_line, notice, status_line, status_notice
 from .run import Feed
+from .status import status_display
 
 __all__ = ["add_parser", "check", "prepare", "run"]
 
@@ -46,59 +44,93 @@ def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
 
 
 def prepare(args: argparse.Namespace) -> str | None:
-    """Why the output cannot be written, found before connecting; None when it can."""
+    """Why the output cannot be written, found before connecting; None when it can.
+
+    Nothing is created or removed here: with ``--force`` an existing output is replaced
+    only once the connection is made, so a failed connect leaves it as it was.
+    """
+    out = Path(args.out)
+    parquet = out.suffix.lower() in (".parquet", ".pq")
+    parts = out.with_name(out.name + ".parts")
+    if out.is_dir():
+        return f"{out} is a directory"
+    if not out.parent.is_dir():
+        return f"folder {out.parent} does not exist"
+    if parquet and importlib.util.find_spec("pyarrow") is None:
+        return (
+            "recording Parquet needs pyarrow: pip install 'tickwire[parquet]' "
+            "(or record to a .csv file)"
+        )
+    if not args.force:
+        if out.exists():
+            return f"{out} exists; choose another name, or pass --force to replace it"
+        if parquet and parts.exists():
+            return (
+                f"{parts} exists: batches of an interrupted recording. Read them with "
+                f"pandas.read_parquet('{parts}'), or pass --force to discard them and "
+                "record again"
+            )
     try:
-        open_recorder(args.out, overwrite=args.force).close()
-        os.remove(args.out)
-    except (OSError, ValueError, ImportError) as exc:
-        return str(exc)
+        with tempfile.TemporaryFile(dir=out.parent):
+            pass
+    except OSError as exc:
+        return f"cannot write to folder {out.parent}: {exc.strerror or exc}"
     return None
 
 
-async def run(args: argparse.Namespace, feed: Feed) -> int:
-    recorder = open_recorder(
-        args.out,
-        batch_size=args.batch_size,
-        flush_seconds=args.flush_seconds,
-        overwrite=args.force,
+def _summary(args: argparse.Namespace, recorder: Recorder, gaps: int) -> str:
+    return f"recorded {recorder.rows_written} rows to {args.out}" + (
+        f" ({gaps} gaps, marked in column gap_before)" if gaps else ""
     )
+
+
+async def run(args: argparse.Namespace, feed: Feed) -> int:
+    try:
+        recorder = open_recorder(
+            args.out,
+            batch_size=args.batch_size,
+            flush_seconds=args.flush_seconds,
+            overwrite=args.force,
+        )
+    except (OSError, ValueError, ImportError) as exc:
+        notice(str(exc))
+        return 1
     started = time.monotonic()
     per_symbol: dict[str, int] = {}
     gaps = 0
-    status = "connected"
-    err = Console(stderr=True)
+    status = f"connected to {feed.client.url}"
 
-    def render() -> Text:
+    def lines() -> list[str]:
         elapsed = time.monotonic() - started
         total = recorder.rows_written + recorder.rows_pending
         rate = total / elapsed if elapsed > 0 else 0.0
-        symbols = "  ".join(f"{s} {n}" for s, n in per_symbol.items())
-        return Text(
+        return [
             f"recording to {args.out}: {recorder.rows_written} rows written "
             f"({recorder.batches_written} batches), {recorder.rows_pending} pending, "
-            f"{rate:.1f}/s, {elapsed:.0f} s, gaps {gaps} · {status}\n{symbols}"
-        )
+            f"{rate:.1f}/s, {elapsed:.0f} s, gaps {gaps} · {status}",
+            "  ".join(f"{s} {n}" for s, n in per_symbol.items()),
+        ]
 
+    display = status_display()
     try:
-        with Live(render(), console=err, refresh_per_second=2, transient=False) as live:
-            async for event in feed.events(tick=min(0.5, args.flush_seconds)):
-                if isinstance(event, AssetUpdate):
-                    recorder.write(event)
-                    per_symbol[event.symbol] = per_symbol.get(event.symbol, 0) + 1
-                elif isinstance(event, Gap):
-                    gaps += 1
-                    recorder.mark_gap(event.symbol)
-                    err.print(f"tickwire: {gap_line(event)}")
-                elif isinstance(event, ConnectionStatus):
-                    status = status_line(event)
-                if recorder.flush_due():
-                    recorder.flush()
-                live.update(render())
+        display.show(lines())
+        async for event in feed.events(tick=min(0.5, args.flush_seconds)):
+            if isinstance(event, AssetUpdate):
+                recorder.write(event)
+                per_symbol[event.symbol] = per_symbol.get(event.symbol, 0) + 1
+            elif isinstance(event, Gap):
+                gaps += 1
+                recorder.mark_gap(event.symbol)
+                display.notice(gap_line(event))
+            elif isinstance(event, ConnectionStatus):
+                status = status_line(event)
+                if text := status_notice(event, feed.client):
+                    display.notice(text)
+            if recorder.flush_due():
+                recorder.flush()
+            display.show(lines())
     finally:
+        display.close()
         recorder.close()
-    print(
-        f"tickwire: recorded {recorder.rows_written} rows to {args.out}"
-        + (f" ({gaps} gaps, marked in column gap_before)" if gaps else ""),
-        file=sys.stderr,
-    )
+    notice(_summary(args, recorder, gaps))
     return 0
