@@ -8,6 +8,7 @@ import threading
 import time
 
 import pytest
+from websockets.sync.server import serve
 
 from tests.cli.helpers import SCRIPT, Session, scripted_server, spawn, tickwire
 from tests.servers import free_port
@@ -51,8 +52,6 @@ def test_unreachable_server_is_retried_with_clear_messages():
 
 
 def test_raw_mode_reads_another_json_feed(tmp_path):
-    from websockets.sync.server import serve
-
     def feed(ws):
         sub = json.loads(ws.recv())
         for i in range(3):
@@ -104,3 +103,22 @@ def test_ctrl_c_while_connecting_stops_quietly():
     assert proc.returncode == 1
     assert stderr.splitlines()[-1] == "tickwire: stopped before a connection was made", stderr
     assert "never retrieved" not in stderr and "Traceback" not in stderr
+
+
+def test_raw_mode_passes_other_messages_on_as_they_came():
+    def feed(ws):
+        ws.send('{"type": "connection", "status": "ok"}')
+        sub = json.loads(ws.recv())
+        ws.send(json.dumps({"symbol": sub["symbol"], "price": 150.0}))
+        for _ in ws:  # until the client goes
+            pass
+
+    with serve(feed, "127.0.0.1", 0) as srv:
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        url = f"ws://127.0.0.1:{srv.socket.getsockname()[1]}/"
+        done = tickwire("stream", "DUMMY_INDEX", "--raw", "--url", url, "--count", "1")
+        srv.shutdown()
+    assert done.returncode == 0, done.stderr
+    first, update = (json.loads(line) for line in done.stdout.splitlines())
+    assert first == {"type": "connection", "status": "ok"}
+    assert update["type"] == "asset_update" and update["data"]["price"] == 150.0

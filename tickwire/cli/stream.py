@@ -24,8 +24,8 @@ def add_parser(commands: Subparsers, parents: list[argparse.ArgumentParser]) -> 
         "stream",
         parents=parents,
         help="newline-delimited JSON to stdout",
-        description="Every update as one JSON line on stdout (gaps too, as type 'gap'); "
-        "connection news on stderr.",
+        description="Every update as one JSON line on stdout (gaps too, as type 'gap'; "
+        "with --raw, the feed's other messages as they came); connection news on stderr.",
     )
     p.add_argument("--count", type=positive(int), help="stop after this many updates")
     p.set_defaults(body=run)
@@ -66,7 +66,11 @@ async def run(args: argparse.Namespace, feed: Feed) -> int:
                 out.write(_gap_json(event))
                 out.flush()
                 continue
-            out.write(_json_line(event))
+            if args.raw and not isinstance(event, AssetUpdate):
+                # Another feed's own message: as it came, not wrapped as a Tickwire one.
+                out.write(orjson.dumps(event.data) + b"\n")
+            else:
+                out.write(_json_line(event))
             out.flush()
             if isinstance(event, AssetUpdate):
                 count += 1
