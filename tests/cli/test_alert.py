@@ -53,3 +53,11 @@ def test_alert_webhook_failure_is_reported_not_fatal(server):
                     "--webhook", f"http://127.0.0.1:{free_port()}/")  # fmt: skip
     assert done.returncode == 0
     assert "ALERT AAPL" in done.stdout and "webhook" in done.stderr and "failed" in done.stderr
+
+
+def test_alert_says_once_that_the_window_is_filling(server):
+    done = tickwire("alert", "AAPL", "--url", server.ws_url, "--above", "1e12", "--window", "5",
+                    "--duration", "1.5")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""  # nothing crossed the line
+    assert done.stderr.count("waiting for 5 prices to fill the window") == 1, done.stderr

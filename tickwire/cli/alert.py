@@ -154,6 +154,10 @@ async def run(args: argparse.Namespace, feed: Feed) -> int:
     stats = RollingStats(args.window)
     source = "price" if args.window == 1 else f"mean({args.window})"
     rules: dict[str, Threshold | Crossing] = {}
+    if args.window > 1:
+        # Nothing can fire before then: say so, or the command looks stuck.
+        each = " of each symbol" if len(args.symbols) > 1 else ""
+        notice(f"waiting for {args.window} prices{each} to fill the window…")
 
     async for event in feed.events():
         if isinstance(event, ConnectionStatus):
