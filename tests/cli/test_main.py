@@ -1,8 +1,12 @@
 """The ``tickwire`` command's parser: usage errors and the command list."""
 
+import subprocess
+import sys
+
 import pytest
 
 from tests.cli.helpers import tickwire
+from tests.servers import ROOT
 from tickwire.cli import main
 
 pytestmark = pytest.mark.e2e
@@ -39,3 +43,9 @@ def test_help_lists_every_command():
     out = tickwire("--help").stdout
     for command in ("watch", "stream", "record", "alert", "serve"):
         assert command in out
+
+
+def test_python_m_tickwire_cli_runs_the_command():
+    done = subprocess.run([sys.executable, "-m", "tickwire.cli", "stream", "--help"],
+                          capture_output=True, text=True, timeout=60, cwd=ROOT)  # fmt: skip
+    assert done.returncode == 0 and "usage: tickwire stream" in done.stdout

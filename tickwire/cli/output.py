@@ -8,6 +8,7 @@ import logging
 import re
 import sys
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from typing import TextIO
 
@@ -83,6 +84,16 @@ class LibraryWarnings(logging.Handler):
 
     #: True while a live display shows the connection state itself.
     muted = False
+
+    @classmethod
+    @contextlib.contextmanager
+    def muting(cls) -> Iterator[None]:
+        """No warnings printed inside: a live display on the terminal shows the news."""
+        cls.muted = True
+        try:
+            yield
+        finally:
+            cls.muted = False
 
     def emit(self, record: logging.LogRecord) -> None:
         if record.levelno >= logging.ERROR or LibraryWarnings.muted:

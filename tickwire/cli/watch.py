@@ -75,8 +75,9 @@ async def run(args: argparse.Namespace, feed: Feed) -> int:
         return table
 
     console = Console()
-    LibraryWarnings.muted = True  # the table's caption shows disconnects and retries
-    with Live(render(), console=console, refresh_per_second=4, transient=False) as live:
+    live = Live(render(), console=console, refresh_per_second=4, transient=False)
+    # The table's caption shows disconnects and retries.
+    with LibraryWarnings.muting(), live:
         async for event in feed.events(tick=0.25):
             if isinstance(event, AssetUpdate):
                 stats.update(event)
@@ -89,5 +90,4 @@ async def run(args: argparse.Namespace, feed: Feed) -> int:
             elif isinstance(event, ServerError):
                 status = f"server error {event.code}: {event.message}"
             live.update(render())
-    LibraryWarnings.muted = False
     return 0
