@@ -72,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.setLevel(logging.WARNING)
         logger.propagate = False
     if prepare := getattr(args, "prepare", None):
-        # Fail on a bad output path before connecting, with the recorder's own message.
+        # What a command can find wrong before connecting (record: its output file).
         problem = prepare(args)
         if problem is not None:
             print(f"tickwire: {problem}", file=sys.stderr)

@@ -46,8 +46,9 @@ def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
 def prepare(args: argparse.Namespace) -> str | None:
     """Why the output cannot be written, found before connecting; None when it can.
 
-    Nothing is created or removed here: with ``--force`` an existing output is replaced
-    only once the connection is made, so a failed connect leaves it as it was.
+    The output is not touched here (an anonymous temporary file tests that the folder is
+    writable): with ``--force`` an existing output is replaced only once the connection is
+    made, so a failed connect leaves it as it was.
     """
     out = Path(args.out)
     parquet = out.suffix.lower() in (".parquet", ".pq")

@@ -119,8 +119,8 @@ async def _connect(feed: Feed, err: TextIO) -> bool:
         stopper.cancel()
         if waiter is not None:
             waiter.cancel()
-            with contextlib.suppress(asyncio.CancelledError, TickwireError):
-                await waiter
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await waiter  # what ended the client is connect()'s to raise
     connecting.result()
     return True
 
