@@ -53,7 +53,7 @@ def status_line(status: ConnectionStatus) -> str:
 
 def status_notice(status: ConnectionStatus, client: Client) -> str | None:
     """The line a command prints for ``status``, or None when it says nothing new: the
-    first connection (the command's output shows it) or the end (the error is printed)."""
+    first connection (the data that follows shows it) or the end (the error is printed)."""
     if status.state == "closed" or (status.state == "connected" and client.reconnects == 0):
         return None
     return status_line(status)
