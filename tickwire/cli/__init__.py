@@ -1,0 +1,83 @@
+"""The ``tickwire`` command: watch, stream, record and alert on live prices; serve.
+
+    tickwire watch AAPL MSFT                      live table with rolling mean and change
+    tickwire stream AAPL | jq .data.price         newline-delimited JSON on stdout
+    tickwire record AAPL --out ticks.parquet      record, flushing in batches
+    tickwire alert AAPL --above 200 --window 20   seed 000's running-mean alert, as a tool
+    tickwire serve                                start the server (what `make run` does)
+
+Every client command takes ``--url`` and ``--token`` (or ``TICKWIRE_URL`` and
+``TICKWIRE_TOKEN``), reconnects with backoff when the connection drops, and with ``--raw``
+and ``--subscribe TEMPLATE`` reads any other JSON WebSocket feed. Ctrl-C (or SIGTERM)
+stops a command cleanly: a recording writes its last batch first.
+
+One module per command, each defining its arguments (``add_parser``) and its body (``run``,
+called with the connected, subscribed client); :mod:`.run` connects and stops, :mod:`.args`
+holds the shared options, :mod:`.output` what is printed besides the data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from . import alert, record, serve, stream, watch
+from .args import check_client, client_parents
+from .output import LibraryWarnings
+from .run import run
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``tickwire`` command."""
+    parser = argparse.ArgumentParser(
+        prog="tickwire",
+        description="Live market data from a Tickwire server (or any JSON WebSocket feed).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=(
+            "examples:\n"
+            "  tickwire watch AAPL MSFT\n"
+            "  tickwire stream BTC-USD --count 10\n"
+            "  tickwire record AAPL MSFT --out ticks.parquet --duration 3600\n"
+            "  tickwire alert AAPL --above 200 --window 20 --webhook https://example.org/hook\n"
+            "  tickwire serve --port 8000"
+        ),
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+    parents = client_parents()
+    for command in (watch, stream, record, alert):
+        command.add_parser(commands, parents)
+    serve.add_parser(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``tickwire`` command; returns the exit status (2 for usage errors)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "serve":
+        return serve.main(argv[1:])
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check_client(parser, args)
+    if check := getattr(args, "check", None):
+        check(parser, args)
+    logger = logging.getLogger("tickwire.client")
+    if not logger.handlers:
+        logger.addHandler(LibraryWarnings())
+        logger.setLevel(logging.WARNING)
+        logger.propagate = False
+    if prepare := getattr(args, "prepare", None):
+        # What a command can find wrong before connecting (record: its output file).
+        problem = prepare(args)
+        if problem is not None:
+            print(f"tickwire: {problem}", file=sys.stderr)
+            return 1
+    try:
+        return asyncio.run(run(args, args.body, sys.stderr))
+    except KeyboardInterrupt:
+        return 130
