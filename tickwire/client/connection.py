@@ -36,6 +36,7 @@ from tickwire.stream.messages import (
     AssetUpdate,
     Connected,
     PortfolioUpdate,
+    Resync,
     ServerError,
     ServerMessage,
     StreamPosition,
@@ -628,6 +629,9 @@ class Client:
                 await buffer.put(message)
         elif isinstance(message, Subscribed):
             await self._on_subscribed(message, buffer)
+        elif isinstance(message, Resync):
+            await buffer.put(message)
+            await self._on_resync(message, buffer)
         elif isinstance(message, ServerError):
             if not await self._on_error(message):
                 await buffer.put(message)
@@ -693,6 +697,23 @@ class Client:
         ):
             self._complete(reply)
         await self._notify()
+
+    async def _on_resync(self, resync: Resync, buffer: EventBuffer[Event]) -> None:
+        """The server lost a channel's history (Redis restarted or was flushed): report
+        a gap and continue from the snapshot that follows, in the new epoch."""
+        symbol = resync.symbol
+        if symbol is None or symbol not in self._symbols:
+            return
+        stream = self._streams.setdefault(symbol, _Stream())
+        if stream.seq is not None and stream.epoch is not None:
+            gap = Gap(symbol, max(stream.seq, 0), stream.epoch, resync.seq, resync.epoch)
+            self.gaps += 1
+            log.warning("%s: updates after seq %d were lost: %s", symbol, stream.seq, resync.reason)
+            await buffer.put(gap)
+        # The snapshot that follows carries ``resync.seq``; with seq 0 none follows and
+        # the next live update is 1.
+        stream.seq = max(resync.seq - 1, 0)
+        stream.epoch = resync.epoch
 
     async def _on_error(self, error: ServerError) -> bool:
         """Match an error to its request; True when it answered one of ours."""
