@@ -29,11 +29,9 @@ from urllib.parse import urlsplit
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI, WebSocketException
 
-from tickwire.stream.messages import Connected, ServerError, ServerMessage, StreamPosition
+from tickwire.stream.messages import Connected, StreamPosition
 from tickwire.stream.protocol import (
-    Authenticate,
     CloseCode,
-    Configure,
     Ping,
     Request,
     encode_request,
@@ -44,15 +42,17 @@ from .buffer import EventBuffer
 from .closes import closed, describe, refused
 from .consumer import Consumer
 from .events import (
-    AuthenticationError,
     ConnectionFailed,
     ConnectionState,
     ConnectionStatus,
     Event,
     TickwireError,
 )
+from .handshake import handshake
 from .raw import RawFeed, RawSession
-from .session import Answer, BaseSession, Outgoing, Session
+from .sansio import BaseSession, Outgoing
+from .session import Session
+from .waiting import Waiters
 
 __all__ = ["Client"]
 
@@ -122,11 +122,9 @@ class Client:
         #: Connections established after the first one.
         self.reconnects = 0
         self._session: BaseSession = Session() if raw is None else RawSession(raw)
-        # Callers waiting for the answer to a request, by request id.
-        self._waiters: dict[int, asyncio.Future[ServerMessage]] = {}
+        self._waiting = Waiters(self._session, request_timeout)
         self._consumer = Consumer(max_buffer)
         self._buffer: EventBuffer[Event] | None = None
-        self._changed: asyncio.Condition | None = None
         self._ws: ClientConnection | None = None
         self._runner: asyncio.Task[None] | None = None
         self._first: asyncio.Future[None] | None = None
@@ -146,7 +144,7 @@ class Client:
         if self._runner is not None:
             raise RuntimeError("Client.connect() was already called")
         self._buffer = self._consumer.open()
-        self._changed = asyncio.Condition()
+        self._waiting.start()
         self._first = asyncio.get_running_loop().create_future()
         self._runner = asyncio.create_task(self._run_sessions(), name="tickwire-client")
         try:
@@ -173,7 +171,7 @@ class Client:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await runner
         self.state = "closed"
-        await self._notify()
+        await self._waiting.notify()
 
     async def __aenter__(self) -> Client:
         await self.connect()
@@ -343,7 +341,7 @@ class Client:
             if not self._first.done():
                 self._first.set_exception(fatal.error)
             self._buffer.end(fatal.error)
-            await self._notify()
+            await self._waiting.notify()
         finally:
             self._ws = None
             if not self._first.done():
@@ -388,7 +386,18 @@ class Client:
         heart: asyncio.Task[None] | None = None
         try:
             if self._session.handshake:
-                await self._handshake(ws)
+                try:
+                    self.connection = await handshake(
+                        ws,
+                        self._session,
+                        url=self.url,
+                        token=self.token,
+                        batch=self.batch,
+                        open_timeout=self.open_timeout,
+                        request_timeout=self.request_timeout,
+                    )
+                except TickwireError as exc:
+                    raise _Fatal(exc) from None
             first = not self._first.done() if self._first else False
             if not first:
                 self.reconnects += 1
@@ -418,41 +427,9 @@ class Client:
                 heart.cancel()
             self._ws = None
             self._session.disconnected()
-            self._answer(self._session.answers())
+            self._waiting.answer(self._session.answers())
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(ws.close(), 2)
-
-    async def _handshake(self, ws: ClientConnection) -> None:
-        """Read the server's ``connection`` message; authenticate; configure batching."""
-        hello = await self._recv_message(ws, self.open_timeout)
-        if not isinstance(hello, Connected):
-            raise _Fatal(
-                ConnectionFailed(
-                    f"{self.url} is not a Tickwire endpoint (first message was "
-                    f"{hello.type!r}, not 'connection'); use raw mode for other feeds"
-                )
-            )
-        self.connection = hello
-        if self.token and not hello.authenticated:
-            rid = self._session.next_id()
-            await self._send(Authenticate(rid, self.token))
-            while True:
-                reply = await self._recv_message(ws, self.request_timeout)
-                if reply.id != rid:
-                    continue
-                if isinstance(reply, ServerError):
-                    raise _Fatal(AuthenticationError(f"{reply.code}: {reply.message}"))
-                break
-        if self.batch:
-            await self._send(Configure(self._session.next_id(), True))
-
-    async def _recv_message(self, ws: ClientConnection, timeout: float) -> ServerMessage:
-        async with asyncio.timeout(timeout):
-            while True:
-                frame = await ws.recv()
-                messages = self._session.parse(frame)
-                if messages:
-                    return messages[0]
 
     async def _read(self, ws: ClientConnection) -> None:
         buffer = self._buffer
@@ -466,20 +443,9 @@ class Client:
                 # unsubscribe can still drop the messages after it.
                 for event in session.receive(message):
                     await buffer.put(event)
-                self._answer(session.answers())
+                self._waiting.answer(session.answers())
                 if session.version != version:
-                    await self._notify()
-
-    def _answer(self, answers: list[Answer]) -> None:
-        for answer in answers:
-            waiter = self._waiters.get(answer.id)
-            if waiter is None or waiter.done():
-                continue
-            if answer.error is not None:
-                waiter.set_exception(answer.error)
-            else:
-                assert answer.reply is not None
-                waiter.set_result(answer.reply)
+                    await self._waiting.notify()
 
     async def _heartbeat(self, ws: ClientConnection) -> None:
         buffer = self._buffer
@@ -507,25 +473,11 @@ class Client:
         await ws.send(text)
 
     async def _request(self, outgoing: list[Outgoing]) -> None:
-        """Send ``outgoing`` and wait for the answer to the awaited request among them.
-
-        Raises the server's refusal (:class:`RequestError`); a connection lost meanwhile
-        is not an error: the next connection starts from the caller's current wishes.
-        """
-        ids = [o.awaited for o in outgoing if o.awaited is not None]
-        loop = asyncio.get_running_loop()
-        for rid in ids:
-            self._waiters[rid] = loop.create_future()
-        try:
-            for o in outgoing:
-                await self._send_text(o.text)
-            for rid in ids:
-                await asyncio.wait_for(self._waiters[rid], self.request_timeout)
-        except (ConnectionClosed, ConnectionFailed):
-            pass
-        finally:
-            for rid in ids:
-                self._waiters.pop(rid, None)
+        """Send ``outgoing`` and wait for its answer. Raises the server's refusal
+        (:class:`RequestError`); a connection lost meanwhile is not an error: the next
+        connection starts from the caller's current wishes."""
+        with contextlib.suppress(ConnectionClosed, ConnectionFailed):
+            await self._waiting.request(self._send_text, outgoing)
 
     async def _send_subscriptions(self) -> None:
         """Send what the session needs to subscribe everything wanted on this connection."""
@@ -538,41 +490,14 @@ class Client:
         except ConnectionClosed:
             pass  # the reader sees the close and reconnects; the next connection resends
         if outgoing:
-            await self._notify()
+            await self._waiting.notify()
 
     async def _wait_for(self, keys: list[str] | list[int]) -> None:
-        cond = self._changed
-        if cond is None:
-            raise RuntimeError("call connect() (or use 'async with') before subscribing")
-
-        session = self._session
-        if self._fatal is None and not self._closing and session.settled(keys):
-            return
-        session.wait_on(keys)
-
-        def settled() -> bool:
-            return self._fatal is not None or self._closing or session.settled(keys)
-
-        try:
-            async with asyncio.timeout(self.request_timeout), cond:
-                await cond.wait_for(settled)
-        except TimeoutError:
-            raise TimeoutError(
-                f"the server did not confirm the subscription within {self.request_timeout:g} s "
-                "(it stays registered and is sent again on reconnect)"
-            ) from None
-        finally:
-            session.stop_waiting(keys)
+        await self._waiting.settle(keys, lambda: self._fatal is not None or self._closing)
         if self._fatal is not None:
             raise self._fatal
         if self._closing:
             raise ConnectionFailed("the client was closed")
-
-    async def _notify(self) -> None:
-        cond = self._changed
-        if cond is not None:
-            async with cond:
-                cond.notify_all()
 
     async def _set_state(self, status: ConnectionStatus, *, queue: bool = True) -> None:
         self.state = status.state
@@ -586,7 +511,7 @@ class Client:
             )
         if queue and self._buffer is not None and status.state != "connecting":
             await self._buffer.put(status)
-        await self._notify()
+        await self._waiting.notify()
 
 
 def _since(started: float | None) -> float:

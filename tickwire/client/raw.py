@@ -21,7 +21,7 @@ from typing import Any
 from tickwire.stream.messages import AssetUpdate, ServerMessage, StreamPosition
 
 from .events import Event, TickwireError
-from .session import Answer, BaseSession, Outgoing, decode_frame
+from .sansio import Answer, BaseSession, Outgoing, decode_frame
 
 __all__ = ["RawFeed", "RawSession"]
 
