@@ -122,7 +122,7 @@ class Client:
         #: Connections established after the first one.
         self.reconnects = 0
         self._session: BaseSession = Session() if raw is None else RawSession(raw)
-        self._waiting = Waiters(self._session, request_timeout)
+        self._waiting = Waiters(self._session)
         self._consumer = Consumer(max_buffer)
         self._buffer: EventBuffer[Event] | None = None
         self._ws: ClientConnection | None = None
@@ -477,7 +477,7 @@ class Client:
         (:class:`RequestError`); a connection lost meanwhile is not an error: the next
         connection starts from the caller's current wishes."""
         with contextlib.suppress(ConnectionClosed, ConnectionFailed):
-            await self._waiting.request(self._send_text, outgoing)
+            await self._waiting.request(self._send_text, outgoing, self.request_timeout)
 
     async def _send_subscriptions(self) -> None:
         """Send what the session needs to subscribe everything wanted on this connection."""
@@ -493,7 +493,9 @@ class Client:
             await self._waiting.notify()
 
     async def _wait_for(self, keys: list[str] | list[int]) -> None:
-        await self._waiting.settle(keys, lambda: self._fatal is not None or self._closing)
+        await self._waiting.settle(
+            keys, lambda: self._fatal is not None or self._closing, self.request_timeout
+        )
         if self._fatal is not None:
             raise self._fatal
         if self._closing:

@@ -22,9 +22,8 @@ __all__ = ["Waiters"]
 class Waiters:
     """Futures for awaited requests, by request id, and a condition for subscriptions."""
 
-    def __init__(self, session: BaseSession, timeout: float) -> None:
+    def __init__(self, session: BaseSession) -> None:
         self._session = session
-        self._timeout = timeout
         self._futures: dict[int, asyncio.Future[ServerMessage]] = {}
         self._changed: asyncio.Condition | None = None
 
@@ -52,9 +51,10 @@ class Waiters:
                 future.set_result(answer.reply)
 
     async def request(
-        self, send: Callable[[str], Awaitable[None]], outgoing: list[Outgoing]
+        self, send: Callable[[str], Awaitable[None]], outgoing: list[Outgoing], timeout: float
     ) -> None:
-        """Send ``outgoing`` and wait for the answers to the awaited requests among them.
+        """Send ``outgoing`` and wait up to ``timeout`` seconds for the answers to the
+        awaited requests among them.
 
         Raises what answered them with an error (e.g. :class:`RequestError`, or
         :class:`ConnectionFailed` when the connection was lost) and ``TimeoutError``.
@@ -67,17 +67,19 @@ class Waiters:
             for o in outgoing:
                 await send(o.text)
             for rid in ids:
-                await asyncio.wait_for(self._futures[rid], self._timeout)
+                await asyncio.wait_for(self._futures[rid], timeout)
         finally:
             for rid in ids:
                 self._futures.pop(rid, None)
 
-    async def settle(self, keys: list[str] | list[int], stop: Callable[[], bool]) -> None:
+    async def settle(
+        self, keys: list[str] | list[int], stop: Callable[[], bool], timeout: float
+    ) -> None:
         """Wait until every symbol or portfolio id in ``keys`` is confirmed or refused, or
         ``stop()`` is true.
 
-        Raises ``RuntimeError`` before :meth:`start`, ``TimeoutError`` after the timeout
-        (the subscriptions stay wanted).
+        Raises ``RuntimeError`` before :meth:`start`, ``TimeoutError`` after ``timeout``
+        seconds (the subscriptions stay wanted).
         """
         session = self._session
         if not stop() and session.settled(keys):
@@ -87,11 +89,11 @@ class Waiters:
             raise RuntimeError("call connect() (or use 'async with') before subscribing")
         session.wait_on(keys)
         try:
-            async with asyncio.timeout(self._timeout), cond:
+            async with asyncio.timeout(timeout), cond:
                 await cond.wait_for(lambda: stop() or session.settled(keys))
         except TimeoutError:
             raise TimeoutError(
-                f"the server did not confirm the subscription within {self._timeout:g} s "
+                f"the server did not confirm the subscription within {timeout:g} s "
                 "(it stays registered and is sent again on reconnect)"
             ) from None
         finally:
