@@ -235,7 +235,9 @@ async def test_a_resync_to_a_new_epoch_is_a_gap_and_the_stream_goes_on():
                                id=req.id).decode())  # fmt: skip
         for seq in (5, 6, 7):
             await ws.send(asset_frame("AAPL", 100.0 + seq, seq))
-        await ws.send(p.resync_frame("asset.AAPL", 1, "new", "epoch_changed").decode())
+        resync = {"channel": "asset.AAPL", "symbol": "AAPL", "seq": 1, "epoch": "new",
+                  "recovered": False, "reason": "epoch_changed"}  # fmt: skip
+        await ws.send(p.encode("resync", resync).decode())
         for seq in (1, 2, 3):
             await ws.send(asset_frame("AAPL", 200.0 + seq, seq))
         await ws.close(1001, "restarting")

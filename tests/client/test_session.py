@@ -1,8 +1,9 @@
 """The client's sans-I/O session: frames in, requests and events out, no socket.
 
 Every request the session builds is read back with the server's own parser
-(``protocol.parse_request``), and every frame fed to it is built with the server's
-encoders, so these tests also pin the wire form on both sides.
+(``protocol.parse_request``), and the frames fed to it are encoded with ``protocol`` in
+the shapes docs/protocol.md and docs/scaling.md show, so these tests also pin the wire
+form on both sides.
 """
 
 import pytest
@@ -31,6 +32,20 @@ def subscribed(rid, streams, *, recovered=None):
         for s, (seq, epoch) in streams.items()
     }
     return p.encode("subscribed", {"symbols": list(streams), "streams": data}, id=rid)
+
+
+def resync(channel, seq, epoch, reason):
+    """A ``resync`` as docs/scaling.md shows it: ``symbol`` or ``portfolio_id`` names the
+    stream, and ``recovered`` is always false."""
+    kind, _, key = channel.partition(".")
+    named = {"symbol": key} if kind == "asset" else {"portfolio_id": int(key)}
+    data = {"channel": channel, **named, "seq": seq, "epoch": epoch, "recovered": False,
+            "reason": reason}  # fmt: skip
+    return p.encode("resync", data)
+
+
+def error(rid, code, message):
+    return p.encode("error", {"code": code, "message": message}, id=rid)
 
 
 def update(symbol, seq, price=100.0):
@@ -193,8 +208,8 @@ def test_updates_of_symbols_not_subscribed_are_dropped():
 def test_a_resync_is_a_gap_and_the_new_epoch_restarting_at_1_keeps_delivering():
     session = subscribed_session("AAPL")
     feed(session, update("AAPL", 6), update("AAPL", 7))
-    resync = p.resync_frame("asset.AAPL", 1, "e2", "epoch_changed")
-    events = feed(session, resync, update("AAPL", 1), update("AAPL", 2), update("AAPL", 3))
+    notice = resync("asset.AAPL", 1, "e2", "epoch_changed")
+    events = feed(session, notice, update("AAPL", 1), update("AAPL", 2), update("AAPL", 3))
     assert isinstance(events[0], Resync) and events[0].epoch == "e2"
     assert events[1] == Gap("AAPL", 7, "e1", 1, "e2")
     assert seqs(events) == [1, 2, 3]
@@ -207,7 +222,7 @@ def test_a_resync_is_a_gap_and_the_new_epoch_restarting_at_1_keeps_delivering():
 
 def test_a_resync_without_a_snapshot_goes_on_at_seq_1():
     session = subscribed_session("AAPL")
-    events = feed(session, p.resync_frame("asset.AAPL", 0, "e2", "epoch_changed"))
+    events = feed(session, resync("asset.AAPL", 0, "e2", "epoch_changed"))
     assert events[1] == Gap("AAPL", 5, "e1", 0, "e2")
     assert seqs(feed(session, update("AAPL", 1))) == [1]
     assert session.conflated == 0 and session.position("AAPL") == StreamPosition(1, "e2")
@@ -215,7 +230,7 @@ def test_a_resync_without_a_snapshot_goes_on_at_seq_1():
 
 def test_a_resync_to_a_newer_snapshot_counts_the_skip_as_conflation():
     session = subscribed_session("AAPL")
-    feed(session, p.resync_frame("asset.AAPL", 4, "e2", "history_lost"))
+    feed(session, resync("asset.AAPL", 4, "e2", "history_lost"))
     # The client read slowly: the snapshot at 4 was conflated into 6.
     assert seqs(feed(session, update("AAPL", 6))) == [6]
     assert session.conflated == 2 and session.gaps == 1
@@ -223,7 +238,7 @@ def test_a_resync_to_a_newer_snapshot_counts_the_skip_as_conflation():
 
 def test_a_resync_of_a_stream_not_subscribed_changes_nothing():
     session = subscribed_session("AAPL")
-    events = feed(session, p.resync_frame("asset.MSFT", 1, "e2", "epoch_changed"))
+    events = feed(session, resync("asset.MSFT", 1, "e2", "epoch_changed"))
     assert [type(e) for e in events] == [Resync] and session.gaps == 0
     assert session.position("AAPL") == StreamPosition(5, "e1")
 
@@ -244,8 +259,8 @@ def test_portfolio_streams_subscribe_deliver_and_come_back_after_a_reconnect():
     (again,) = reconnect(session)
     assert isinstance(again, p.SubscribePortfolio) and again.portfolio_id == 123
     # A resync of a portfolio channel is passed on; its snapshot follows.
-    resync = p.resync_frame("portfolio.123", 9, "e2", "epoch_changed")
-    events = feed(session, resync, portfolio_update(123, 1, 50001.0))
+    notice = resync("portfolio.123", 9, "e2", "epoch_changed")
+    events = feed(session, notice, portfolio_update(123, 1, 50001.0))
     assert isinstance(events[0], Resync) and events[0].portfolio_id == 123
     assert [e.total_value for e in events if isinstance(e, PortfolioUpdate)] == [50001.0]
 
@@ -280,8 +295,8 @@ def test_a_refused_request_is_answered_with_its_error():
     session = subscribed_session("AAPL")
     session.drop_symbols(["AAPL"])
     (outgoing,) = session.unsubscribe(["AAPL"])
-    error = p.error_frame(p.ErrorCode.RATE_LIMITED, "slow down", request_id=outgoing.awaited)
-    assert feed(session, error) == []  # raised where it is awaited, not queued
+    refusal = error(outgoing.awaited, "rate_limited", "slow down")
+    assert feed(session, refusal) == []  # raised where it is awaited, not queued
     (answer,) = session.answers()
     assert isinstance(answer.error, RequestError) and answer.error.code == "rate_limited"
 
@@ -306,9 +321,7 @@ def test_refused_symbols_are_dropped_and_raised_where_a_caller_waits():
     session.wait_on(["AAPL", "NOPE"])
     feed(session, subscribed(request.id, {"AAPL": (1, "e1")}))
     assert not session.settled(["AAPL", "NOPE"])
-    error = p.error_frame(p.ErrorCode.UNKNOWN_SYMBOL, "unknown symbol: NOPE",
-                          request_id=request.id)  # fmt: skip
-    assert feed(session, error) == []
+    assert feed(session, error(request.id, "unknown_symbol", "unknown symbol: NOPE")) == []
     assert session.settled(["AAPL", "NOPE"]) and session.symbols == ("AAPL",)
     with pytest.raises(RequestError, match=r"unknown symbol: NOPE \(refused: NOPE\)"):
         session.subscribe_result(["AAPL", "NOPE"])
@@ -319,9 +332,7 @@ def test_a_refusal_nobody_waits_for_is_an_event():
     session = subscribed_session("AAPL", "GONE")
     (request,) = reconnect(session)  # e.g. the symbol was removed while we were away
     feed(session, subscribed(request.id, {"AAPL": (5, "e1")}, recovered=True))
-    error = p.error_frame(p.ErrorCode.UNKNOWN_SYMBOL, "unknown symbol: GONE",
-                          request_id=request.id)  # fmt: skip
-    (event,) = feed(session, error)
+    (event,) = feed(session, error(request.id, "unknown_symbol", "unknown symbol: GONE"))
     assert isinstance(event, ServerError) and event.code == "unknown_symbol"
     assert session.symbols == ("AAPL",)
 
