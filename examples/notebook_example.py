@@ -13,7 +13,7 @@ import os
 import time
 
 from tickwire.client import AssetUpdate, BlockingClient, Crossing, Gap, RollingStats
-from tickwire.client.frames import stats_frame, updates_frame, window_frame
+from tickwire.client.dataframes import stats_frame, updates_frame, window_frame
 
 URL = os.environ.get("TICKWIRE_URL", "ws://127.0.0.1:8000/ws/realtime/")
 SECONDS = float(os.environ.get("SECONDS", "10"))

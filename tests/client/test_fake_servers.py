@@ -20,11 +20,13 @@ from tickwire.client import (
     BlockingClient,
     Client,
     ConnectionFailed,
+    Gap,
     PortfolioUpdate,
     RawFeed,
     RequestError,
     ServerClosed,
     ServerMessage,
+    StreamPosition,
 )
 from tickwire.stream import builders
 from tickwire.stream import protocol as p
@@ -208,3 +210,50 @@ async def test_a_server_error_on_the_handshake_is_retried_then_reported():
         with pytest.raises(ConnectionFailed, match="HTTP 503"):
             await client.connect()
     assert len(attempts) == 4  # the first try and three retries
+
+
+def asset_frame(symbol, price, seq):
+    body = p.encode_body("asset_update", {"symbol": symbol, "price": price})
+    return p.seal(body, seq).decode()
+
+
+async def test_a_resync_to_a_new_epoch_is_a_gap_and_the_stream_goes_on():
+    """Redis lost the channel (FLUSHALL, restart): the server sends ``resync``, a snapshot
+    and updates whose seqs restart at 1 in a new epoch. They must all arrive, and the next
+    resume must name the new epoch."""
+    resumes = []
+
+    async def handler(ws):
+        await ws.send(hello())
+        req = p.parse_request(await ws.recv())
+        if resumes or req.since:  # the second connection: record the resume, then idle
+            resumes.append((dict(req.since), req.epoch_of("AAPL")))
+            await ws.wait_closed()
+            return
+        resumes.append(None)
+        streams = {"AAPL": {"seq": 5, "epoch": "old"}}
+        await ws.send(p.encode("subscribed", {"symbols": ["AAPL"], "streams": streams},
+                               id=req.id).decode())  # fmt: skip
+        for seq in (5, 6, 7):
+            await ws.send(asset_frame("AAPL", 100.0 + seq, seq))
+        resync = {"channel": "asset.AAPL", "symbol": "AAPL", "seq": 1, "epoch": "new",
+                  "recovered": False, "reason": "epoch_changed"}  # fmt: skip
+        await ws.send(p.encode("resync", resync).decode())
+        for seq in (1, 2, 3):
+            await ws.send(asset_frame("AAPL", 200.0 + seq, seq))
+        await ws.close(1001, "restarting")
+
+    async with fake(handler) as url, Client(url, backoff=FAST) as client:
+        await client.subscribe("AAPL")
+        seen = []
+        async with asyncio.timeout(5):
+            while len(resumes) < 2 or client.state != "connected":
+                with contextlib.suppress(TimeoutError):
+                    event = await client.next_event(0.05)
+                    if isinstance(event, (AssetUpdate, Gap)):
+                        seen.append(event)
+        assert [getattr(e, "seq", None) for e in seen] == [5, 6, 7, None, 1, 2, 3]
+        assert seen[3] == Gap("AAPL", 7, "old", 1, "new")
+        assert client.gaps == 1 and client.duplicates == 0
+        assert client.position("AAPL") == StreamPosition(3, "new")
+    assert resumes[1] == ({"AAPL": 3}, "new")

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from tickwire.client import CsvRecorder, ParquetRecorder, open_recorder
-from tickwire.client.frames import read_recording, stats_frame, updates_frame, window_frame
+from tickwire.client.dataframes import read_recording, stats_frame, updates_frame, window_frame
 from tickwire.client.record import COLUMNS
 from tickwire.client.stats import RollingStats, RollingWindow
 

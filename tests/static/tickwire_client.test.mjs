@@ -366,6 +366,80 @@ describe("reconnect and resume", () => {
     assert.deepEqual(client.position("B"), { seq: 2, epoch: "e2" });
   });
 
+  test("a resync adopts the new epoch and seq, is reported as a gap, and resumes there", () => {
+    const client = makeClient().connect();
+    welcome(sock());
+    client.subscribe(["AAPL"]);
+    reply(sock(), sock().last("subscribe_asset"), "subscribed", {
+      symbols: ["AAPL"],
+      streams: { AAPL: { seq: 5, epoch: "e1" } },
+    });
+    update(sock(), "AAPL", 100, 5);
+    update(sock(), "AAPL", 101, 6);
+    update(sock(), "AAPL", 102, 7);
+    const gaps = [];
+    const prices = [];
+    client.on("gap", (gap) => gaps.push(gap));
+    client.on("asset_update", (data) => prices.push(data.price));
+    // Redis lost the channel: a snapshot and updates follow whose seqs restart at 1.
+    sock().receive({
+      type: "resync",
+      data: { channel: "asset.AAPL", symbol: "AAPL", seq: 1, epoch: "e2", recovered: false, reason: "epoch_changed" },
+    });
+    update(sock(), "AAPL", 200, 1);
+    update(sock(), "AAPL", 201, 2);
+    update(sock(), "AAPL", 202, 3);
+    assert.deepEqual(prices, [200, 201, 202]);
+    assert.deepEqual(client.position("AAPL"), { seq: 3, epoch: "e2" });
+    assert.deepEqual(gaps, [
+      { symbol: "AAPL", lastSeq: 7, lastEpoch: "e1", seq: 1, epoch: "e2", reason: "epoch_changed" },
+    ]);
+    // The next resume names the new epoch, so the server can replay what was missed.
+    sock().drop(1006);
+    advance(10_000);
+    welcome(sock());
+    assert.deepEqual(sock().last("subscribe_asset").data, {
+      symbols: ["AAPL"], since: { AAPL: 3 }, epoch: "e2",
+    });
+  });
+
+  test("a resync before its snapshot arrives resumes from just before the snapshot", () => {
+    const client = makeClient().connect();
+    welcome(sock());
+    client.subscribe(["AAPL"]);
+    reply(sock(), sock().last("subscribe_asset"), "subscribed", {
+      symbols: ["AAPL"],
+      streams: { AAPL: { seq: 5, epoch: "e1" } },
+    });
+    sock().receive({
+      type: "resync",
+      data: { channel: "asset.AAPL", symbol: "AAPL", seq: 4, epoch: "e2", recovered: false, reason: "history_lost" },
+    });
+    assert.deepEqual(client.position("AAPL"), { seq: 3, epoch: "e2" });
+  });
+
+  test("an unrecovered resume is reported as a gap too", () => {
+    const client = makeClient().connect();
+    welcome(sock());
+    client.subscribe(["A"]);
+    reply(sock(), sock().last("subscribe_asset"), "subscribed", {
+      symbols: ["A"],
+      streams: { A: { seq: 5, epoch: "e1" } },
+    });
+    sock().drop(1006);
+    advance(10_000);
+    welcome(sock());
+    const gaps = [];
+    client.on("gap", (gap) => gaps.push(gap));
+    reply(sock(), sock().last("subscribe_asset"), "subscribed", {
+      symbols: ["A"],
+      streams: { A: { seq: 2, epoch: "e2", recovered: false } },
+    });
+    assert.deepEqual(gaps, [
+      { symbol: "A", lastSeq: 5, lastEpoch: "e1", seq: 2, epoch: "e2", reason: "not_recovered" },
+    ]);
+  });
+
   test("the backoff grows while connections fail and starts over after a stable one", () => {
     const client = makeClient({ backoffInitial: 100, stableAfter: 5000 }).connect();
     const delays = [];

@@ -26,10 +26,11 @@ class Gap:
 
     Sent after a reconnect when the server answers a resume with ``recovered: false``: its
     history no longer holds every update after ``last_seq`` (it restarted — a new
-    ``epoch`` — or the client was away longer than the history lasts). The stream goes on
-    from a fresh snapshot at ``resumed_seq``. A skip in ``seq`` *within* a live session is
-    not a gap: the server conflates updates for a client that reads slowly, and the newest
-    state always arrives.
+    ``epoch`` — or the client was away longer than the history lasts); and, on a live
+    connection, after a ``resync`` message (the server's Redis lost the channel). The
+    stream goes on from a fresh snapshot at ``resumed_seq`` in ``resumed_epoch``. A skip
+    in ``seq`` *within* a live session is not a gap: the server conflates updates for a
+    client that reads slowly, and the newest state always arrives.
     """
 
     symbol: str

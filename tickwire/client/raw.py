@@ -6,7 +6,10 @@ feed, so the client, the statistics and the CLI work on it unchanged: messages t
 price become :class:`~tickwire.stream.messages.AssetUpdate` objects (without ``seq``, since
 such feeds have none: after a reconnect the client cannot tell what was missed, and says so
 with a ``disconnected`` status), all others are passed on as plain
-:class:`~tickwire.stream.messages.ServerMessage` objects.
+:class:`~tickwire.stream.messages.ServerMessage` objects. :class:`RawSession` is the
+client's bookkeeping for such a feed, in place of :class:`~tickwire.client.session.Session`:
+the subscribe frames come from the templates, and there is no handshake, no ``seq``, no
+portfolio and no reply to wait for.
 """
 
 from __future__ import annotations
@@ -15,9 +18,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from tickwire.stream.messages import AssetUpdate, ServerMessage
+from tickwire.stream.messages import AssetUpdate, ServerMessage, StreamPosition
 
-__all__ = ["RawFeed"]
+from .events import Event, TickwireError
+from .sansio import Answer, BaseSession, Outgoing, decode_frame
+
+__all__ = ["RawFeed", "RawSession"]
 
 
 def _lookup(message: Any, path: str) -> Any:
@@ -142,3 +148,90 @@ class RawFeed:
                 currency=None,
             )
         return ServerMessage(kind, data, ts, None, None)
+
+
+class RawSession(BaseSession):
+    """The client's bookkeeping for a :class:`RawFeed` (sans-I/O, like
+    :class:`~tickwire.client.session.Session`).
+
+    Symbols keep the feed's own spelling (some feeds want lower case). A subscription
+    counts as confirmed once its frame is sent, since such feeds do not answer in a known
+    shape; every message is passed on. Raises :class:`TickwireError` for portfolios, a
+    Tickwire feature.
+    """
+
+    handshake = False
+
+    def __init__(self, feed: RawFeed) -> None:
+        super().__init__()
+        self.feed = feed
+        self._sent: set[str] = set()
+
+    def normalize(self, symbols: tuple[str, ...]) -> list[str]:
+        if not symbols:
+            raise ValueError("name at least one symbol")
+        out: dict[str, None] = {}
+        for symbol in symbols:
+            if not isinstance(symbol, str) or not symbol.strip() or len(symbol) > 100:
+                raise ValueError(f"{symbol!r} is not a symbol")
+            out[symbol.strip()] = None
+        return list(out)
+
+    def want_symbols(self, symbols: list[str]) -> None:
+        for s in symbols:
+            self._symbols.setdefault(s, None)
+
+    def drop_symbols(self, symbols: list[str]) -> list[str]:
+        gone = [s for s in symbols if s in self._symbols]
+        for s in gone:
+            del self._symbols[s]
+        return gone
+
+    def unsubscribe(self, symbols: list[str]) -> list[Outgoing]:
+        return [Outgoing(text) for text in self.feed.unsubscribe_messages(symbols)]
+
+    def want_portfolio(self, portfolio_id: int) -> None:
+        raise TickwireError("portfolios are a Tickwire feature; not available with raw=")
+
+    def drop_portfolio(self, portfolio_id: int) -> list[Outgoing]:
+        return []
+
+    def position(self, symbol: str) -> StreamPosition | None:
+        return None  # such feeds have no seq
+
+    def settled(self, keys: list[str] | list[int]) -> bool:
+        return True  # nothing to wait for: the feed does not confirm
+
+    def subscribe_result(self, symbols: list[str]) -> dict[str, StreamPosition]:
+        return {s: StreamPosition(0, "") for s in symbols}
+
+    def portfolio_result(self, portfolio_id: int) -> None:
+        raise TickwireError("portfolios are a Tickwire feature; not available with raw=")
+
+    def connected(self) -> None:
+        self._sent.clear()
+
+    def disconnected(self) -> None:
+        pass  # no request waits for an answer
+
+    def subscriptions(self) -> list[Outgoing]:
+        todo = [s for s in self._symbols if s not in self._sent]
+        if not todo:
+            return []
+        self._sent.update(todo)
+        return [Outgoing(text) for text in self.feed.subscribe_messages(todo)]
+
+    def parse(self, frame: str | bytes) -> list[ServerMessage]:
+        items = decode_frame(frame)
+        if items is None:
+            self.malformed += 1
+            return []
+        # A message that names no symbol is taken to be about the only one subscribed.
+        default = next(iter(self._symbols)) if len(self._symbols) == 1 else None
+        return [self.feed.to_message(item, default) for item in items]
+
+    def receive(self, message: ServerMessage) -> list[Event]:
+        return [message]
+
+    def answers(self) -> list[Answer]:
+        return []

@@ -5,8 +5,8 @@
  * /static/tickwire/tickwire-client.js. Module scripts use its exports (TickwireClient,
  * State, CloseCode, ...); plain scripts use the same names on the global `window.Tickwire`
  * once the module has run (load it with a module script tag, then use the global from
- * deferred scripts placed after that tag, or from DOMContentLoaded). Examples:
- * docs/readme/issue-7.md.
+ * deferred scripts placed after that tag, or from DOMContentLoaded). Reference and
+ * examples: docs/js-client.md.
  *
  * What it does for you:
  * - reconnects after any drop with exponential backoff and jitter, except where the
@@ -14,6 +14,8 @@
  * - remembers what you subscribed to and subscribes again after a reconnect, asking the
  *   server to resume every symbol from the last `seq` it delivered (`since` + `epoch`);
  *   the server replays what was missed (`recovered: true`) or sends a fresh snapshot;
+ * - on a `resync` (the server lost a stream's history, e.g. its Redis restarted) goes on
+ *   from the new epoch and seq the server names, so the next resume can be recovered;
  * - sends a `ping` every `heartbeatInterval` ms (keeps the server's idle timeout away and
  *   measures the round trip); a missing `pong` after `heartbeatTimeout` ms counts as a
  *   dead connection and starts a reconnect;
@@ -32,6 +34,9 @@
  *   "resume"    after a reconnect's subscribe reply: callback({symbols, recovered})
  *               where recovered maps symbol -> true (missed updates replayed) or false
  *               (they could not be; a fresh snapshot follows)
+ *   "gap"       updates of a symbol were lost: a resume answered `recovered: false`
+ *               (reason "not_recovered") or a `resync` (its reason): callback({symbol,
+ *               lastSeq, lastEpoch, seq, epoch, reason}); the stream goes on at `epoch`
  *   "rejected"  a subscription the server refused, removed from the set to keep:
  *               callback({symbols} | {portfolioId}, {code, message})
  *   "rtt"       callback({rtt, average}) after each pong, in milliseconds
@@ -718,6 +723,9 @@ export class TickwireClient {
       case "asset_update":
         this._noteSeq(data.symbol, message.seq);
         break;
+      case "resync":
+        this._noteResync(data);
+        break;
       case "authenticated":
         this.authenticated = true;
         if (data.user_id !== undefined) this.userId = data.user_id;
@@ -765,12 +773,37 @@ export class TickwireClient {
       // After a successful resume the replayed updates move the position forward; in
       // every other case the stream starts over at the reply's seq (its snapshot's).
       if (stream.recovered === true && pos && pos.epoch === stream.epoch) continue;
-      this._positions.set(symbol, { seq: Number(stream.seq) || 0, epoch: stream.epoch ?? null });
+      const next = { seq: Number(stream.seq) || 0, epoch: stream.epoch ?? null };
+      this._positions.set(symbol, next);
+      if (stream.recovered === false && pos) this._emitGap(symbol, pos, next, "not_recovered");
     }
     // `recovered` is only present in replies to a resume (a subscribe with `since`).
     if (Object.keys(recovered).length) {
       this._emit("resume", { symbols: Object.keys(recovered), recovered });
     }
+  }
+
+  _noteResync(data) {
+    const symbol = data.symbol;
+    if (typeof symbol !== "string" || typeof data.epoch !== "string") return;
+    if (!this._symbols.has(symbol)) return;
+    const seq = Number.isSafeInteger(data.seq) && data.seq > 0 ? data.seq : 0;
+    const last = this._positions.get(symbol);
+    // The snapshot that follows carries `seq` (none follows when it is 0): stand just
+    // before it, so a resume from here still asks for it if the connection drops first.
+    this._positions.set(symbol, { seq: Math.max(seq - 1, 0), epoch: data.epoch });
+    this._emitGap(symbol, last, { seq, epoch: data.epoch }, data.reason || "resync");
+  }
+
+  _emitGap(symbol, last, next, reason) {
+    this._emit("gap", {
+      symbol,
+      lastSeq: last ? last.seq : null,
+      lastEpoch: last ? last.epoch : null,
+      seq: next.seq,
+      epoch: next.epoch,
+      reason,
+    });
   }
 
   _noteSeq(symbol, seq) {
