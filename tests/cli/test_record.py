@@ -8,7 +8,7 @@ import pytest
 
 from tests.cli.helpers import Session, scripted_server, spawn, tickwire, wait_for
 from tests.servers import free_port
-from tickwire.client.frames import read_recording
+from tickwire.client.dataframes import read_recording
 
 pytestmark = pytest.mark.e2e
 
