@@ -25,6 +25,7 @@ from django.conf import settings
 
 from tickwire.stream.hub import Outbox
 from tickwire.stream.protocol import encode_body
+from tickwire.stream.tasks import log_failure
 
 __all__ = [
     "CREDENTIAL_REVOKED",
@@ -110,7 +111,7 @@ def publish(channel: str, kind: str, data: dict[str, Any]) -> None:
                 running = None
             if running is loop:
                 task = loop.create_task(coro)
-                task.add_done_callback(_log_task_failure)
+                task.add_done_callback(log_failure("publishing a control message", log))
             else:
                 # A fresh context: the caller's (e.g. asgiref's thread-sensitive marker of
                 # a sync view) must not leak into tasks the publication starts on the loop.
@@ -133,8 +134,3 @@ async def _publish_once(channel: str, body: bytes) -> None:
         await asyncio.wait_for(broker.publish(channel, body), _PUBLISH_TIMEOUT)
     finally:
         await broker.close()
-
-
-def _log_task_failure(task: asyncio.Task[Any]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.warning("publishing a control message failed: %s", task.exception())

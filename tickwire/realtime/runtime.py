@@ -34,6 +34,7 @@ from tickwire.stream.feeds import registry as feed_registry
 from tickwire.stream.hub import Outbox
 from tickwire.stream.node import Node
 from tickwire.stream.protocol import CloseCode
+from tickwire.stream.tasks import log_failure
 
 from . import services
 from .cluster import Cluster, FeedHeartbeat, create_cluster, create_feed_heartbeat
@@ -219,7 +220,7 @@ class Runtime:
         if known and conn.holds_user_slot and conn.user_id is not None:
             conn.holds_user_slot = False
             task = asyncio.ensure_future(self.release_user_slot(conn.user_id))
-            task.add_done_callback(_log_failure)
+            task.add_done_callback(log_failure("releasing a connection slot", log))
         portfolios = [ch for ch in conn.outbox.channels if ch.startswith("portfolio.")]
         self.node.remove(conn.outbox)
         for channel in portfolios:
@@ -369,11 +370,6 @@ class Runtime:
 
     def quote(self, symbol: str) -> Quote | None:
         return self.feed.quotes.get(symbol) if self.feed is not None else None
-
-
-def _log_failure(task: asyncio.Future[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.warning("releasing a connection slot failed: %s", task.exception())
 
 
 _runtime: Runtime | None = None
