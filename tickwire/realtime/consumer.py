@@ -52,10 +52,11 @@ from tickwire.stream.protocol import (
 
 from . import services
 from .auth import user_for_token
+from .connection import Connection
 from .control import credential_ref
 from .fastws import EXTENSION, DirectLink
 from .idle import IdleWatch
-from .runtime import Connection, Runtime, get_runtime
+from .runtime import Runtime, get_runtime
 
 __all__ = ["RealtimeConsumer"]
 

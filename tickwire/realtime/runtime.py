@@ -14,7 +14,6 @@ import os
 import socket
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
@@ -38,29 +37,12 @@ from tickwire.stream.tasks import log_failure
 
 from . import services
 from .cluster import Cluster, FeedHeartbeat, create_cluster, create_feed_heartbeat
+from .connection import Connection
 from .sessions import SessionGuard
 
-__all__ = ["Connection", "Runtime", "current_runtime", "get_runtime", "shutdown_runtime"]
+__all__ = ["Runtime", "current_runtime", "get_runtime", "shutdown_runtime"]
 
 log = logging.getLogger("tickwire.realtime")
-
-
-@dataclass(eq=False, slots=True)
-class Connection:
-    """What the runtime knows of one open WebSocket (for limits and status)."""
-
-    connection_id: str
-    outbox: Outbox
-    user_id: int | None = None
-    opened_at: float = field(default_factory=time.time)
-    #: How the user was authenticated: "session" or "token" (None while anonymous).
-    auth: str | None = None
-    #: :func:`control.credential_ref` of the session or token (what a logout names).
-    credential: str | None = None
-    #: The session key of a session-authenticated socket (checked for expiry).
-    session_key: str | None = None
-    #: True while this connection counts toward MAX_CONNECTIONS_PER_USER.
-    holds_user_slot: bool = False
 
 
 def build_source(
