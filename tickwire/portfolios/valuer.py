@@ -7,7 +7,7 @@ convert them, recomputes the value on each tick and publishes ``portfolio_update
 snapshot like any channel, and reach every node.
 
 * It listens through the node like a connection does: one internal
-  :class:`~tickwire.realtime.control.FrameSink` (an outbox that consumes frames instead of
+  :class:`~tickwire.stream.control.FrameSink` (an outbox that consumes frames instead of
   queueing them) is subscribed to the channels it needs, so the hub's encode-once fan-out
   is untouched and asset frames are decoded once per process, not once per portfolio.
 * Price-driven updates are throttled per portfolio to one per
@@ -30,7 +30,7 @@ from typing import Any
 
 import orjson
 
-from tickwire.realtime import control
+from tickwire.stream import control
 from tickwire.stream.node import Node
 from tickwire.stream.protocol import (
     ErrorCode,

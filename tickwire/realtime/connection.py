@@ -20,7 +20,7 @@ class Connection:
     opened_at: float = field(default_factory=time.time)
     #: How the user was authenticated: "session" or "token" (None while anonymous).
     auth: str | None = None
-    #: :func:`control.credential_ref` of the session or token (what a logout names).
+    #: :func:`tickwire.stream.control.credential_ref` of the session or token (what a logout names).
     credential: str | None = None
     #: The session key of a session-authenticated socket (checked for expiry).
     session_key: str | None = None

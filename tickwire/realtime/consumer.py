@@ -29,6 +29,7 @@ from django.conf import settings
 
 from tickwire.portfolios.services import owns_portfolio
 from tickwire.stream.builders import error as error_frame
+from tickwire.stream.control import credential_ref
 from tickwire.stream.hub import Outbox, batch_frames
 from tickwire.stream.protocol import (
     Authenticate,
@@ -53,7 +54,6 @@ from tickwire.stream.protocol import (
 from . import services
 from .auth import user_for_token
 from .connection import Connection
-from .control import credential_ref
 from .fastws import EXTENSION, DirectLink
 from .idle import IdleWatch
 from .runtime import Runtime, get_runtime

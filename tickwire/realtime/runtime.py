@@ -13,14 +13,17 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from django.conf import settings
 
 from tickwire.assets.bars import save_bars_async
+from tickwire.portfolios.services import bind_price_source
+from tickwire.portfolios.valuation import Price, to_decimal
 from tickwire.portfolios.valuer import PortfolioValuer
-from tickwire.stream.brokers import Broker, create_broker
+from tickwire.stream.brokers import Broker
+from tickwire.stream.control import bind_publisher
 from tickwire.stream.feeds import (
     CONTROL_CHANNEL,
     FeedService,
@@ -38,9 +41,18 @@ from tickwire.stream.tasks import log_failure
 from . import services
 from .cluster import Cluster, FeedHeartbeat, create_cluster, create_feed_heartbeat
 from .connection import Connection
+from .publishers import LoopPublisher, broker_from_settings
 from .sessions import SessionGuard
 
-__all__ = ["Runtime", "current_runtime", "get_runtime", "shutdown_runtime"]
+__all__ = [
+    "Runtime",
+    "broker_from_settings",
+    "build_source",
+    "current_runtime",
+    "feed_heartbeat",
+    "get_runtime",
+    "shutdown_runtime",
+]
 
 log = logging.getLogger("tickwire.realtime")
 
@@ -68,17 +80,6 @@ def build_source(
         interval=interval or settings.REALTIME_UPDATE_INTERVAL,
         batch_size=batch_size or settings.REALTIME_BATCH_SIZE,
         options=merged,
-    )
-
-
-def broker_from_settings(url: str | None = None) -> Broker:
-    """The broker ``url`` (default ``TICKWIRE_BROKER_URL``) names, with the history and
-    Redis settings."""
-    return create_broker(
-        url or settings.TICKWIRE_BROKER_URL,
-        history_size=settings.TICKWIRE_HISTORY_SIZE,
-        history_ttl=settings.TICKWIRE_HISTORY_TTL,
-        prefix=settings.TICKWIRE_REDIS_PREFIX,
     )
 
 
@@ -124,15 +125,22 @@ class Runtime:
         self.started_at = time.time()
         self.loop: asyncio.AbstractEventLoop | None = None
         self._started = False
+        self._unbind: list[Callable[[], None]] = []
 
     async def start(self, *, run_feed: bool | None = None) -> None:
         if self._started:
             return
-        self.loop = asyncio.get_running_loop()
+        loop = self.loop = asyncio.get_running_loop()
         await self.node.start()
         self.valuer.start()
         self.sessions.start()
         await self.cluster.start(self.node_stats)
+        # From now on, services in this process publish control messages through this
+        # broker and the REST API values portfolios at this process's live prices.
+        self._unbind = [
+            bind_publisher(LoopPublisher(self.broker, loop)),
+            bind_price_source(self.live_price),
+        ]
         self._started = True
         if settings.TICKWIRE_FEED_IN_PROCESS if run_feed is None else run_feed:
             await self.start_feed()
@@ -171,6 +179,9 @@ class Runtime:
         await self.broker.publish(CONTROL_CHANNEL, control_message(symbols))
 
     async def stop(self) -> None:
+        for unbind in self._unbind:
+            unbind()
+        self._unbind = []
         for conn in list(self.connections.values()):
             conn.outbox.close(CloseCode.GOING_AWAY, "server shutting down")
         if self._control is not None:
@@ -352,6 +363,17 @@ class Runtime:
 
     def quote(self, symbol: str) -> Quote | None:
         return self.feed.quotes.get(symbol) if self.feed is not None else None
+
+    def live_price(self, symbol: str) -> Price | None:
+        """The freshest price of ``symbol`` here: the valuer's, else the in-process feed's."""
+        price = self.valuer.price(symbol)
+        if price is None:
+            quote = self.quote(symbol)
+            if quote is not None:
+                price = Price(
+                    to_decimal(quote.price), to_decimal(quote.previous_close or quote.price)
+                )
+        return price
 
 
 _runtime: Runtime | None = None

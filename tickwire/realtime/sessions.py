@@ -2,7 +2,7 @@
 
 * Logout, token revocation and deactivation happen in whichever process served that
   request; they publish a ``user_control`` message on ``control.user.<id>`` (see
-  :mod:`tickwire.realtime.control` and :mod:`tickwire.accounts.signals`). Every node with a
+  :mod:`tickwire.stream.control` and :mod:`tickwire.accounts.signals`). Every node with a
   socket of that user listens on that channel and closes the matching sockets with 4003.
 * A session can also just expire. Every ``TICKWIRE_SESSION_CHECK_SECONDS`` the guard checks
   each distinct session behind this process's sockets against the session store (as
@@ -28,10 +28,10 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user
 
+from tickwire.stream import control
 from tickwire.stream.node import Node
 from tickwire.stream.protocol import CloseCode
 
-from . import control
 from .connection import Connection
 
 __all__ = ["SessionGuard", "live_sessions"]
