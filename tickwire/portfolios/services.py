@@ -104,7 +104,7 @@ def load_book(portfolio_id: int) -> Book | None:
             prices[p.asset.symbol] = stored
     return Book(
         portfolio.pk,
-        portfolio.owner_id,  # type: ignore[attr-defined]
+        portfolio.owner_id,
         portfolio.name,
         portfolio.currency,
         tuple(holdings),
