@@ -269,30 +269,7 @@ class Runtime:
         except Exception:
             return self.user_connection_count(user_id)
 
-    # -- health and status ----------------------------------------------------------------
-
-    def feed_running(self) -> bool:
-        """Whether this process's own feed is publishing."""
-        feed = self.feed
-        return feed is not None and not feed.is_stale(settings.TICKWIRE_FEED_STALE_SECONDS)
-
-    async def price_feed_running(self) -> bool:
-        """Whether a price feed publishes: this process's, or (Redis) any live feed's."""
-        if self.feed_running():
-            return True
-        if not self.cluster.shared:
-            return False
-        try:
-            feeds = await self.cluster.feeds()
-        except Exception:
-            return False
-        now = time.time()
-        stale = settings.TICKWIRE_FEED_STALE_SECONDS
-        for feed in feeds:
-            last = feed.get("last_publish_at") or feed.get("started_at") or 0.0
-            if feed.get("running") and now - float(last) <= stale:
-                return True
-        return False
+    # -- this node's numbers (its heartbeat shares them) ----------------------------------
 
     def node_stats(self) -> dict[str, Any]:
         """This node's numbers, as its heartbeat shares them with the others."""
@@ -306,25 +283,8 @@ class Runtime:
             **self.global_stats(),
         }
 
-    async def cluster_stats(self) -> tuple[dict[str, int], list[dict[str, Any]]]:
-        """(global stats summed over every live node, each node's stats)."""
-        if not self.cluster.shared:
-            return self.global_stats(), [self.node_stats() | {"node_id": self.cluster.node_id}]
-        try:
-            nodes = await self.cluster.nodes()
-            users = await self.cluster.authenticated_users()
-        except Exception as exc:
-            log.warning("reading cluster stats from Redis failed: %s", exc)
-            return self.global_stats(), [self.node_stats() | {"node_id": self.cluster.node_id}]
-        keys = ("total_connections", "portfolio_subscriptions", "asset_subscriptions")
-        totals = {k: sum(int(n.get(k, 0)) for n in nodes) for k in keys}
-        totals["authenticated_users"] = (
-            users if users is not None else sum(int(n.get("authenticated_users", 0)) for n in nodes)
-        )
-        order = ("total_connections", "authenticated_users", *keys[1:])
-        return {k: totals[k] for k in order}, nodes
-
     def global_stats(self) -> dict[str, int]:
+        """Connections, authenticated users and client subscriptions on this node."""
         users = {c.user_id for c in self.connections.values() if c.user_id is not None}
         # Counted over connections, not the hub: the valuer's internal subscriptions to
         # asset channels are not client subscriptions.
@@ -341,25 +301,6 @@ class Runtime:
             "portfolio_subscriptions": portfolios,
             "asset_subscriptions": assets,
         }
-
-    def user_stats(self, user_id: int) -> dict[str, Any]:
-        conns = [c for c in self.connections.values() if c.user_id == user_id]
-        portfolios: set[int] = set()
-        assets: set[str] = set()
-        for conn in conns:
-            for channel in conn.outbox.channels:
-                kind, _, key = channel.partition(".")
-                if kind == "portfolio":
-                    portfolios.add(int(key))
-                elif kind == "asset":
-                    assets.add(key)
-        return {
-            "connection_count": len(conns),
-            "subscriptions": {"portfolios": sorted(portfolios), "assets": sorted(assets)},
-        }
-
-    def feed_status(self) -> dict[str, object] | None:
-        return self.feed.status() if self.feed is not None else None
 
     def quote(self, symbol: str) -> Quote | None:
         return self.feed.quotes.get(symbol) if self.feed is not None else None
