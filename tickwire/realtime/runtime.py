@@ -43,6 +43,7 @@ from .cluster import Cluster, FeedHeartbeat, create_cluster, create_feed_heartbe
 from .connection import Connection
 from .publishers import LoopPublisher, broker_from_settings
 from .sessions import SessionGuard
+from .subscriptions import Subscriptions
 
 __all__ = [
     "Runtime",
@@ -107,6 +108,7 @@ class Runtime:
         self.valuer = PortfolioValuer(
             self.node, throttle=settings.TICKWIRE_PORTFOLIO_THROTTLE_SECONDS
         )
+        self.subscriptions = Subscriptions(self.node, self.valuer)
         self.sessions = SessionGuard(
             self.node,
             lambda: self.connections.values(),
