@@ -35,6 +35,7 @@ sysdeps:
 lint: venv
 	$(VENV)/bin/ruff check tickwire tests
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 BENCH_STAMP := $(VENV)/.bench-stamp
 $(BENCH_STAMP): $(STAMP)

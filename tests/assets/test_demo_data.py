@@ -14,8 +14,7 @@ from django.contrib.auth import authenticate, get_user_model
 from django.core.management import CommandError, call_command
 from pytest_django import Settings
 
-from tickwire.assets.models import Asset
-from tickwire.assets.services import (
+from tickwire.assets.demo import (
     DEMO_ASSETS,
     DEMO_PASSWORD,
     DEMO_POSITIONS,
@@ -24,6 +23,7 @@ from tickwire.assets.services import (
     DemoSummary,
     load_demo_data,
 )
+from tickwire.assets.models import Asset
 from tickwire.portfolios.models import Portfolio, Position
 
 pytestmark = pytest.mark.django_db

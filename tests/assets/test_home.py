@@ -10,8 +10,8 @@ from django.contrib.auth import get_user_model
 from django.template.loader import render_to_string
 from django.test import Client
 
+from tickwire.assets.demo import DEMO_ASSETS, DemoSummary
 from tickwire.assets.models import Asset
-from tickwire.assets.services import DEMO_ASSETS, DemoSummary
 from tickwire.assets.templatetags import market
 
 

@@ -16,6 +16,7 @@ from django.contrib.auth import get_user_model
 from tickwire.assets.models import Asset
 from tickwire.portfolios.models import Portfolio, Position
 from tickwire.portfolios.valuer import PortfolioValuer
+from tickwire.stream import control
 from tickwire.stream.brokers import MemoryBroker
 from tickwire.stream.hub import Outbox
 from tickwire.stream.node import Node
@@ -187,8 +188,6 @@ async def test_unwatched_portfolio_releases_its_asset_channels(portfolio):
 
 async def test_an_old_position_change_event_does_not_trigger_a_second_snapshot(portfolio):
     """The control channel's stored last event is history, not news, for a new watcher."""
-    from tickwire.realtime import control
-
     broker = MemoryBroker()
     async with running(broker) as (node, valuer):
         broker.publish_now(

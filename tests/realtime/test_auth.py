@@ -1,5 +1,5 @@
 """WebSocket authentication: session cookie, token header, authenticate message; the
-per-user connection limit; sockets closed when the session or token ends."""
+per-user connection limit. (Sockets closed when the session or token ends: test_sessions.)"""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
-from django.contrib.sessions.models import Session
 from django.test import AsyncClient, Client
 from rest_framework.authtoken.models import Token
 
@@ -120,55 +119,6 @@ async def test_connection_limit_per_user_closes_the_extra_one_with_4002(runtime,
     assert data["authenticated"] is True
     await second.disconnect()
     await fourth.disconnect()
-
-
-async def closed_with(comm, code):
-    while True:
-        out = await comm.receive_output(timeout=2)
-        if out["type"] == "websocket.close":
-            assert out["code"] == code, out
-            return out
-
-
-async def test_logout_closes_the_sockets_of_that_session_only(runtime):
-    client, cookie = await sync_to_async(_session_cookie)("demo")
-    session_socket, _ = await hello([(b"cookie", f"sessionid={cookie}".encode())])
-    token_socket, _ = await hello(token_header(await token_of()))
-    await sync_to_async(client.post)("/accounts/logout/")
-    out = await closed_with(session_socket, CloseCode.SESSION_ENDED)
-    assert out["reason"] == "logged out"
-    await send(token_socket, {"type": "ping"})
-    assert (await token_socket.receive_json_from())["type"] == "pong"
-    await token_socket.disconnect()
-
-
-async def test_expired_session_is_found_by_the_periodic_check(runtime):
-    _, cookie = await sync_to_async(_session_cookie)("demo")
-    comm, _ = await hello([(b"cookie", f"sessionid={cookie}".encode())])
-    assert await runtime.sessions.sweep() == 0
-    await sync_to_async(Session.objects.filter(session_key=cookie).delete)()
-    assert await runtime.sessions.sweep() == 1
-    out = await closed_with(comm, CloseCode.SESSION_ENDED)
-    assert out["reason"] == "session expired"
-
-
-async def test_revoking_the_token_closes_its_sockets(runtime):
-    key = await token_of()
-    comm, _ = await hello(token_header(key))
-    await sync_to_async(Token.objects.filter(key=key).delete)()
-    await closed_with(comm, CloseCode.SESSION_ENDED)
-
-
-async def test_deactivating_the_user_closes_all_their_sockets(runtime):
-    comm, _ = await hello(token_header(await token_of()))
-
-    def deactivate():
-        user = get_user_model().objects.get(username="demo")
-        user.is_active = False
-        user.save()
-
-    await sync_to_async(deactivate)()
-    await closed_with(comm, CloseCode.SESSION_ENDED)
 
 
 async def test_status_has_user_stats_for_token_and_session_callers(runtime):

@@ -211,16 +211,6 @@ async def test_batching_is_opt_in(runtime):
     await comm.disconnect()
 
 
-async def test_server_shutdown_closes_sockets_with_1001(demo):
-    from tickwire.realtime import runtime as rt_module
-
-    await rt_module.get_runtime()
-    comm, _ = await connect()
-    await rt_module.shutdown_runtime()
-    out = await comm.receive_output(timeout=2)
-    assert out["type"] == "websocket.close" and out["code"] == CloseCode.GOING_AWAY
-
-
 async def test_symbol_directory_rechecks_known_symbols_after_cache_timeout(runtime):
     from asgiref.sync import sync_to_async
 

@@ -23,7 +23,7 @@ from django.dispatch import receiver
 from django.http import HttpRequest
 from rest_framework.authtoken.models import Token
 
-from tickwire.realtime import control
+from tickwire.stream import control
 
 
 def _publish(user_id: int, data: dict[str, Any]) -> None:

@@ -1,5 +1,9 @@
 """Portfolio services: ownership, holdings for valuation, live prices, change events.
 
+Live prices: a running server binds a :class:`PriceSource` (:func:`bind_price_source`), so
+the REST API values portfolios at the prices its WebSocket subscribers see; elsewhere
+(a command, a shell) stored prices are used.
+
 Change events: every save or delete of a portfolio or position (through the API, the
 admin or any other code) calls :func:`portfolio_changed`, which publishes one
 ``control.portfolio.<id>`` message per portfolio *after the transaction commits* — a
@@ -9,15 +13,17 @@ the committed rows.
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from asgiref.sync import sync_to_async
 from django.db import transaction
 
 from tickwire.assets.models import Asset
-from tickwire.realtime import control
+from tickwire.stream import control
 
 from .models import Portfolio, Position
 from .valuation import (
@@ -26,12 +32,13 @@ from .valuation import (
     Price,
     Valuation,
     parse_fx_symbol,
-    to_decimal,
     value_portfolio,
 )
 
 __all__ = [
     "Book",
+    "PriceSource",
+    "bind_price_source",
     "fx_pairs",
     "live_prices",
     "load_book",
@@ -97,7 +104,7 @@ def load_book(portfolio_id: int) -> Book | None:
             prices[p.asset.symbol] = stored
     return Book(
         portfolio.pk,
-        portfolio.owner_id,  # type: ignore[attr-defined]
+        portfolio.owner_id,
         portfolio.name,
         portfolio.currency,
         tuple(holdings),
@@ -118,23 +125,37 @@ async def owns_portfolio(portfolio_id: int, user_id: int) -> bool:
     return await sync_to_async(_owns)(portfolio_id, user_id)
 
 
+class PriceSource(Protocol):
+    """The live price of a symbol, or None; called from any thread."""
+
+    def __call__(self, symbol: str) -> Price | None: ...
+
+
+_price_sources: list[PriceSource] = []
+
+
+def bind_price_source(source: PriceSource) -> Callable[[], None]:
+    """Read live prices from ``source`` until the returned function is called (the one
+    bound last is read; unbinding it restores the one before)."""
+    _price_sources.append(source)
+
+    def unbind() -> None:
+        with contextlib.suppress(ValueError):
+            _price_sources.remove(source)
+
+    return unbind
+
+
 def live_prices(symbols: Iterable[str]) -> dict[str, Price]:
     """The freshest prices this process knows: live ones from the running server's
     valuer or in-process feed; the caller falls back to stored prices for the rest."""
-    from tickwire.realtime.runtime import current_runtime
-
-    runtime = current_runtime()
     out: dict[str, Price] = {}
-    if runtime is None:
+    try:
+        source = _price_sources[-1]
+    except IndexError:  # no server runs in this process
         return out
     for symbol in symbols:
-        price = runtime.valuer.price(symbol)
-        if price is None:
-            quote = runtime.quote(symbol)
-            if quote is not None:
-                price = Price(
-                    to_decimal(quote.price), to_decimal(quote.previous_close or quote.price)
-                )
+        price = source(symbol)
         if price is not None:
             out[symbol] = price
     return out

@@ -7,7 +7,7 @@ convert them, recomputes the value on each tick and publishes ``portfolio_update
 snapshot like any channel, and reach every node.
 
 * It listens through the node like a connection does: one internal
-  :class:`~tickwire.realtime.control.FrameSink` (an outbox that consumes frames instead of
+  :class:`~tickwire.stream.control.FrameSink` (an outbox that consumes frames instead of
   queueing them) is subscribed to the channels it needs, so the hub's encode-once fan-out
   is untouched and asset frames are decoded once per process, not once per portfolio.
 * Price-driven updates are throttled per portfolio to one per
@@ -30,7 +30,7 @@ from typing import Any
 
 import orjson
 
-from tickwire.realtime import control
+from tickwire.stream import control
 from tickwire.stream.node import Node
 from tickwire.stream.protocol import (
     ErrorCode,
@@ -39,6 +39,7 @@ from tickwire.stream.protocol import (
     encode_body,
     portfolio_channel,
 )
+from tickwire.stream.tasks import log_failure
 
 from .services import Book, load_book_async
 from .valuation import Price, required_symbols, to_decimal, value_portfolio
@@ -289,7 +290,7 @@ class PortfolioValuer:
         task = loop.create_task(
             self._reload_task(portfolio_id, watched), context=contextvars.Context()
         )
-        task.add_done_callback(_log_failure)
+        task.add_done_callback(log_failure("reloading a portfolio", log, level=logging.ERROR))
 
     async def _reload_task(self, portfolio_id: int, watched: _Watched) -> None:
         try:
@@ -357,8 +358,3 @@ class PortfolioValuer:
                 self.published += len(items)
             except Exception:
                 log.exception("publishing %d portfolio updates failed", len(items))
-
-
-def _log_failure(task: asyncio.Future[Any]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("reloading a portfolio failed", exc_info=task.exception())

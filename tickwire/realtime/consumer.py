@@ -1,9 +1,11 @@
 """The ``/ws/realtime/`` WebSocket consumer: translates between the socket and the runtime.
 
-It owns no business logic: parsing and validation are in :mod:`tickwire.stream.protocol`,
-fan-out in the hub, database work in :mod:`tickwire.realtime.services`. Every reply and
-update goes through the connection's outbox, so replies and updates keep their order and a
-slow socket only ever fills its own outbox. Under ``python -m tickwire.serve`` the outbox is
+It parses a request, calls the runtime, and replies; it owns no business logic. Parsing
+and validation are in :mod:`tickwire.stream.protocol`, subscription rules (limits,
+ownership, what a new subscriber is sent first) in :mod:`tickwire.realtime.subscriptions`,
+fan-out in the hub, database work in services. Every reply and update goes through the
+connection's outbox, so replies and updates keep their order and a slow socket only ever
+fills its own outbox. Under ``python -m tickwire.serve`` the outbox is
 written synchronously through the direct-write front end (:mod:`tickwire.realtime.fastws`);
 elsewhere (tests' ``WebsocketCommunicator``, other ASGI servers) by one writer task.
 
@@ -27,8 +29,8 @@ from channels.exceptions import StopConsumer
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from tickwire.portfolios.services import owns_portfolio
 from tickwire.stream.builders import error as error_frame
+from tickwire.stream.control import credential_ref
 from tickwire.stream.hub import Outbox, batch_frames
 from tickwire.stream.protocol import (
     Authenticate,
@@ -44,24 +46,19 @@ from tickwire.stream.protocol import (
     SubscribePortfolio,
     UnsubscribeAssets,
     UnsubscribePortfolio,
-    asset_channel,
     encode,
     parse_request,
-    portfolio_channel,
 )
 
-from . import services
 from .auth import user_for_token
-from .control import credential_ref
+from .connection import Connection
 from .fastws import EXTENSION, DirectLink
 from .idle import IdleWatch
-from .runtime import Connection, Runtime, get_runtime
+from .runtime import Runtime, get_runtime
 
 __all__ = ["RealtimeConsumer"]
 
 log = logging.getLogger("tickwire.realtime.consumer")
-
-_symbols = services.SymbolDirectory()
 
 _REQUEST_TYPES: dict[type[Request], str] = {
     Ping: ClientType.PING,
@@ -106,7 +103,7 @@ class _RateLimiter:
         return False
 
 
-class RealtimeConsumer(AsyncConsumer):
+class RealtimeConsumer(AsyncConsumer):  # type: ignore[misc]  # an untyped (Any) base
     runtime: Runtime
     conn: Connection
     outbox: Outbox
@@ -235,20 +232,54 @@ class RealtimeConsumer(AsyncConsumer):
     # -- requests --------------------------------------------------------------------------
 
     async def _handle(self, request: Request) -> None:
+        subscriptions = self.runtime.subscriptions
         if isinstance(request, Ping):
             self._reply(ServerType.PONG, {}, request)
         elif isinstance(request, SubscribeAssets):
-            await self._subscribe_assets(request)
+            async with subscriptions.assets(self.outbox, request) as granted:
+                if granted.symbols:
+                    streams = {
+                        r.channel[6:]: {"seq": r.seq, "epoch": r.epoch}
+                        | ({} if r.recovered is None else {"recovered": r.recovered})
+                        for r in granted.results
+                    }
+                    self._reply(
+                        ServerType.SUBSCRIBED,
+                        {
+                            "symbols": granted.symbols,
+                            "streams": streams,
+                            "subscription_count": self._count(),
+                        },
+                        request,
+                    )
         elif isinstance(request, UnsubscribeAssets):
-            for symbol in request.symbols:
-                self.runtime.node.unsubscribe(self.outbox, asset_channel(symbol))
+            subscriptions.unsubscribe_assets(self.outbox, request.symbols)
             self._reply(
                 ServerType.UNSUBSCRIBED,
                 {"symbols": list(request.symbols), "subscription_count": self._count()},
                 request,
             )
-        elif isinstance(request, (SubscribePortfolio, UnsubscribePortfolio)):
-            await self._portfolio(request)
+        elif isinstance(request, SubscribePortfolio):
+            portfolio_id = request.portfolio_id
+            async with subscriptions.portfolio(self.outbox, self.conn.user_id, portfolio_id) as r:
+                self._reply(
+                    ServerType.SUBSCRIBED,
+                    {
+                        "portfolio_id": portfolio_id,
+                        "seq": r.seq,
+                        "epoch": r.epoch,
+                        "subscription_count": self._count(),
+                    },
+                    request,
+                )
+        elif isinstance(request, UnsubscribePortfolio):
+            portfolio_id = request.portfolio_id
+            await subscriptions.unsubscribe_portfolio(self.outbox, self.conn.user_id, portfolio_id)
+            self._reply(
+                ServerType.UNSUBSCRIBED,
+                {"portfolio_id": portfolio_id, "subscription_count": self._count()},
+                request,
+            )
         elif isinstance(request, Authenticate):
             await self._authenticate(request)
         elif isinstance(request, Configure):
@@ -256,65 +287,7 @@ class RealtimeConsumer(AsyncConsumer):
                 self.runtime.node.set_batch(self.outbox, request.batch)
             self._reply(ServerType.CONFIGURED, {"batch": self.outbox.batch}, request)
 
-    async def _subscribe_assets(self, request: SubscribeAssets) -> None:
-        node = self.runtime.node
-        new = [s for s in request.symbols if asset_channel(s) not in self.outbox.channels]
-        limit = settings.MAX_SUBSCRIPTIONS_PER_CONNECTION
-        if self._count() + len(new) > limit:
-            raise ProtocolError(
-                ErrorCode.SUBSCRIPTION_LIMIT,
-                f"at most {limit} subscriptions per connection (MAX_SUBSCRIPTIONS_PER_"
-                f"CONNECTION); this connection has {self._count()} and asked for "
-                f"{len(new)} more",
-            )
-        unknown = await _symbols.unknown(request.symbols)
-        symbols = [s for s in request.symbols if s not in unknown]
-        results = []
-        try:
-            for symbol in symbols:
-                channel = asset_channel(symbol)
-                since = request.since.get(symbol)
-                if channel in self.outbox.channels and since is None:
-                    # Already subscribed: answer with a fresh snapshot, subscribe nothing.
-                    node.unsubscribe(self.outbox, channel)
-                results.append(
-                    await node.subscribe(
-                        self.outbox, channel, since=since, epoch=request.epoch_of(symbol)
-                    )
-                )
-            if symbols:
-                streams = {
-                    r.channel[6:]: {"seq": r.seq, "epoch": r.epoch}
-                    | ({} if r.recovered is None else {"recovered": r.recovered})
-                    for r in results
-                }
-                self._reply(
-                    ServerType.SUBSCRIBED,
-                    {"symbols": symbols, "streams": streams, "subscription_count": self._count()},
-                    request,
-                )
-            for result in results:
-                if result.recovered:
-                    # Every missed update, in order: never conflated.
-                    for frame in result.frames:
-                        self.outbox.push(frame)
-                    continue
-                frames = result.frames
-                if not frames:
-                    snap = await services.asset_snapshot_frame(result.channel[6:])
-                    frames = [snap] if snap else []
-                for frame in frames:
-                    self.outbox.push(frame, result.channel)
-        finally:
-            for result in results:
-                node.activate(self.outbox, result)
-        if unknown:
-            raise ProtocolError(
-                ErrorCode.UNKNOWN_SYMBOL,
-                f"unknown symbol{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}",
-            )
-
-    # -- authentication and portfolios -------------------------------------------------
+    # -- authentication ----------------------------------------------------------------
 
     async def _login_from_handshake(self, user_id: int) -> bool:
         token = self.scope.get("auth_token")
@@ -355,67 +328,6 @@ class RealtimeConsumer(AsyncConsumer):
             {"authenticated": True, "user_id": user.pk, "username": user.get_username()},
             request,
         )
-
-    async def _portfolio(self, request: SubscribePortfolio | UnsubscribePortfolio) -> None:
-        user_id = self.conn.user_id
-        if user_id is None:
-            raise ProtocolError(
-                ErrorCode.AUTHENTICATION_REQUIRED,
-                "portfolio subscriptions need an authenticated connection: log in, send an "
-                "'Authorization: Token <key>' header, or send 'authenticate' with a token",
-            )
-        portfolio_id = request.portfolio_id
-        channel = portfolio_channel(portfolio_id)
-        subscribed = channel in self.outbox.channels
-        # One answer for someone else's portfolio and for a missing one: ids do not leak.
-        not_found = ProtocolError(
-            ErrorCode.PORTFOLIO_NOT_FOUND, f"portfolio {portfolio_id} not found"
-        )
-        node = self.runtime.node
-        if isinstance(request, UnsubscribePortfolio):
-            if not subscribed and not await owns_portfolio(portfolio_id, user_id):
-                raise not_found
-            node.unsubscribe(self.outbox, channel)
-            self.runtime.valuer.release(portfolio_id)
-            self._reply(
-                ServerType.UNSUBSCRIBED,
-                {"portfolio_id": portfolio_id, "subscription_count": self._count()},
-                request,
-            )
-            return
-        if not await owns_portfolio(portfolio_id, user_id):
-            raise not_found
-        limit = settings.MAX_SUBSCRIPTIONS_PER_CONNECTION
-        if not subscribed and self._count() + 1 > limit:
-            raise ProtocolError(
-                ErrorCode.SUBSCRIPTION_LIMIT,
-                f"at most {limit} subscriptions per connection (MAX_SUBSCRIPTIONS_PER_"
-                f"CONNECTION), portfolios included; this connection has {self._count()}",
-            )
-        if subscribed:
-            # Already subscribed: answer again with a fresh snapshot.
-            node.unsubscribe(self.outbox, channel)
-        result = await node.subscribe(self.outbox, channel)
-        try:
-            # The valuer publishes the current value now; it arrives after the reply.
-            if not await self.runtime.valuer.watch(portfolio_id):
-                node.unsubscribe(self.outbox, channel)
-                raise not_found
-            self._reply(
-                ServerType.SUBSCRIBED,
-                {
-                    "portfolio_id": portfolio_id,
-                    "seq": result.seq,
-                    "epoch": result.epoch,
-                    "subscription_count": self._count(),
-                },
-                request,
-            )
-        except BaseException:
-            node.unsubscribe(self.outbox, channel)
-            raise
-        finally:
-            node.activate(self.outbox, result)
 
     # -- output ----------------------------------------------------------------------------
 

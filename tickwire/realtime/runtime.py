@@ -13,15 +13,17 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from django.conf import settings
 
 from tickwire.assets.bars import save_bars_async
+from tickwire.portfolios.services import bind_price_source
+from tickwire.portfolios.valuation import Price, to_decimal
 from tickwire.portfolios.valuer import PortfolioValuer
-from tickwire.stream.brokers import Broker, create_broker
+from tickwire.stream.brokers import Broker
+from tickwire.stream.control import bind_publisher
 from tickwire.stream.feeds import (
     CONTROL_CHANNEL,
     FeedService,
@@ -34,32 +36,26 @@ from tickwire.stream.feeds import registry as feed_registry
 from tickwire.stream.hub import Outbox
 from tickwire.stream.node import Node
 from tickwire.stream.protocol import CloseCode
+from tickwire.stream.tasks import log_failure
 
 from . import services
 from .cluster import Cluster, FeedHeartbeat, create_cluster, create_feed_heartbeat
+from .connection import Connection
+from .publishers import LoopPublisher, broker_from_settings
 from .sessions import SessionGuard
+from .subscriptions import Subscriptions
 
-__all__ = ["Connection", "Runtime", "current_runtime", "get_runtime", "shutdown_runtime"]
+__all__ = [
+    "Runtime",
+    "broker_from_settings",
+    "build_source",
+    "current_runtime",
+    "feed_heartbeat",
+    "get_runtime",
+    "shutdown_runtime",
+]
 
 log = logging.getLogger("tickwire.realtime")
-
-
-@dataclass(eq=False, slots=True)
-class Connection:
-    """What the runtime knows of one open WebSocket (for limits and status)."""
-
-    connection_id: str
-    outbox: Outbox
-    user_id: int | None = None
-    opened_at: float = field(default_factory=time.time)
-    #: How the user was authenticated: "session" or "token" (None while anonymous).
-    auth: str | None = None
-    #: :func:`control.credential_ref` of the session or token (what a logout names).
-    credential: str | None = None
-    #: The session key of a session-authenticated socket (checked for expiry).
-    session_key: str | None = None
-    #: True while this connection counts toward MAX_CONNECTIONS_PER_USER.
-    holds_user_slot: bool = False
 
 
 def build_source(
@@ -88,17 +84,6 @@ def build_source(
     )
 
 
-def broker_from_settings(url: str | None = None) -> Broker:
-    """The broker ``url`` (default ``TICKWIRE_BROKER_URL``) names, with the history and
-    Redis settings."""
-    return create_broker(
-        url or settings.TICKWIRE_BROKER_URL,
-        history_size=settings.TICKWIRE_HISTORY_SIZE,
-        history_ttl=settings.TICKWIRE_HISTORY_TTL,
-        prefix=settings.TICKWIRE_REDIS_PREFIX,
-    )
-
-
 def feed_heartbeat(
     broker: Broker, feed: FeedService, url: str | None = None
 ) -> FeedHeartbeat | None:
@@ -123,6 +108,7 @@ class Runtime:
         self.valuer = PortfolioValuer(
             self.node, throttle=settings.TICKWIRE_PORTFOLIO_THROTTLE_SECONDS
         )
+        self.subscriptions = Subscriptions(self.node, self.valuer)
         self.sessions = SessionGuard(
             self.node,
             lambda: self.connections.values(),
@@ -141,15 +127,22 @@ class Runtime:
         self.started_at = time.time()
         self.loop: asyncio.AbstractEventLoop | None = None
         self._started = False
+        self._unbind: list[Callable[[], None]] = []
 
     async def start(self, *, run_feed: bool | None = None) -> None:
         if self._started:
             return
-        self.loop = asyncio.get_running_loop()
+        loop = self.loop = asyncio.get_running_loop()
         await self.node.start()
         self.valuer.start()
         self.sessions.start()
         await self.cluster.start(self.node_stats)
+        # From now on, services in this process publish control messages through this
+        # broker and the REST API values portfolios at this process's live prices.
+        self._unbind = [
+            bind_publisher(LoopPublisher(self.broker, loop)),
+            bind_price_source(self.live_price),
+        ]
         self._started = True
         if settings.TICKWIRE_FEED_IN_PROCESS if run_feed is None else run_feed:
             await self.start_feed()
@@ -188,6 +181,9 @@ class Runtime:
         await self.broker.publish(CONTROL_CHANNEL, control_message(symbols))
 
     async def stop(self) -> None:
+        for unbind in self._unbind:
+            unbind()
+        self._unbind = []
         for conn in list(self.connections.values()):
             conn.outbox.close(CloseCode.GOING_AWAY, "server shutting down")
         if self._control is not None:
@@ -219,7 +215,7 @@ class Runtime:
         if known and conn.holds_user_slot and conn.user_id is not None:
             conn.holds_user_slot = False
             task = asyncio.ensure_future(self.release_user_slot(conn.user_id))
-            task.add_done_callback(_log_failure)
+            task.add_done_callback(log_failure("releasing a connection slot", log))
         portfolios = [ch for ch in conn.outbox.channels if ch.startswith("portfolio.")]
         self.node.remove(conn.outbox)
         for channel in portfolios:
@@ -275,30 +271,7 @@ class Runtime:
         except Exception:
             return self.user_connection_count(user_id)
 
-    # -- health and status ----------------------------------------------------------------
-
-    def feed_running(self) -> bool:
-        """Whether this process's own feed is publishing."""
-        feed = self.feed
-        return feed is not None and not feed.is_stale(settings.TICKWIRE_FEED_STALE_SECONDS)
-
-    async def price_feed_running(self) -> bool:
-        """Whether a price feed publishes: this process's, or (Redis) any live feed's."""
-        if self.feed_running():
-            return True
-        if not self.cluster.shared:
-            return False
-        try:
-            feeds = await self.cluster.feeds()
-        except Exception:
-            return False
-        now = time.time()
-        stale = settings.TICKWIRE_FEED_STALE_SECONDS
-        for feed in feeds:
-            last = feed.get("last_publish_at") or feed.get("started_at") or 0.0
-            if feed.get("running") and now - float(last) <= stale:
-                return True
-        return False
+    # -- this node's numbers (its heartbeat shares them) ----------------------------------
 
     def node_stats(self) -> dict[str, Any]:
         """This node's numbers, as its heartbeat shares them with the others."""
@@ -312,25 +285,8 @@ class Runtime:
             **self.global_stats(),
         }
 
-    async def cluster_stats(self) -> tuple[dict[str, int], list[dict[str, Any]]]:
-        """(global stats summed over every live node, each node's stats)."""
-        if not self.cluster.shared:
-            return self.global_stats(), [self.node_stats() | {"node_id": self.cluster.node_id}]
-        try:
-            nodes = await self.cluster.nodes()
-            users = await self.cluster.authenticated_users()
-        except Exception as exc:
-            log.warning("reading cluster stats from Redis failed: %s", exc)
-            return self.global_stats(), [self.node_stats() | {"node_id": self.cluster.node_id}]
-        keys = ("total_connections", "portfolio_subscriptions", "asset_subscriptions")
-        totals = {k: sum(int(n.get(k, 0)) for n in nodes) for k in keys}
-        totals["authenticated_users"] = (
-            users if users is not None else sum(int(n.get("authenticated_users", 0)) for n in nodes)
-        )
-        order = ("total_connections", "authenticated_users", *keys[1:])
-        return {k: totals[k] for k in order}, nodes
-
     def global_stats(self) -> dict[str, int]:
+        """Connections, authenticated users and client subscriptions on this node."""
         users = {c.user_id for c in self.connections.values() if c.user_id is not None}
         # Counted over connections, not the hub: the valuer's internal subscriptions to
         # asset channels are not client subscriptions.
@@ -348,32 +304,19 @@ class Runtime:
             "asset_subscriptions": assets,
         }
 
-    def user_stats(self, user_id: int) -> dict[str, Any]:
-        conns = [c for c in self.connections.values() if c.user_id == user_id]
-        portfolios: set[int] = set()
-        assets: set[str] = set()
-        for conn in conns:
-            for channel in conn.outbox.channels:
-                kind, _, key = channel.partition(".")
-                if kind == "portfolio":
-                    portfolios.add(int(key))
-                elif kind == "asset":
-                    assets.add(key)
-        return {
-            "connection_count": len(conns),
-            "subscriptions": {"portfolios": sorted(portfolios), "assets": sorted(assets)},
-        }
-
-    def feed_status(self) -> dict[str, object] | None:
-        return self.feed.status() if self.feed is not None else None
-
     def quote(self, symbol: str) -> Quote | None:
         return self.feed.quotes.get(symbol) if self.feed is not None else None
 
-
-def _log_failure(task: asyncio.Future[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.warning("releasing a connection slot failed: %s", task.exception())
+    def live_price(self, symbol: str) -> Price | None:
+        """The freshest price of ``symbol`` here: the valuer's, else the in-process feed's."""
+        price = self.valuer.price(symbol)
+        if price is None:
+            quote = self.quote(symbol)
+            if quote is not None:
+                price = Price(
+                    to_decimal(quote.price), to_decimal(quote.previous_close or quote.price)
+                )
+        return price
 
 
 _runtime: Runtime | None = None

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.db import transaction
 
 from tickwire.assets.models import Asset
@@ -122,8 +123,6 @@ class SymbolDirectory:
 
     @property
     def ttl(self) -> float:
-        from django.conf import settings
-
         return float(settings.REALTIME_CACHE_TIMEOUT) if self._ttl is None else self._ttl
 
     async def unknown(self, symbols: tuple[str, ...]) -> list[str]:

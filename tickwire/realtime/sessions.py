@@ -2,7 +2,7 @@
 
 * Logout, token revocation and deactivation happen in whichever process served that
   request; they publish a ``user_control`` message on ``control.user.<id>`` (see
-  :mod:`tickwire.realtime.control` and :mod:`tickwire.accounts.signals`). Every node with a
+  :mod:`tickwire.stream.control` and :mod:`tickwire.accounts.signals`). Every node with a
   socket of that user listens on that channel and closes the matching sockets with 4003.
 * A session can also just expire. Every ``TICKWIRE_SESSION_CHECK_SECONDS`` the guard checks
   each distinct session behind this process's sockets against the session store (as
@@ -21,19 +21,18 @@ import logging
 from collections.abc import Callable, Iterable
 from importlib import import_module
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.contrib.auth import get_user
 
+from tickwire.stream import control
 from tickwire.stream.node import Node
 from tickwire.stream.protocol import CloseCode
 
-from . import control
-
-if TYPE_CHECKING:
-    from .runtime import Connection
+from .connection import Connection
 
 __all__ = ["SessionGuard", "live_sessions"]
 
@@ -42,8 +41,6 @@ log = logging.getLogger("tickwire.realtime.sessions")
 
 def live_sessions(sessions: dict[str, int]) -> set[str]:
     """Which of these session keys still authenticate the user id they are paired with."""
-    from django.contrib.auth import get_user
-
     engine = import_module(settings.SESSION_ENGINE)
     alive = set()
     for key, user_id in sessions.items():

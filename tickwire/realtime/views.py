@@ -5,10 +5,6 @@ The JSON views are async so they read the runtime from the event loop that owns 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
-
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -17,7 +13,8 @@ from tickwire.assets.models import Asset
 from tickwire.stream.protocol import PROTOCOL_VERSION, ClientType, CloseCode, ErrorCode
 
 from .auth import token_from_header, user_for_token
-from .runtime import Runtime, current_runtime
+from .runtime import current_runtime
+from .status import health_report, service_status
 
 WS_PATH = "/ws/realtime/"
 
@@ -85,53 +82,7 @@ async def _user_id(request: HttpRequest) -> int | None:
 
 async def status(request: HttpRequest) -> JsonResponse:
     """Service status; with Redis, ``global_stats`` sums every live node (``nodes``)."""
-    runtime = current_runtime()
-    nodes: list[dict[str, Any]] = []
-    if runtime is not None:
-        global_stats, nodes = await runtime.cluster_stats()
-    body: dict[str, Any] = {
-        "service_status": "running" if runtime is not None else "stopped",
-        "global_stats": (
-            global_stats
-            if runtime is not None
-            else {
-                "total_connections": 0,
-                "authenticated_users": 0,
-                "portfolio_subscriptions": 0,
-                "asset_subscriptions": 0,
-            }
-        ),
-    }
-    user_id = await _user_id(request)
-    if user_id is not None and runtime is not None:
-        body["user_stats"] = runtime.user_stats(user_id)
-        # Connections count across nodes; subscriptions are this node's.
-        body["user_stats"]["connection_count"] = await runtime.user_connections(user_id)
-    if runtime is not None:
-        body["price_feed"] = runtime.feed_status()
-        if runtime.cluster.shared and body["price_feed"] is None:
-            body["price_feed_processes"] = await _feeds(runtime)
-        body["broker"] = {
-            "url_scheme": settings.TICKWIRE_BROKER_URL.split(":", 1)[0],
-            "connected": runtime.broker.is_connected,
-            "channels": len(runtime.node.broker_channels),
-        }
-        body["node_id"] = runtime.cluster.node_id
-        body["node_count"] = len(nodes)
-        body["nodes"] = nodes
-        body["uptime_seconds"] = round(_now().timestamp() - runtime.started_at, 1)
-    return JsonResponse(body)
-
-
-async def _feeds(runtime: Runtime) -> list[dict[str, Any]]:
-    try:
-        return await runtime.cluster.feeds()
-    except Exception:
-        return []
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
+    return JsonResponse(await service_status(current_runtime(), await _user_id(request)))
 
 
 async def health(request: HttpRequest) -> JsonResponse:
@@ -139,24 +90,5 @@ async def health(request: HttpRequest) -> JsonResponse:
 
     In the scaled-out mode the feed runs in its own process: its heartbeat in Redis says.
     """
-    runtime = current_runtime()
-    running = runtime is not None and await runtime.price_feed_running()
-    db_ok = await sync_to_async(_db_ok)()
-    body = {
-        "price_feed_running": running,
-        "active_connections": len(runtime.connections) if runtime is not None else 0,
-        "database": "ok" if db_ok else "unavailable",
-        "timestamp": _now().isoformat(),
-    }
-    return JsonResponse(body, status=200 if running and db_ok else 503)
-
-
-def _db_ok() -> bool:
-    from django.db import connection
-
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        return True
-    except Exception:
-        return False
+    body, healthy = await health_report(current_runtime())
+    return JsonResponse(body, status=200 if healthy else 503)

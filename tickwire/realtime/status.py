@@ -1,0 +1,164 @@
+"""What ``/realtime/status/`` and ``/realtime/health/`` report.
+
+Assembled from this process's runtime and, scaled out (Redis), from every live node's and
+feed process's heartbeat. The views only find the caller and turn these into responses.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import connection
+
+from .runtime import Runtime
+
+__all__ = [
+    "cluster_stats",
+    "database_ok",
+    "feed_running",
+    "health_report",
+    "price_feed_running",
+    "service_status",
+    "user_stats",
+]
+
+log = logging.getLogger("tickwire.realtime")
+
+_STAT_KEYS = ("total_connections", "portfolio_subscriptions", "asset_subscriptions")
+
+
+async def service_status(runtime: Runtime | None, user_id: int | None) -> dict[str, Any]:
+    """The status body: seed 003's ``service_status`` and ``global_stats`` (summed over
+    every live node), ``user_stats`` for a caller ``user_id``, and while a runtime runs the
+    feed's, the broker's and each node's state."""
+    if runtime is None:
+        return {
+            "service_status": "stopped",
+            "global_stats": {
+                "total_connections": 0,
+                "authenticated_users": 0,
+                "portfolio_subscriptions": 0,
+                "asset_subscriptions": 0,
+            },
+        }
+    global_stats, nodes = await cluster_stats(runtime)
+    body: dict[str, Any] = {"service_status": "running", "global_stats": global_stats}
+    if user_id is not None:
+        body["user_stats"] = user_stats(runtime, user_id)
+        # Connections count across nodes; subscriptions are this node's.
+        body["user_stats"]["connection_count"] = await runtime.user_connections(user_id)
+    body["price_feed"] = runtime.feed.status() if runtime.feed is not None else None
+    if runtime.cluster.shared and body["price_feed"] is None:
+        body["price_feed_processes"] = await _feeds(runtime)
+    body["broker"] = {
+        "url_scheme": settings.TICKWIRE_BROKER_URL.split(":", 1)[0],
+        "connected": runtime.broker.is_connected,
+        "channels": len(runtime.node.broker_channels),
+    }
+    body["node_id"] = runtime.cluster.node_id
+    body["node_count"] = len(nodes)
+    body["nodes"] = nodes
+    body["uptime_seconds"] = round(_now().timestamp() - runtime.started_at, 1)
+    return body
+
+
+async def health_report(runtime: Runtime | None) -> tuple[dict[str, Any], bool]:
+    """The health body, and whether this process is healthy: a price feed publishes (here
+    or, scaled out, in its own process) and the database answers."""
+    running = runtime is not None and await price_feed_running(runtime)
+    db_ok = await sync_to_async(database_ok)()
+    body = {
+        "price_feed_running": running,
+        "active_connections": len(runtime.connections) if runtime is not None else 0,
+        "database": "ok" if db_ok else "unavailable",
+        "timestamp": _now().isoformat(),
+    }
+    return body, running and db_ok
+
+
+def feed_running(runtime: Runtime) -> bool:
+    """Whether this process's own feed is publishing."""
+    feed = runtime.feed
+    return feed is not None and not feed.is_stale(settings.TICKWIRE_FEED_STALE_SECONDS)
+
+
+async def price_feed_running(runtime: Runtime) -> bool:
+    """Whether a price feed publishes: this process's, or (Redis) any live feed's."""
+    if feed_running(runtime):
+        return True
+    if not runtime.cluster.shared:
+        return False
+    try:
+        feeds = await runtime.cluster.feeds()
+    except Exception:
+        return False
+    now = time.time()
+    stale = settings.TICKWIRE_FEED_STALE_SECONDS
+    for feed in feeds:
+        last = feed.get("last_publish_at") or feed.get("started_at") or 0.0
+        if feed.get("running") and now - float(last) <= stale:
+            return True
+    return False
+
+
+async def cluster_stats(runtime: Runtime) -> tuple[dict[str, int], list[dict[str, Any]]]:
+    """(global stats summed over every live node, each node's stats)."""
+    cluster = runtime.cluster
+    if not cluster.shared:
+        return runtime.global_stats(), [runtime.node_stats() | {"node_id": cluster.node_id}]
+    try:
+        nodes = await cluster.nodes()
+        users = await cluster.authenticated_users()
+    except Exception as exc:
+        log.warning("reading cluster stats from Redis failed: %s", exc)
+        return runtime.global_stats(), [runtime.node_stats() | {"node_id": cluster.node_id}]
+    totals = {k: sum(int(n.get(k, 0)) for n in nodes) for k in _STAT_KEYS}
+    totals["authenticated_users"] = (
+        users if users is not None else sum(int(n.get("authenticated_users", 0)) for n in nodes)
+    )
+    order = ("total_connections", "authenticated_users", *_STAT_KEYS[1:])
+    return {k: totals[k] for k in order}, nodes
+
+
+def user_stats(runtime: Runtime, user_id: int) -> dict[str, Any]:
+    """``user_id``'s connections and subscriptions on this node."""
+    conns = [c for c in runtime.connections.values() if c.user_id == user_id]
+    portfolios: set[int] = set()
+    assets: set[str] = set()
+    for conn in conns:
+        for channel in conn.outbox.channels:
+            kind, _, key = channel.partition(".")
+            if kind == "portfolio":
+                portfolios.add(int(key))
+            elif kind == "asset":
+                assets.add(key)
+    return {
+        "connection_count": len(conns),
+        "subscriptions": {"portfolios": sorted(portfolios), "assets": sorted(assets)},
+    }
+
+
+def database_ok() -> bool:
+    """Whether the database answers a query."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return True
+    except Exception:
+        return False
+
+
+async def _feeds(runtime: Runtime) -> list[dict[str, Any]]:
+    try:
+        return await runtime.cluster.feeds()
+    except Exception:
+        return []
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
