@@ -67,7 +67,7 @@ def test_admin_manages_users():
 
 
 def test_demo_user_only_where_demo_data_is_enabled(settings):
-    from tickwire.assets.demo import DemoDataDisabled, load_demo_data
+    from tickwire.portfolios.demo import DemoDataDisabled, load_demo_data
 
     settings.TICKWIRE_DEMO_DATA = False
     with pytest.raises(DemoDataDisabled):

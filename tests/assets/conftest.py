@@ -11,8 +11,8 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import timezone
 
-from tickwire.assets.demo import DemoSummary, load_demo_data
 from tickwire.assets.models import Asset
+from tickwire.portfolios.demo import DemoSummary, load_demo_data
 
 AssetFactory = Callable[..., Asset]
 

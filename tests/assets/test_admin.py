@@ -9,8 +9,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from tickwire.assets.demo import DemoSummary
 from tickwire.assets.models import Asset, PriceBar
+from tickwire.portfolios.demo import DemoSummary
 from tickwire.portfolios.models import Portfolio
 
 pytestmark = pytest.mark.django_db

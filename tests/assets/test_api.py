@@ -8,8 +8,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from tickwire.assets.demo import DEMO_ASSETS, DemoSummary
 from tickwire.assets.models import Asset
+from tickwire.portfolios.demo import DEMO_ASSETS, DemoSummary
 
 from .conftest import AssetFactory
 

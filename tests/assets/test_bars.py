@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 
 from tickwire.assets.bars import rollup_daily, save_bars
-from tickwire.assets.demo import load_demo_data
 from tickwire.assets.models import Asset, PriceBar
+from tickwire.portfolios.demo import load_demo_data
 from tickwire.stream.feeds import Bar
 
 pytestmark = pytest.mark.django_db

@@ -14,7 +14,8 @@ from django.contrib.auth import authenticate, get_user_model
 from django.core.management import CommandError, call_command
 from pytest_django import Settings
 
-from tickwire.assets.demo import (
+from tickwire.assets.models import Asset
+from tickwire.portfolios.demo import (
     DEMO_ASSETS,
     DEMO_PASSWORD,
     DEMO_POSITIONS,
@@ -23,7 +24,6 @@ from tickwire.assets.demo import (
     DemoSummary,
     load_demo_data,
 )
-from tickwire.assets.models import Asset
 from tickwire.portfolios.models import Portfolio, Position
 
 pytestmark = pytest.mark.django_db

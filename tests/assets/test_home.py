@@ -10,9 +10,9 @@ from django.contrib.auth import get_user_model
 from django.template.loader import render_to_string
 from django.test import Client
 
-from tickwire.assets.demo import DEMO_ASSETS, DemoSummary
 from tickwire.assets.models import Asset
 from tickwire.assets.templatetags import market
+from tickwire.portfolios.demo import DEMO_ASSETS, DemoSummary
 
 
 @pytest.mark.django_db

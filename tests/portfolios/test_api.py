@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from tickwire.assets.demo import load_demo_data
+from tickwire.portfolios.demo import load_demo_data
 from tickwire.portfolios.models import Portfolio, Position
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ import pytest
 from django.db import transaction
 from rest_framework.test import APIClient
 
-from tickwire.assets.demo import load_demo_data
+from tickwire.portfolios.demo import load_demo_data
 from tickwire.portfolios.models import Portfolio, Position
 from tickwire.portfolios.services import bind_price_source
 from tickwire.portfolios.valuation import Price

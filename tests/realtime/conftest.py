@@ -1,6 +1,6 @@
 import pytest
 
-from tickwire.assets.demo import load_demo_data
+from tickwire.portfolios.demo import load_demo_data
 from tickwire.realtime import runtime as runtime_module
 
 

@@ -1,7 +1,8 @@
-"""Demo data: a realistic set of assets, a ``demo``/``demo`` user and a demo portfolio.
+"""Demo assets: a realistic set of stocks, ETFs, crypto and FX pairs with seed quotes.
 
 Loaded only where ``settings.TICKWIRE_DEMO_DATA`` is true (the embedded default and the
-tests); production settings set it false so a known password can never be created there.
+tests); production settings set it false. The demo user and portfolio are
+:mod:`tickwire.portfolios.demo`'s, which loads these first.
 """
 
 from __future__ import annotations
@@ -10,18 +11,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.db import transaction
 from django.utils import timezone
 
-from tickwire.portfolios.models import Portfolio, Position
-
 from .models import Asset
-
-DEMO_USERNAME = "demo"
-DEMO_PASSWORD = "demo"
-DEMO_PORTFOLIO_NAME = "Demo Portfolio"
-DEMO_PORTFOLIO_CURRENCY = "USD"
 
 
 class DemoDataDisabled(RuntimeError):
@@ -42,39 +34,6 @@ class DemoAssetSpec:
     day_high: Decimal
     day_low: Decimal
     volume: Decimal
-
-
-@dataclass(frozen=True, slots=True)
-class DemoPositionSpec:
-    """One holding of the demo portfolio."""
-
-    symbol: str
-    quantity: Decimal
-    average_cost: Decimal
-
-
-@dataclass(frozen=True, slots=True)
-class DemoSummary:
-    """What :func:`load_demo_data` did; ``str()`` gives a one-line summary."""
-
-    assets_created: int
-    assets_updated: int
-    user_created: bool
-    portfolio_created: bool
-    positions: int
-
-    @property
-    def assets_total(self) -> int:
-        return self.assets_created + self.assets_updated
-
-    def __str__(self) -> str:
-        user_state = "created" if self.user_created else "password reset"
-        portfolio_state = "created" if self.portfolio_created else "updated"
-        return (
-            f"Demo data loaded: {self.assets_total} assets ({self.assets_created} created, "
-            f"{self.assets_updated} updated), user '{DEMO_USERNAME}' ({user_state}), "
-            f"portfolio '{DEMO_PORTFOLIO_NAME}' ({portfolio_state}, {self.positions} positions)."
-        )
 
 
 def _asset(
@@ -128,36 +87,18 @@ DEMO_ASSETS: tuple[DemoAssetSpec, ...] = (
            ("152.845", "153.210", "153.480", "152.610", "0")),
 )  # fmt: skip
 
-DEMO_POSITIONS: tuple[DemoPositionSpec, ...] = (
-    DemoPositionSpec("AAPL", Decimal("10"), Decimal("189.50")),
-    DemoPositionSpec("MSFT", Decimal("5"), Decimal("402.10")),
-    DemoPositionSpec("NVDA", Decimal("3"), Decimal("118.75")),
-    DemoPositionSpec("SPY", Decimal("20"), Decimal("561.30")),
-    DemoPositionSpec("BTC-USD", Decimal("0.25"), Decimal("67250.00")),
-)
-
 
 def demo_data_enabled() -> bool:
     """Whether this deployment may load demo data (``settings.TICKWIRE_DEMO_DATA``)."""
     return bool(getattr(settings, "TICKWIRE_DEMO_DATA", False))
 
 
-@transaction.atomic
-def load_demo_data() -> DemoSummary:
-    """Create or refresh the demo assets, the ``demo`` user and its portfolio.
+def load_demo_assets() -> tuple[dict[str, Asset], int]:
+    """Create or refresh the demo assets; returns them by symbol, and how many were new.
 
-    Idempotent: every row is written with ``update_or_create``, so a re-run resets the demo
-    quotes (with ``last_updated`` = now), the demo user's password to ``demo`` and the demo
-    positions, and never duplicates anything. Runs in one transaction.
-
-    Raises:
-        DemoDataDisabled: ``settings.TICKWIRE_DEMO_DATA`` is false (production settings).
+    Every row is written with ``update_or_create`` (``last_updated`` = now), so a re-run
+    never duplicates anything. The caller holds the transaction.
     """
-    if not demo_data_enabled():
-        raise DemoDataDisabled(
-            "Demo data is disabled in these settings (TICKWIRE_DEMO_DATA is False); "
-            "it would create a user with the known password 'demo'."
-        )
     now = timezone.now()
     created_count = 0
     assets: dict[str, Asset] = {}
@@ -180,33 +121,4 @@ def load_demo_data() -> DemoSummary:
         )
         assets[spec.symbol] = asset
         created_count += created
-
-    # create_user/set_password skip AUTH_PASSWORD_VALIDATORS on purpose: "demo" fails them.
-    user_model = get_user_model()
-    user = user_model.objects.filter(username=DEMO_USERNAME).first()
-    user_created = user is None
-    if user is None:
-        user = user_model.objects.create_user(
-            username=DEMO_USERNAME, email="demo@example.com", password=DEMO_PASSWORD
-        )
-    else:
-        user.set_password(DEMO_PASSWORD)
-        user.is_active = True
-        user.save(update_fields=["password", "is_active"])
-
-    portfolio, portfolio_created = Portfolio.objects.get_or_create(
-        owner=user, name=DEMO_PORTFOLIO_NAME, defaults={"currency": DEMO_PORTFOLIO_CURRENCY}
-    )
-    for position in DEMO_POSITIONS:
-        Position.objects.update_or_create(
-            portfolio=portfolio,
-            asset=assets[position.symbol],
-            defaults={"quantity": position.quantity, "average_cost": position.average_cost},
-        )
-    return DemoSummary(
-        assets_created=created_count,
-        assets_updated=len(DEMO_ASSETS) - created_count,
-        user_created=user_created,
-        portfolio_created=portfolio_created,
-        positions=len(DEMO_POSITIONS),
-    )
+    return assets, created_count

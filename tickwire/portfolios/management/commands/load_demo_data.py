@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from tickwire.assets.demo import DemoDataDisabled, load_demo_data
+from tickwire.portfolios.demo import DemoDataDisabled, load_demo_data
 
 
 class Command(BaseCommand):
