@@ -30,13 +30,12 @@ from typing import Any
 
 import orjson
 
-from tickwire.stream import control
+from tickwire.stream import builders, control
 from tickwire.stream.node import Node
 from tickwire.stream.protocol import (
-    ErrorCode,
     ServerType,
     asset_channel,
-    encode_body,
+    channel_symbol,
     portfolio_channel,
 )
 from tickwire.stream.tasks import log_failure
@@ -188,7 +187,7 @@ class PortfolioValuer:
             return
         result = await self.node.subscribe(self._sink, channel)
         try:
-            if channel.startswith("asset."):
+            if channel_symbol(channel) is not None:
                 # An asset channel's snapshot is its latest price. A control channel's is
                 # an old event, already reflected in the book just loaded: skip it.
                 for frame in result.frames:
@@ -311,15 +310,7 @@ class PortfolioValuer:
 
     def _deleted(self, portfolio_id: int) -> None:
         self._forget(portfolio_id)
-        body = encode_body(
-            ServerType.ERROR,
-            {
-                "code": ErrorCode.PORTFOLIO_NOT_FOUND.value,
-                "message": f"portfolio {portfolio_id} was deleted",
-                "portfolio_id": portfolio_id,
-            },
-        )
-        self._queue(portfolio_channel(portfolio_id), body)
+        self._queue(portfolio_channel(portfolio_id), builders.portfolio_deleted_body(portfolio_id))
 
     # -- updates out ----------------------------------------------------------------------
 
@@ -332,12 +323,14 @@ class PortfolioValuer:
             watched.timer = None
         book = watched.book
         valuation = value_portfolio(book.currency, book.holdings, self._prices, book.pairs)
-        data = {"portfolio_id": portfolio_id, "name": book.name, **valuation.as_data()}
+        valued = valuation.as_data()
+        data = {"name": book.name, **valued}
         if not force and data == watched.last_data:
             return  # the tick did not move anything this portfolio shows
         watched.last_data = data
         watched.last_emit = time.monotonic()
-        self._queue(portfolio_channel(portfolio_id), encode_body(ServerType.PORTFOLIO_UPDATE, data))
+        body = builders.portfolio_update_body(portfolio_id, book.name, valued)
+        self._queue(portfolio_channel(portfolio_id), body)
 
     def _queue(self, channel: str, body: bytes) -> None:
         # Latest body per channel wins: a publisher that fell behind sends current values.

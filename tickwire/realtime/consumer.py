@@ -29,9 +29,10 @@ from channels.exceptions import StopConsumer
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from tickwire.stream.builders import error as error_frame
+from tickwire.stream import builders
 from tickwire.stream.control import credential_ref
 from tickwire.stream.hub import Outbox, batch_frames
+from tickwire.stream.messages import StreamPosition
 from tickwire.stream.protocol import (
     Authenticate,
     ClientType,
@@ -41,12 +42,10 @@ from tickwire.stream.protocol import (
     Ping,
     ProtocolError,
     Request,
-    ServerType,
     SubscribeAssets,
     SubscribePortfolio,
     UnsubscribeAssets,
     UnsubscribePortfolio,
-    encode,
     parse_request,
 )
 
@@ -164,18 +163,7 @@ class RealtimeConsumer(AsyncConsumer):  # type: ignore[misc]  # an untyped (Any)
         self.idle_watch.add(self)
         if user_id is not None and not await self._login_from_handshake(user_id):
             return  # refused: over MAX_CONNECTIONS_PER_USER, closing with 4002
-        self.outbox.push(
-            encode(
-                ServerType.CONNECTION,
-                {
-                    "status": "connected",
-                    "connection_id": self.conn.connection_id,
-                    "authenticated": self.conn.user_id is not None,
-                    "user_id": self.conn.user_id,
-                    "protocol_version": 1,
-                },
-            )
-        )
+        self.outbox.push(builders.connection(self.conn.connection_id, self.conn.user_id))
 
     async def websocket_receive(self, message: dict[str, Any]) -> None:
         if not hasattr(self, "outbox"):
@@ -234,58 +222,51 @@ class RealtimeConsumer(AsyncConsumer):  # type: ignore[misc]  # an untyped (Any)
     async def _handle(self, request: Request) -> None:
         subscriptions = self.runtime.subscriptions
         if isinstance(request, Ping):
-            self._reply(ServerType.PONG, {}, request)
+            self.outbox.push(builders.pong(request_id=request.id))
         elif isinstance(request, SubscribeAssets):
             async with subscriptions.assets(self.outbox, request) as granted:
                 if granted.symbols:
                     streams = {
-                        r.channel[6:]: {"seq": r.seq, "epoch": r.epoch}
-                        | ({} if r.recovered is None else {"recovered": r.recovered})
-                        for r in granted.results
+                        symbol: StreamPosition(r.seq, r.epoch, r.recovered)
+                        for symbol, r in zip(granted.symbols, granted.results, strict=True)
                     }
-                    self._reply(
-                        ServerType.SUBSCRIBED,
-                        {
-                            "symbols": granted.symbols,
-                            "streams": streams,
-                            "subscription_count": self._count(),
-                        },
-                        request,
+                    self.outbox.push(
+                        builders.subscribed_assets(
+                            streams, subscription_count=self._count(), request_id=request.id
+                        )
                     )
         elif isinstance(request, UnsubscribeAssets):
             subscriptions.unsubscribe_assets(self.outbox, request.symbols)
-            self._reply(
-                ServerType.UNSUBSCRIBED,
-                {"symbols": list(request.symbols), "subscription_count": self._count()},
-                request,
+            self.outbox.push(
+                builders.unsubscribed_assets(
+                    request.symbols, subscription_count=self._count(), request_id=request.id
+                )
             )
         elif isinstance(request, SubscribePortfolio):
             portfolio_id = request.portfolio_id
             async with subscriptions.portfolio(self.outbox, self.conn.user_id, portfolio_id) as r:
-                self._reply(
-                    ServerType.SUBSCRIBED,
-                    {
-                        "portfolio_id": portfolio_id,
-                        "seq": r.seq,
-                        "epoch": r.epoch,
-                        "subscription_count": self._count(),
-                    },
-                    request,
+                self.outbox.push(
+                    builders.subscribed_portfolio(
+                        portfolio_id,
+                        StreamPosition(r.seq, r.epoch),
+                        subscription_count=self._count(),
+                        request_id=request.id,
+                    )
                 )
         elif isinstance(request, UnsubscribePortfolio):
             portfolio_id = request.portfolio_id
             await subscriptions.unsubscribe_portfolio(self.outbox, self.conn.user_id, portfolio_id)
-            self._reply(
-                ServerType.UNSUBSCRIBED,
-                {"portfolio_id": portfolio_id, "subscription_count": self._count()},
-                request,
+            self.outbox.push(
+                builders.unsubscribed_portfolio(
+                    portfolio_id, subscription_count=self._count(), request_id=request.id
+                )
             )
         elif isinstance(request, Authenticate):
             await self._authenticate(request)
         elif isinstance(request, Configure):
             if request.batch is not None:
                 self.runtime.node.set_batch(self.outbox, request.batch)
-            self._reply(ServerType.CONFIGURED, {"batch": self.outbox.batch}, request)
+            self.outbox.push(builders.configured(self.outbox.batch, request_id=request.id))
 
     # -- authentication ----------------------------------------------------------------
 
@@ -323,10 +304,8 @@ class RealtimeConsumer(AsyncConsumer):  # type: ignore[misc]  # an untyped (Any)
         if not await self.runtime.authenticate(self.conn, user.pk, "token", credential):
             self._too_many_connections()
             return
-        self._reply(
-            ServerType.AUTHENTICATED,
-            {"authenticated": True, "user_id": user.pk, "username": user.get_username()},
-            request,
+        self.outbox.push(
+            builders.authenticated(user.pk, user.get_username(), request_id=request.id)
         )
 
     # -- output ----------------------------------------------------------------------------
@@ -334,15 +313,9 @@ class RealtimeConsumer(AsyncConsumer):  # type: ignore[misc]  # an untyped (Any)
     def _count(self) -> int:
         return len(self.outbox.channels)
 
-    def _reply(self, kind: str, data: dict[str, Any], request: Request) -> None:
-        if request.id is not None:
-            self.outbox.push(encode(kind, data, id=request.id))
-        else:
-            self.outbox.push(encode(kind, data))
-
     def _error(self, exc: ProtocolError) -> None:
         self.outbox.push(
-            error_frame(
+            builders.error(
                 exc.code, exc.message, request_type=exc.request_type, request_id=exc.request_id
             )
         )

@@ -35,7 +35,7 @@ from tickwire.stream.feeds import (
 from tickwire.stream.feeds import registry as feed_registry
 from tickwire.stream.hub import Outbox
 from tickwire.stream.node import Node
-from tickwire.stream.protocol import CloseCode
+from tickwire.stream.protocol import CloseCode, channel_portfolio_id, channel_symbol
 from tickwire.stream.tasks import log_failure
 
 from . import services
@@ -216,10 +216,11 @@ class Runtime:
             conn.holds_user_slot = False
             task = asyncio.ensure_future(self.release_user_slot(conn.user_id))
             task.add_done_callback(log_failure("releasing a connection slot", log))
-        portfolios = [ch for ch in conn.outbox.channels if ch.startswith("portfolio.")]
+        portfolio_ids = [channel_portfolio_id(ch) for ch in conn.outbox.channels]
         self.node.remove(conn.outbox)
-        for channel in portfolios:
-            self.valuer.release(int(channel[len("portfolio.") :]))
+        for portfolio_id in portfolio_ids:
+            if portfolio_id is not None:
+                self.valuer.release(portfolio_id)
         self.sessions.detach(conn)
 
     def user_connection_count(self, user_id: int) -> int:
@@ -293,9 +294,9 @@ class Runtime:
         portfolios = assets = 0
         for conn in self.connections.values():
             for channel in conn.outbox.channels:
-                if channel.startswith("portfolio."):
+                if channel_portfolio_id(channel) is not None:
                     portfolios += 1
-                elif channel.startswith("asset."):
+                elif channel_symbol(channel) is not None:
                     assets += 1
         return {
             "total_connections": len(self.connections),

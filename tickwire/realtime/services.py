@@ -15,8 +15,8 @@ from django.conf import settings
 from django.db import transaction
 
 from tickwire.assets.models import Asset
+from tickwire.stream import builders
 from tickwire.stream.feeds import Instrument, Quote
-from tickwire.stream.protocol import ServerType, encode
 
 __all__ = [
     "SymbolDirectory",
@@ -157,20 +157,18 @@ def _snapshot(symbol: str) -> bytes | None:
     price = float(asset.current_price)
     prev = float(asset.previous_close) if asset.previous_close is not None else price
     decimals = price_decimals(asset.kind, price)
-    data = {
-        "symbol": asset.symbol,
-        "price": price,
-        "change": round(price - prev, decimals),
-        "change_percent": round((price - prev) / prev * 100, 4) if prev else 0.0,
-        "volume": (
-            int(asset.volume or 0) if asset.kind in ("stock", "etf") else float(asset.volume or 0)
-        ),
-        "high": _f(asset.day_high) if asset.day_high is not None else price,
-        "low": _f(asset.day_low) if asset.day_low is not None else price,
-        "previous_close": prev,
-        "currency": asset.currency,
-    }
-    return encode(ServerType.ASSET_UPDATE, data, seq=0)
+    return builders.asset_update(
+        asset.symbol,
+        price,
+        round(price - prev, decimals),
+        round((price - prev) / prev * 100, 4) if prev else 0.0,
+        int(asset.volume or 0) if asset.kind in ("stock", "etf") else float(asset.volume or 0),
+        float(asset.day_high) if asset.day_high is not None else price,
+        float(asset.day_low) if asset.day_low is not None else price,
+        prev,
+        asset.currency,
+        seq=0,
+    )
 
 
 async def asset_snapshot_frame(symbol: str) -> bytes | None:

@@ -29,6 +29,7 @@ from tickwire.stream.protocol import (
     ProtocolError,
     SubscribeAssets,
     asset_channel,
+    channel_symbol,
     portfolio_channel,
 )
 
@@ -112,7 +113,8 @@ class Subscriptions:
         frames = result.frames
         if not frames:
             # Nothing published on the channel yet: the price the database holds.
-            snap = await asset_snapshot_frame(result.channel[len("asset.") :])
+            symbol = channel_symbol(result.channel)
+            snap = await asset_snapshot_frame(symbol) if symbol else None
             frames = [snap] if snap else []
         for frame in frames:
             outbox.push(frame, result.channel)
