@@ -50,7 +50,8 @@ def main() -> None:
     from benchmarks.control import serve_control
     from tickwire.realtime.runtime import get_runtime
     from tickwire.serve import uvicorn_options
-    from tickwire.stream.protocol import ServerType, asset_channel, encode_body, seal
+    from tickwire.stream.channels import asset_channel
+    from tickwire.stream.protocol import ServerType, encode_body, seal
 
     raise_nofile()
     if os.environ.get("TW_TRACEMALLOC"):

@@ -18,9 +18,10 @@ from tickwire.portfolios.models import Portfolio, Position
 from tickwire.portfolios.valuer import PortfolioValuer
 from tickwire.stream import control
 from tickwire.stream.brokers import MemoryBroker
+from tickwire.stream.channels import asset_channel, portfolio_channel
 from tickwire.stream.hub import Outbox
 from tickwire.stream.node import Node
-from tickwire.stream.protocol import asset_channel, encode_body, portfolio_channel
+from tickwire.stream.protocol import encode_body
 
 STORED = {  # symbol: (kind, currency, price, previous close)
     "AAPL": ("stock", "USD", "268.40", "265.12"),

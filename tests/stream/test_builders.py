@@ -4,6 +4,7 @@ import orjson
 import pytest
 
 from tickwire.stream import builders as b
+from tickwire.stream import channels as c
 from tickwire.stream import messages as m
 from tickwire.stream import protocol as p
 from tickwire.stream.protocol import ErrorCode, ServerType
@@ -159,16 +160,16 @@ def test_every_server_type_has_a_builder_and_a_type():
 @pytest.mark.parametrize(
     ("name", "symbol", "portfolio_id", "user_id"),
     [
-        (p.asset_channel("BRK.B"), "BRK.B", None, None),
-        (p.portfolio_channel(12), None, 12, None),
-        (p.user_channel(3), None, None, 3),
+        (c.asset_channel("BRK.B"), "BRK.B", None, None),
+        (c.portfolio_channel(12), None, 12, None),
+        (c.user_channel(3), None, None, 3),
         ("portfolio.²", None, None, None),  # "²".isdigit() is true; int("²") fails
         ("asset.", None, None, None),
         ("control.feed", None, None, None),
     ],
 )
 def test_channel_names_built_and_parsed_by_one_pair(name, symbol, portfolio_id, user_id):
-    parsed = p.parse_channel(name)
+    parsed = c.parse_channel(name)
     assert (parsed.symbol, parsed.portfolio_id, parsed.user_id) == (symbol, portfolio_id, user_id)
-    assert p.channel_symbol(name) == symbol and p.channel_portfolio_id(name) == portfolio_id
-    assert p.is_stream_channel(name) is name.startswith(("asset.", "portfolio."))
+    assert c.channel_symbol(name) == symbol and c.channel_portfolio_id(name) == portfolio_id
+    assert c.is_stream_channel(name) is name.startswith(("asset.", "portfolio."))

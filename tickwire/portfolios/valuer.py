@@ -31,13 +31,9 @@ from typing import Any
 import orjson
 
 from tickwire.stream import builders, control
+from tickwire.stream.channels import asset_channel, channel_symbol, portfolio_channel
 from tickwire.stream.node import Node
-from tickwire.stream.protocol import (
-    ServerType,
-    asset_channel,
-    channel_symbol,
-    portfolio_channel,
-)
+from tickwire.stream.protocol import ServerType
 from tickwire.stream.tasks import log_failure
 
 from .services import Book, load_book_async

@@ -23,6 +23,7 @@ from tickwire.portfolios.services import bind_price_source
 from tickwire.portfolios.valuation import Price, to_decimal
 from tickwire.portfolios.valuer import PortfolioValuer
 from tickwire.stream.brokers import Broker
+from tickwire.stream.channels import channel_portfolio_id, channel_symbol
 from tickwire.stream.control import bind_publisher
 from tickwire.stream.feeds import (
     CONTROL_CHANNEL,
@@ -35,7 +36,7 @@ from tickwire.stream.feeds import (
 from tickwire.stream.feeds import registry as feed_registry
 from tickwire.stream.hub import Outbox
 from tickwire.stream.node import Node
-from tickwire.stream.protocol import CloseCode, channel_portfolio_id, channel_symbol
+from tickwire.stream.protocol import CloseCode
 from tickwire.stream.tasks import log_failure
 
 from . import services

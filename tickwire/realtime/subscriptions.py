@@ -22,16 +22,10 @@ from django.conf import settings
 
 from tickwire.portfolios.services import owns_portfolio
 from tickwire.portfolios.valuer import PortfolioValuer
+from tickwire.stream.channels import asset_channel, channel_symbol, portfolio_channel
 from tickwire.stream.hub import Outbox
 from tickwire.stream.node import Node, SubscribeResult
-from tickwire.stream.protocol import (
-    ErrorCode,
-    ProtocolError,
-    SubscribeAssets,
-    asset_channel,
-    channel_symbol,
-    portfolio_channel,
-)
+from tickwire.stream.protocol import ErrorCode, ProtocolError, SubscribeAssets
 
 from .services import SymbolDirectory, asset_snapshot_frame
 

@@ -16,16 +16,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .channels import parse_channel
 from .messages import StreamPosition
-from .protocol import (
-    PROTOCOL_VERSION,
-    ErrorCode,
-    ServerType,
-    encode,
-    encode_body,
-    parse_channel,
-    seal,
-)
+from .protocol import PROTOCOL_VERSION, ErrorCode, ServerType, encode, encode_body, seal
 
 __all__ = [
     "asset_update",

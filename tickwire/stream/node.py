@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 from . import builders
 from .brokers.base import Broker, ChannelReset, Publication
+from .channels import is_stream_channel
 from .hub import Hub, Outbox
-from .protocol import is_stream_channel
 from .tasks import log_failure
 
 __all__ = ["Node", "SubscribeResult", "conflates"]

@@ -27,7 +27,8 @@ import orjson
 
 from .. import builders
 from ..brokers.base import Broker
-from ..protocol import asset_channel, encode_body, utc_timestamp
+from ..channels import asset_channel
+from ..protocol import encode_body, utc_timestamp
 from .bars import BarAggregator
 from .base import Bar, Instrument, Source, Tick
 
