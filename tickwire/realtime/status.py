@@ -15,6 +15,8 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connection
 
+from tickwire.stream.channels import parse_channel
+
 from .runtime import Runtime
 
 __all__ = [
@@ -132,11 +134,11 @@ def user_stats(runtime: Runtime, user_id: int) -> dict[str, Any]:
     assets: set[str] = set()
     for conn in conns:
         for channel in conn.outbox.channels:
-            kind, _, key = channel.partition(".")
-            if kind == "portfolio":
-                portfolios.add(int(key))
-            elif kind == "asset":
-                assets.add(key)
+            name = parse_channel(channel)
+            if name.portfolio_id is not None:
+                portfolios.add(name.portfolio_id)
+            elif name.symbol is not None:
+                assets.add(name.symbol)
     return {
         "connection_count": len(conns),
         "subscriptions": {"portfolios": sorted(portfolios), "assets": sorted(assets)},

@@ -20,7 +20,9 @@ __all__ = [
     "is_stream_channel",
     "parse_channel",
     "portfolio_channel",
+    "portfolio_control_channel",
     "user_channel",
+    "user_control_channel",
 ]
 
 ASSET_CHANNEL_PREFIX: Final = "asset."
@@ -36,6 +38,16 @@ def asset_channel(symbol: str) -> str:
 def portfolio_channel(portfolio_id: int) -> str:
     """The channel of a portfolio's updates: ``portfolio.<id>``."""
     return f"{PORTFOLIO_CHANNEL_PREFIX}{portfolio_id}"
+
+
+def portfolio_control_channel(portfolio_id: int) -> str:
+    """The internal channel on which a portfolio's position changes reach every node."""
+    return f"control.{PORTFOLIO_CHANNEL_PREFIX}{portfolio_id}"
+
+
+def user_control_channel(user_id: int) -> str:
+    """The internal channel on which a user's logouts and revocations reach every node."""
+    return f"control.{USER_CHANNEL_PREFIX}{user_id}"
 
 
 def user_channel(user_id: int) -> str:

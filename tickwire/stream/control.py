@@ -25,6 +25,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, Final, Protocol
 
+from .channels import portfolio_control_channel, user_control_channel
 from .hub import Outbox
 from .protocol import encode_body
 
@@ -52,14 +53,6 @@ USER_CONTROL: Final = "user_control"
 PORTFOLIO_CHANGED: Final = "changed"
 CREDENTIAL_REVOKED: Final = "credential_revoked"
 USER_DISABLED: Final = "user_disabled"
-
-
-def portfolio_control_channel(portfolio_id: int) -> str:
-    return f"control.portfolio.{portfolio_id}"
-
-
-def user_control_channel(user_id: int) -> str:
-    return f"control.user.{user_id}"
 
 
 def credential_ref(kind: str, secret: str) -> str:
