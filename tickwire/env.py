@@ -6,6 +6,9 @@ of surfacing later as a confusing failure deep inside a request.
 
 ``.env`` is read once, never overrides a variable already set in the real environment, and
 understands ``KEY=value``, ``export KEY=value``, quotes and ``#`` comments.
+
+Data and configuration (the SQLite database, ``.env``, collected static files) live in
+:func:`tickwire_home`, never inside the installed package.
 """
 
 from __future__ import annotations
@@ -14,14 +17,19 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from platformdirs import user_data_dir
+
 __all__ = [
     "SettingError",
+    "StartupError",
     "env_bool",
     "env_float",
     "env_int",
     "env_list",
     "env_str",
     "load_dotenv",
+    "load_home_dotenv",
+    "tickwire_home",
 ]
 
 
@@ -31,6 +39,44 @@ class SettingError(Exception):
     def __init__(self, name: str, value: str, expected: str) -> None:
         super().__init__(f"setting {name}={value!r} is invalid: expected {expected}")
         self.name = name
+
+
+class StartupError(Exception):
+    """Something a process needs at start is missing or wrong: a setting, a service it
+    connects to, the database's migrations. The message is one line that says what to
+    change; entry points print it and exit with status 2, without a traceback."""
+
+
+#: The directory holding the ``tickwire`` package (templates, static files, migrations).
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def tickwire_home(environ: Mapping[str, str] | None = None) -> Path:
+    """Where this installation keeps its data and configuration.
+
+    ``TICKWIRE_HOME`` if set; else the source checkout when the package is imported from
+    one (``make run``: the database and ``.env`` sit beside ``manage.py`` as always);
+    else the user's data directory (``~/.local/share/tickwire`` on Linux). Never the
+    installed package's own directory, which may be read-only and is replaced on upgrade.
+    """
+    value = _get("TICKWIRE_HOME", environ)
+    if value:
+        return Path(value).expanduser().resolve()
+    checkout = PACKAGE_DIR.parent
+    if (checkout / "pyproject.toml").is_file() and (checkout / "manage.py").is_file():
+        return checkout
+    return Path(user_data_dir("tickwire", appauthor=False))
+
+
+def load_home_dotenv(environ: dict[str, str] | None = None) -> Path:
+    """Read ``TICKWIRE_HOME/.env`` (variables already set win); returns the home.
+
+    Entry points call this before choosing the settings module, so a ``.env`` can set
+    ``DJANGO_SETTINGS_MODULE`` too.
+    """
+    home = tickwire_home(environ)
+    load_dotenv(home / ".env", environ)
+    return home
 
 
 _TRUE = {"1", "true", "yes", "on"}

@@ -23,11 +23,23 @@ from tickwire.env import (
     env_list,
     env_str,
     load_dotenv,
+    tickwire_home,
 )
-from tickwire.stream.feeds.registry import options_from_env
+from tickwire.stream.feeds.registry import SOURCES, options_from_env
 
+# Where the package's code, templates and static files are: a checkout or site-packages.
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
-load_dotenv(BASE_DIR / ".env")
+# Where this installation's data and configuration live (the SQLite database, `.env`,
+# collected static files): the checkout when run from one, else TICKWIRE_HOME or the
+# user's data directory — never inside the installed package.
+TICKWIRE_HOME = tickwire_home()
+load_dotenv(TICKWIRE_HOME / ".env")
+try:
+    TICKWIRE_HOME.mkdir(parents=True, exist_ok=True)
+except OSError as _exc:
+    raise SettingError(
+        "TICKWIRE_HOME", str(TICKWIRE_HOME), f"a directory this user can create ({_exc.strerror})"
+    ) from None
 
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env_str("SECRET_KEY", "")
@@ -81,7 +93,7 @@ TEMPLATES = [
 ]
 
 # --- database -----------------------------------------------------------------------------
-DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
+DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{TICKWIRE_HOME / 'db.sqlite3'}")
 _db_scheme = urlsplit(DATABASE_URL).scheme
 if _db_scheme not in {"sqlite", "postgres", "postgresql", "pgsql"}:
     raise SettingError("DATABASE_URL", DATABASE_URL, "a sqlite:/// or postgres:// URL")
@@ -107,9 +119,9 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
-# Where `manage.py collectstatic` puts files for WhiteNoise (or nginx) to serve; without
-# it (the embedded default) WhiteNoise serves straight from the app and project folders.
-STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+# Where `tickwire manage collectstatic` puts files for WhiteNoise (or nginx) to serve;
+# without it (the embedded default) WhiteNoise serves straight from the package.
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(TICKWIRE_HOME / "staticfiles")))
 WHITENOISE_USE_FINDERS = True
 if not STATIC_ROOT.is_dir():
     # Expected before `collectstatic` has run: not worth a warning on every start.
@@ -156,11 +168,13 @@ if urlsplit(TICKWIRE_BROKER_URL).scheme not in {"memory", "redis", "rediss", "un
         "TICKWIRE_BROKER_URL", TICKWIRE_BROKER_URL, "memory:// or redis://host:port/db"
     )
 # Run the price feed inside the server process. Defaults to on with the memory broker (the
-# embedded default) and off with Redis, where `manage.py start_price_feed` runs it.
+# embedded default) and off with Redis, where `tickwire feed` runs it.
 TICKWIRE_FEED_IN_PROCESS = env_bool(
     "TICKWIRE_FEED_IN_PROCESS", TICKWIRE_BROKER_URL.startswith("memory:")
 )
 TICKWIRE_FEED_SOURCE = env_str("TICKWIRE_FEED_SOURCE", "simulator")
+if TICKWIRE_FEED_SOURCE not in SOURCES:
+    raise SettingError("TICKWIRE_FEED_SOURCE", TICKWIRE_FEED_SOURCE, f"one of {', '.join(SOURCES)}")
 # Options of the data source (URL, key, symbol map, ...; docs/sources.md), read from
 # TICKWIRE_FEED_<OPTION> variables; a settings module may assign a dict instead.
 TICKWIRE_FEED_OPTIONS: dict[str, object] = dict(options_from_env(os.environ))
@@ -228,6 +242,12 @@ TICKWIRE_SESSION_CHECK_SECONDS = env_float(
 )
 # Demo data (a demo/demo user and a portfolio) is loaded only in the embedded default.
 TICKWIRE_DEMO_DATA = False
+# `tickwire serve` applies migrations itself only in the embedded default; elsewhere it
+# refuses to start on an unmigrated database and says to run `tickwire manage migrate`.
+TICKWIRE_MIGRATE_ON_START = False
+# Servers and feeds check the database, the broker and the data source before they start
+# (tickwire.realtime.preflight); tests that import the ASGI application turn this off.
+TICKWIRE_STARTUP_CHECKS = True
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
