@@ -93,17 +93,20 @@ def demo_data_enabled() -> bool:
     return bool(getattr(settings, "TICKWIRE_DEMO_DATA", False))
 
 
-def load_demo_assets() -> tuple[dict[str, Asset], int]:
-    """Create or refresh the demo assets; returns them by symbol, and how many were new.
+def load_demo_assets(*, reset: bool = True) -> tuple[dict[str, Asset], int]:
+    """Create the demo assets; returns them by symbol, and how many were new.
 
-    Every row is written with ``update_or_create`` (``last_updated`` = now), so a re-run
-    never duplicates anything. The caller holds the transaction.
+    With ``reset`` (the default) existing demo assets get their demo quotes back
+    (``last_updated`` = now); without it they are left as they are — a restarted server
+    keeps the last prices its feed wrote. A re-run never duplicates anything. The caller
+    holds the transaction.
     """
     now = timezone.now()
     created_count = 0
     assets: dict[str, Asset] = {}
+    write = Asset.objects.update_or_create if reset else Asset.objects.get_or_create
     for spec in DEMO_ASSETS:
-        asset, created = Asset.objects.update_or_create(
+        asset, created = write(
             symbol=spec.symbol,
             defaults={
                 "name": spec.name,

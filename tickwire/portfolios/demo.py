@@ -2,6 +2,12 @@
 
 Loaded only where ``settings.TICKWIRE_DEMO_DATA`` is true (the embedded default and the
 tests); production settings set it false so a known password can never be created there.
+
+The embedded server loads it once, into a database without assets
+(:func:`load_demo_data_once`); after that it is user data like any other: a changed
+password, an edited position and the last prices survive every restart.
+``tickwire manage load_demo_data`` adds what is missing (:func:`add_demo_data`), and
+``--reset`` puts everything back as shipped (:func:`load_demo_data`).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from tickwire.assets.demo import (
     demo_data_enabled,
     load_demo_assets,
 )
+from tickwire.assets.models import Asset
 
 from .models import Portfolio, Position
 
@@ -31,7 +38,9 @@ __all__ = [
     "DemoDataDisabled",
     "DemoPositionSpec",
     "DemoSummary",
+    "add_demo_data",
     "load_demo_data",
+    "load_demo_data_once",
 ]
 
 DEMO_USERNAME = "demo"
@@ -58,17 +67,24 @@ class DemoSummary:
     user_created: bool
     portfolio_created: bool
     positions: int
+    #: Whether existing demo rows were put back as shipped (False: left as they were).
+    reset: bool = True
 
     @property
     def assets_total(self) -> int:
         return self.assets_created + self.assets_updated
 
     def __str__(self) -> str:
-        user_state = "created" if self.user_created else "password reset"
-        portfolio_state = "created" if self.portfolio_created else "updated"
+        kept = "updated" if self.reset else "already there"
+        user_state = "password reset" if self.reset else "kept"
+        portfolio_state = "updated" if self.reset else "kept"
+        if self.user_created:
+            user_state = "created"
+        if self.portfolio_created:
+            portfolio_state = "created"
         return (
             f"Demo data loaded: {self.assets_total} assets ({self.assets_created} created, "
-            f"{self.assets_updated} updated), user '{DEMO_USERNAME}' ({user_state}), "
+            f"{self.assets_updated} {kept}), user '{DEMO_USERNAME}' ({user_state}), "
             f"portfolio '{DEMO_PORTFOLIO_NAME}' ({portfolio_state}, {self.positions} positions)."
         )
 
@@ -83,21 +99,81 @@ DEMO_POSITIONS: tuple[DemoPositionSpec, ...] = (
 
 
 @transaction.atomic
-def load_demo_data() -> DemoSummary:
-    """Create or refresh the demo assets, the ``demo`` user and its portfolio.
-
-    Idempotent: every row is written with ``update_or_create``, so a re-run resets the demo
-    quotes (with ``last_updated`` = now), the demo user's password to ``demo`` and the demo
-    positions, and never duplicates anything. Runs in one transaction.
+def load_demo_data_once() -> DemoSummary | None:
+    """Load the demo data into a database that has no assets yet; None, changing
+    nothing, when it has some (the demo data was loaded before, or real assets were added).
 
     Raises:
         DemoDataDisabled: ``settings.TICKWIRE_DEMO_DATA`` is false (production settings).
     """
+    _refuse_unless_enabled()
+    if Asset.objects.exists():
+        return None
+    return add_demo_data()
+
+
+@transaction.atomic
+def add_demo_data() -> DemoSummary:
+    """Create whatever part of the demo data is missing; change nothing that exists.
+
+    Demo assets that exist keep their prices, an existing ``demo`` user keeps its
+    password, and an existing demo portfolio keeps its positions (the demo positions are
+    created with the portfolio only). Runs in one transaction.
+
+    Raises:
+        DemoDataDisabled: ``settings.TICKWIRE_DEMO_DATA`` is false (production settings).
+    """
+    _refuse_unless_enabled()
+    assets, created_count = load_demo_assets(reset=False)
+    user_model = get_user_model()
+    user = user_model.objects.filter(username=DEMO_USERNAME).first()
+    user_created = user is None
+    if user is None:
+        user = user_model.objects.create_user(
+            username=DEMO_USERNAME, email="demo@example.com", password=DEMO_PASSWORD
+        )
+    portfolio, portfolio_created = Portfolio.objects.get_or_create(
+        owner=user, name=DEMO_PORTFOLIO_NAME, defaults={"currency": DEMO_PORTFOLIO_CURRENCY}
+    )
+    if portfolio_created:
+        for position in DEMO_POSITIONS:
+            Position.objects.create(
+                portfolio=portfolio,
+                asset=assets[position.symbol],
+                quantity=position.quantity,
+                average_cost=position.average_cost,
+            )
+    return DemoSummary(
+        assets_created=created_count,
+        assets_updated=len(DEMO_ASSETS) - created_count,
+        user_created=user_created,
+        portfolio_created=portfolio_created,
+        positions=portfolio.positions.count(),
+        reset=False,
+    )
+
+
+def _refuse_unless_enabled() -> None:
     if not demo_data_enabled():
         raise DemoDataDisabled(
             "Demo data is disabled in these settings (TICKWIRE_DEMO_DATA is False); "
             "it would create a user with the known password 'demo'."
         )
+
+
+@transaction.atomic
+def load_demo_data() -> DemoSummary:
+    """Create or reset the demo assets, the ``demo`` user and its portfolio, as shipped.
+
+    Idempotent: every row is written with ``update_or_create``, so a re-run resets the demo
+    quotes (with ``last_updated`` = now), the demo user's password to ``demo`` and the demo
+    positions, and never duplicates anything. Runs in one transaction. This is
+    ``load_demo_data --reset``: a deliberate reset, never done on a server's start.
+
+    Raises:
+        DemoDataDisabled: ``settings.TICKWIRE_DEMO_DATA`` is false (production settings).
+    """
+    _refuse_unless_enabled()
     assets, created_count = load_demo_assets()
 
     # create_user/set_password skip AUTH_PASSWORD_VALIDATORS on purpose: "demo" fails them.
