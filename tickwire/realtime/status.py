@@ -84,9 +84,13 @@ async def health_report(runtime: Runtime | None) -> tuple[dict[str, Any], bool]:
 
 
 def feed_running(runtime: Runtime) -> bool:
-    """Whether this process's own feed is publishing."""
+    """Whether this process's own feed is publishing: one with no instruments is not."""
     feed = runtime.feed
-    return feed is not None and not feed.is_stale(settings.TICKWIRE_FEED_STALE_SECONDS)
+    return (
+        feed is not None
+        and bool(feed.quotes)
+        and not feed.is_stale(settings.TICKWIRE_FEED_STALE_SECONDS)
+    )
 
 
 async def price_feed_running(runtime: Runtime) -> bool:
@@ -103,7 +107,8 @@ async def price_feed_running(runtime: Runtime) -> bool:
     stale = settings.TICKWIRE_FEED_STALE_SECONDS
     for feed in feeds:
         last = feed.get("last_publish_at") or feed.get("started_at") or 0.0
-        if feed.get("running") and now - float(last) <= stale:
+        # A heartbeat says how many symbols its feed has; one with none publishes nothing.
+        if feed.get("running") and feed.get("symbols", 1) and now - float(last) <= stale:
             return True
     return False
 
