@@ -5,16 +5,28 @@ HTTP goes to Django; WebSocket handshakes pass the origin check, session authent
 the realtime consumer. Lifespan events start the streaming runtime (broker, hub and, in
 the embedded default, the simulated feed) and stop it, closing every socket with 1001 so
 clients reconnect and resume.
+
+Importing this module is a server starting (``uvicorn tickwire.asgi:application``): the
+settings are loaded from ``TICKWIRE_HOME`` and the start-up checks run
+(:mod:`tickwire.realtime.preflight`). A wrong setting, an unreachable database or broker,
+an unmigrated database or a misconfigured data source is one line on stderr and exit
+status 2, not a traceback from the first request.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tickwire.settings.local")
+from tickwire.boot import fail, setup
+from tickwire.env import StartupError
 
+try:
+    setup()
+except StartupError as exc:
+    fail("tickwire", exc)
+
+from django.conf import settings
 from django.core.asgi import get_asgi_application
 
 django_http = get_asgi_application()
@@ -22,6 +34,7 @@ django_http = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from tickwire.realtime import preflight  # noqa: E402
 from tickwire.realtime.auth import TokenAuthMiddleware  # noqa: E402
 from tickwire.realtime.routing import websocket_urlpatterns  # noqa: E402
 from tickwire.realtime.runtime import get_runtime, shutdown_runtime  # noqa: E402
@@ -29,6 +42,12 @@ from tickwire.realtime.security import OriginGuard  # noqa: E402
 from tickwire.stream.brokers import BrokerUnavailable  # noqa: E402
 
 log = logging.getLogger("tickwire.asgi")
+
+if settings.TICKWIRE_STARTUP_CHECKS:
+    try:
+        preflight.check_server()
+    except StartupError as exc:
+        fail("tickwire", exc)
 
 router = ProtocolTypeRouter(
     {

@@ -1,8 +1,12 @@
-"""Start the Tickwire server: ``python -m tickwire.serve`` (what ``make run`` does).
+"""Start the Tickwire server: ``tickwire serve`` or ``python -m tickwire.serve`` (what
+``make run`` does).
 
-Validates the settings, applies migrations and (in the embedded default) loads the demo
-data, then runs uvicorn with the options the WebSocket endpoint needs. ``HOST`` and
-``PORT`` (or ``--host``/``--port``) choose the address; the default is 127.0.0.1:8000.
+Loads the settings (``TICKWIRE_HOME/.env`` first), and in the embedded default applies
+migrations and, on a fresh database, loads the demo data once. Then it checks what the
+server needs (:mod:`tickwire.realtime.preflight`) and runs uvicorn with the options the
+WebSocket endpoint needs. Any configuration or dependency problem is one line on stderr
+and exit status 2. ``HOST`` and ``PORT`` (or ``--host``/``--port``) choose the address;
+the default is 127.0.0.1:8000.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ import sys
 from typing import Any
 
 from tickwire.argtypes import number
+from tickwire.boot import fail, setup
+from tickwire.env import StartupError, load_home_dotenv
 
 _port = number(int, minimum=1, maximum=65535, message="port {text} is out of range 1-65535")
 
@@ -28,54 +34,87 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        load_home_dotenv()  # HOST and PORT may come from TICKWIRE_HOME/.env
+    except StartupError as exc:
+        fail("tickwire", exc)
     args = build_parser().parse_args(argv)
     if isinstance(args.port, str):
         args.port = _port(args.port)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tickwire.settings.local")
-    from tickwire.env import SettingError
-
     try:
-        import django
+        setup()
+        options = uvicorn_options()
+        if not args.no_setup:
+            prepare_database()
+        from tickwire.realtime import preflight
 
-        django.setup()
-    except SettingError as exc:
-        print(f"tickwire: {exc}", file=sys.stderr)
-        return 2
-    from django.conf import settings
-    from django.core.management import call_command
-
-    if not args.no_setup:
-        call_command("migrate", interactive=False, verbosity=0)
-        if settings.TICKWIRE_DEMO_DATA:
-            call_command("load_demo_data", verbosity=0)
+        preflight.check_server()
+    except StartupError as exc:
+        fail("tickwire", exc)
     import uvicorn
 
-    base = f"http://{args.host}:{args.port}"
-    print(
-        f"Tickwire on {base}/\n"
-        f"  WebSocket   ws://{args.host}:{args.port}/ws/realtime/\n"
-        f"  Dashboard   {base}/realtime/dashboard/\n"
-        f"  Test page   {base}/realtime/test/\n"
-        f"  REST API    {base}/api/assets/\n"
-        f"  Status      {base}/realtime/status/   Health {base}/realtime/health/\n"
-        f"  Log in      {base}/accounts/login/"
-        + ("   (demo user: demo / demo)" if settings.TICKWIRE_DEMO_DATA else "")
-        + f"\n  Admin       {base}/admin/   (staff: manage.py createsuperuser)",
-        flush=True,
-    )
+    print(banner(args.host, args.port), flush=True)
     raise_open_file_limit()
     uvicorn.run(
         "tickwire.asgi:application",
         host=args.host,
         port=args.port,
         log_level=args.log_level,
-        **uvicorn_options(),
+        **options,
     )
     return 0
 
 
+def prepare_database() -> None:
+    """In the embedded default: apply migrations, and load the demo data into a database
+    that has no assets yet (once: a restart keeps users, positions and prices).
+
+    Elsewhere nothing: production is migrated by ``tickwire manage migrate``. Raises
+    StartupError when the database cannot be used.
+    """
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import DatabaseError, connections
+
+    from tickwire.portfolios.demo import load_demo_data_once
+    from tickwire.realtime.preflight import database_error
+
+    if not settings.TICKWIRE_MIGRATE_ON_START:
+        return
+    try:
+        call_command("migrate", interactive=False, verbosity=0)
+        summary = load_demo_data_once() if settings.TICKWIRE_DEMO_DATA else None
+    except DatabaseError as exc:
+        raise StartupError(database_error(exc)) from None
+    finally:
+        connections.close_all()
+    if summary is not None:
+        print(summary, flush=True)
+
+
+def banner(host: str, port: int) -> str:
+    """Where everything is, printed once the server is about to listen."""
+    from django.conf import settings
+
+    base = f"http://{host}:{port}"
+    demo = "   (demo user: demo / demo)" if settings.TICKWIRE_DEMO_DATA else ""
+    return (
+        f"Tickwire on {base}/\n"
+        f"  WebSocket   ws://{host}:{port}/ws/realtime/\n"
+        f"  Dashboard   {base}/realtime/dashboard/\n"
+        f"  Test page   {base}/realtime/test/\n"
+        f"  REST API    {base}/api/assets/\n"
+        f"  Status      {base}/realtime/status/   Health {base}/realtime/health/\n"
+        f"  Log in      {base}/accounts/login/{demo}\n"
+        f"  Admin       {base}/admin/   (staff: tickwire manage createsuperuser)\n"
+        f"  Data        {settings.TICKWIRE_HOME}   (TICKWIRE_HOME)"
+    )
+
+
 def uvicorn_options() -> dict[str, Any]:
     """The uvicorn options the WebSocket endpoint needs (also used by ``make bench``).
+
+    Raises StartupError for a wrong TICKWIRE_DIRECT_WRITE.
 
     ``ws``: the direct-write front end (:mod:`tickwire.realtime.fastws`), unless
     ``TICKWIRE_DIRECT_WRITE=0`` asks for uvicorn's stock protocol (every frame through ASGI
@@ -88,7 +127,7 @@ def uvicorn_options() -> dict[str, Any]:
 
     direct = os.environ.get("TICKWIRE_DIRECT_WRITE", "1").strip().lower()
     if direct not in {"0", "1", "true", "false", "yes", "no", "on", "off"}:
-        raise SystemExit(f"tickwire: TICKWIRE_DIRECT_WRITE={direct!r} must be 0 or 1")
+        raise StartupError(f"TICKWIRE_DIRECT_WRITE={direct!r} must be 0 or 1")
     return {
         "lifespan": "on",
         "ws": "tickwire.realtime.fastws:DirectWebSocketProtocol"

@@ -5,6 +5,8 @@
     tickwire record AAPL --out ticks.parquet      record, flushing in batches
     tickwire alert AAPL --above 200 --window 20   seed 000's running-mean alert, as a tool
     tickwire serve                                start the server (what `make run` does)
+    tickwire feed                                 run the price feed as its own process
+    tickwire manage migrate                       Django's management commands
 
 Every client command takes ``--url`` and ``--token`` (or ``TICKWIRE_URL`` and
 ``TICKWIRE_TOKEN``), reconnects with backoff when the connection drops, and with ``--raw``
@@ -24,7 +26,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from . import alert, record, serve, stream, watch
+from . import alert, feed, manage, record, serve, stream, watch
 from .args import check_client, client_parents
 from .output import LibraryWarnings
 from .run import run
@@ -44,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
             "  tickwire stream BTC-USD --count 10\n"
             "  tickwire record AAPL MSFT --out ticks.parquet --duration 3600\n"
             "  tickwire alert AAPL --above 200 --window 20 --webhook https://example.org/hook\n"
-            "  tickwire serve --port 8000"
+            "  tickwire serve --port 8000\n"
+            "  tickwire manage createsuperuser"
         ),
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -52,15 +55,20 @@ def build_parser() -> argparse.ArgumentParser:
     parents = client_parents()
     for command in (watch, stream, record, alert):
         command.add_parser(commands, parents)
-    serve.add_parser(commands)
+    for server_command in (serve, feed, manage):
+        server_command.add_parser(commands)
     return parser
+
+
+_SERVER_COMMANDS = {"serve": serve.main, "feed": feed.main, "manage": manage.main}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``tickwire`` command; returns the exit status (2 for usage errors)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "serve":
-        return serve.main(argv[1:])
+    # The server's commands parse their own options (and load Django only then).
+    if argv and argv[0] in _SERVER_COMMANDS:
+        return _SERVER_COMMANDS[argv[0]](argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     check_client(parser, args)

@@ -1,4 +1,5 @@
-"""Running the price feed as its own process (``manage.py start_price_feed``).
+"""Running the price feed as its own process (``tickwire feed``, or ``tickwire manage
+start_price_feed``).
 
 In the scaled-out mode the feed publishes through Redis to every server node. With the
 memory broker a separate feed process would publish to nobody, so it refuses with an
@@ -25,18 +26,23 @@ from tickwire.stream.brokers import Broker, Publication
 from tickwire.stream.feeds import CONTROL_CHANNEL, FeedService
 
 from . import services
+from .preflight import NO_INSTRUMENTS
 from .runtime import broker_from_settings, build_source, feed_heartbeat
 
-__all__ = ["FeedOptions", "MemoryBrokerFeedError", "run_feed_process"]
+__all__ = [
+    "FeedOptions",
+    "MemoryBrokerFeedError",
+    "NoInstrumentsError",
+    "UnknownSymbolsError",
+    "run_feed_process",
+]
 
 log = logging.getLogger("tickwire.feed")
 
 MEMORY_BROKER_MESSAGE = (
     "TICKWIRE_BROKER_URL is memory:// (the embedded default), where the server runs its own "
-    "price feed inside its process and a separate feed process could reach no one.\n"
-    "To run the feed as its own process, point every server and this command at Redis:\n"
-    "  export TICKWIRE_BROKER_URL=redis://127.0.0.1:6379/0\n"
-    "then start the servers and run `python manage.py start_price_feed` again."
+    "price feed and a separate feed process could reach no one: to run the feed as its own "
+    "process, set TICKWIRE_BROKER_URL=redis://127.0.0.1:6379/0 for every server and this one"
 )
 
 
@@ -61,6 +67,10 @@ class UnknownSymbolsError(ValueError):
     """``--symbols`` named symbols that are not active assets."""
 
 
+class NoInstrumentsError(ValueError):
+    """There is no active asset with a price: the feed would publish nothing."""
+
+
 async def run_feed_process(
     options: FeedOptions,
     *,
@@ -74,7 +84,8 @@ async def run_feed_process(
     becomes the feed's control listener) and left open for the caller to inspect and close.
 
     Raises MemoryBrokerFeedError with the memory broker URL, UnknownSymbolsError for
-    unknown ``symbols``, and SourceConfigError (a ValueError) for a bad source setting.
+    unknown ``symbols``, NoInstrumentsError when there are no assets to feed, and
+    SourceConfigError (a ValueError) for a bad source setting.
     """
     url = options.broker_url or settings.TICKWIRE_BROKER_URL
     instruments = await services.load_instruments(list(options.symbols) or None)
@@ -112,6 +123,11 @@ async def run_feed_process(
             feed.handle_control(pub.frame)
 
     await broker.start(on_publication)
+    if not instruments:
+        # A process that publishes nothing, yet reports itself running, helps no one.
+        if own_broker:
+            await broker.close()
+        raise NoInstrumentsError(NO_INSTRUMENTS)
     await broker.subscribe(CONTROL_CHANNEL)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -7,3 +7,4 @@ from .base import *  # noqa: F403
 DEBUG = env_bool("DEBUG", True)
 SECRET_KEY = env_str("SECRET_KEY", "") or "tickwire-local-development-key-not-for-production"
 TICKWIRE_DEMO_DATA = True
+TICKWIRE_MIGRATE_ON_START = True

@@ -7,3 +7,5 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 TICKWIRE_FEED_IN_PROCESS = False
 TICKWIRE_SIMULATOR_SEED = 42
 TICKWIRE_DEMO_DATA = True
+# The tests import the ASGI application in-process, with their own test database.
+TICKWIRE_STARTUP_CHECKS = False

@@ -1,4 +1,8 @@
-"""``python manage.py start_price_feed``: run the price feed as its own process."""
+"""``tickwire feed`` (``tickwire manage start_price_feed``): the price feed as its own
+process.
+
+Every configuration or dependency error at start — the database, the data source, the
+broker — is one line naming what to change, with exit status 2."""
 
 from __future__ import annotations
 
@@ -9,9 +13,12 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from tickwire.env import StartupError
+from tickwire.realtime import preflight
 from tickwire.realtime.feedprocess import (
     FeedOptions,
     MemoryBrokerFeedError,
+    NoInstrumentsError,
     UnknownSymbolsError,
     run_feed_process,
 )
@@ -73,8 +80,20 @@ class Command(BaseCommand):
             broker_url=options["broker"],
         )
         try:
+            preflight.check_database()
+        except StartupError as exc:
+            raise CommandError(str(exc), returncode=2) from None
+        try:
             asyncio.run(run_feed_process(feed_options))
         except BrokerUnavailable as exc:
-            raise CommandError(f"{exc}\nIs Redis running at TICKWIRE_BROKER_URL?") from None
-        except (MemoryBrokerFeedError, UnknownSymbolsError, ValueError) as exc:
-            raise CommandError(str(exc)) from None
+            raise CommandError(
+                f"{str(exc).rstrip('.')} (TICKWIRE_BROKER_URL or --broker: is Redis running "
+                "there?)",
+                returncode=2,
+            ) from None
+        except (MemoryBrokerFeedError, UnknownSymbolsError, NoInstrumentsError) as exc:
+            raise CommandError(str(exc), returncode=2) from None
+        except ValueError as exc:  # SourceConfigError: the source's URL, key, file...
+            raise CommandError(
+                f"data source {feed_options.source}: {preflight.source_error(exc)}", returncode=2
+            ) from None
