@@ -3,22 +3,29 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
+RUN_STAMP := $(VENV)/.run-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 export HOST PORT
 
 .PHONY: run test lint bench bench-quick venv sysdeps clean
 
-$(STAMP): pyproject.toml constraints.txt
+# What running needs (`make run`): the package and its dependencies, not the dev extra.
+$(RUN_STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e .
+	touch $(RUN_STAMP)
+
+# What the tests, lint and benchmarks need on top: the dev extra.
+$(STAMP): $(RUN_STAMP)
 	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
 venv: $(STAMP)
 
-## Set everything up and start the server, simulated feed and demo data.
-run: venv
+## Set up what running needs and start the server, simulated feed and demo data.
+run: $(RUN_STAMP)
 	$(PY) -m tickwire.serve --host $(HOST) --port $(PORT)
 
 ## Set everything up and run the whole test suite, then the database-facing tests
