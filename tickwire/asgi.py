@@ -27,6 +27,16 @@ except StartupError as exc:
     fail("tickwire", exc)
 
 from django.conf import settings
+
+from tickwire.realtime import preflight
+
+if settings.TICKWIRE_STARTUP_CHECKS:
+    # Before Django's handler is built, so nothing else is printed ahead of the one line.
+    try:
+        preflight.check_server()
+    except StartupError as exc:
+        fail("tickwire", exc)
+
 from django.core.asgi import get_asgi_application
 
 django_http = get_asgi_application()
@@ -34,7 +44,6 @@ django_http = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-from tickwire.realtime import preflight  # noqa: E402
 from tickwire.realtime.auth import TokenAuthMiddleware  # noqa: E402
 from tickwire.realtime.routing import websocket_urlpatterns  # noqa: E402
 from tickwire.realtime.runtime import get_runtime, shutdown_runtime  # noqa: E402
@@ -42,12 +51,6 @@ from tickwire.realtime.security import OriginGuard  # noqa: E402
 from tickwire.stream.brokers import BrokerUnavailable  # noqa: E402
 
 log = logging.getLogger("tickwire.asgi")
-
-if settings.TICKWIRE_STARTUP_CHECKS:
-    try:
-        preflight.check_server()
-    except StartupError as exc:
-        fail("tickwire", exc)
 
 router = ProtocolTypeRouter(
     {
