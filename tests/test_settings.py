@@ -3,11 +3,21 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from tests.servers import ROOT
-from tickwire.env import SettingError, env_bool, env_float, env_int, env_list, load_dotenv
+from tickwire import env as env_module
+from tickwire.env import (
+    SettingError,
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    load_dotenv,
+    tickwire_home,
+)
 
 
 def test_readers_parse_and_validate():
@@ -86,3 +96,43 @@ def test_production_requires_a_real_secret_key():
 def test_serve_rejects_a_bad_port():
     result = run(["-m", "tickwire.serve", "--port", "99999"])
     assert result.returncode == 2 and "out of range" in result.stderr
+
+
+def test_home_is_the_variable_else_the_checkout(tmp_path):
+    assert tickwire_home({"TICKWIRE_HOME": str(tmp_path)}) == tmp_path
+    assert tickwire_home({"TICKWIRE_HOME": "~/tw"}) == Path("~/tw").expanduser()
+    # Imported from this checkout: its database and .env sit beside manage.py, as always.
+    assert tickwire_home({}) == ROOT
+
+
+def test_an_installed_package_keeps_its_data_in_the_users_data_directory(monkeypatch, tmp_path):
+    site = tmp_path / "site-packages" / "tickwire"
+    site.mkdir(parents=True)
+    monkeypatch.setattr(env_module, "PACKAGE_DIR", site)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    assert tickwire_home({}) == tmp_path / "data" / "tickwire"
+
+
+def test_the_homes_env_file_may_choose_the_settings_module(tmp_path):
+    (tmp_path / ".env").write_text(
+        "DJANGO_SETTINGS_MODULE=tickwire.settings.production\nSECRET_KEY=short\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "SECRET_KEY")}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env={**env, "TICKWIRE_HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "SECRET_KEY" in result.stderr
+
+
+def test_a_home_that_cannot_be_created_is_named(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = run(["manage.py", "check"], TICKWIRE_HOME=str(blocker / "home"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"TICKWIRE_HOME='{blocker / 'home'}'" in result.stderr

@@ -88,7 +88,7 @@ def load_dotenv(path: Path, environ: dict[str, str] | None = None) -> None:
     target = os.environ if environ is None else environ
     try:
         text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return
     for lineno, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()

@@ -22,7 +22,9 @@ from tickwire.portfolios.demo import (
     DEMO_USERNAME,
     DemoDataDisabled,
     DemoSummary,
+    add_demo_data,
     load_demo_data,
+    load_demo_data_once,
 )
 from tickwire.portfolios.models import Portfolio, Position
 
@@ -125,3 +127,41 @@ def test_manage_py_exits_non_zero_under_production_settings(tmp_path: Path) -> N
     )
     assert result.returncode != 0
     assert "Refusing to load demo data" in result.stderr
+
+
+def test_adding_demo_data_keeps_what_users_changed(demo_data: DemoSummary) -> None:
+    user = get_user_model().objects.get(username=DEMO_USERNAME)
+    user.set_password("changed-Password-1")
+    user.save()
+    Asset.objects.filter(symbol="AAPL").update(current_price=Decimal("1"))
+    Position.objects.filter(asset__symbol="AAPL").update(quantity=Decimal("42"))
+    Position.objects.filter(asset__symbol="MSFT").delete()
+    Asset.objects.filter(symbol="USD-JPY").delete()
+
+    added = add_demo_data()
+
+    assert added.assets_created == 1 and not added.user_created and not added.portfolio_created
+    assert "user 'demo' (kept)" in str(added) and "1 created" in str(added)
+    assert Asset.objects.get(symbol="AAPL").current_price == Decimal("1")
+    assert Position.objects.get(asset__symbol="AAPL").quantity == Decimal("42")
+    assert not Position.objects.filter(asset__symbol="MSFT").exists()
+    assert authenticate(username=DEMO_USERNAME, password="changed-Password-1") is not None
+    assert Asset.objects.filter(symbol="USD-JPY").exists()
+
+
+def test_the_demo_loads_once_into_a_database_without_assets() -> None:
+    first = load_demo_data_once()
+    assert first is not None and first.assets_created == len(DEMO_ASSETS)
+    Position.objects.filter(asset__symbol="AAPL").update(quantity=Decimal("42"))
+    assert load_demo_data_once() is None
+    assert Position.objects.get(asset__symbol="AAPL").quantity == Decimal("42")
+
+
+def test_the_command_adds_and_only_reset_puts_the_demo_back(demo_data: DemoSummary) -> None:
+    Position.objects.filter(asset__symbol="AAPL").update(quantity=Decimal("42"))
+    call_command("load_demo_data", stdout=StringIO())
+    assert Position.objects.get(asset__symbol="AAPL").quantity == Decimal("42")
+    out = StringIO()
+    call_command("load_demo_data", "--reset", stdout=out)
+    assert Position.objects.get(asset__symbol="AAPL").quantity == Decimal("10")
+    assert "password reset" in out.getvalue()
