@@ -157,3 +157,17 @@ async def test_scaled_out_health_follows_the_feed_processes_heartbeats(rt):
 async def test_without_a_feed_anywhere_the_memory_broker_node_is_not_healthy(rt):
     assert status.feed_running(rt) is False
     assert await status.price_feed_running(rt) is False
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_feed_with_no_instruments_is_not_a_running_feed(rt):
+    await rt.start_feed()  # a migrated database without assets
+    assert rt.feed is not None and rt.feed.running and not rt.feed.quotes
+    body, healthy = await status.health_report(rt)
+    assert not healthy and body["price_feed_running"] is False and body["database"] == "ok"
+    # A feed process's heartbeat says how many symbols it feeds; none is not running either.
+    now = time.time()
+    rt.cluster = SharedCluster(feeds=[{"running": True, "symbols": 0, "last_publish_at": now}])
+    assert await status.price_feed_running(rt) is False
+    rt.cluster = SharedCluster(feeds=[{"running": True, "symbols": 3, "last_publish_at": now}])
+    assert await status.price_feed_running(rt) is True
