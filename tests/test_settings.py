@@ -136,3 +136,25 @@ def test_a_home_that_cannot_be_created_is_named(tmp_path):
     result = run(["manage.py", "check"], TICKWIRE_HOME=str(blocker / "home"))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert f"TICKWIRE_HOME='{blocker / 'home'}'" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "dotenv, expected",
+    [
+        ("this is not a setting\n", "setting .env:1='this is not a setting' is invalid"),
+        ("DJANGO_SETTINGS_MODULE=tickwire.settings.nope\n", "tickwire.settings.nope' cannot be"),
+    ],
+)
+def test_a_wrong_env_file_in_the_home_stops_serve_in_one_line(tmp_path, dotenv, expected):
+    (tmp_path / ".env").write_text(dotenv)
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    result = subprocess.run(
+        [sys.executable, "-m", "tickwire.serve", "--port", "1"],
+        cwd=ROOT,
+        env={**env, "TICKWIRE_HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [result.stderr.strip()] and expected in result.stderr

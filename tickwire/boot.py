@@ -13,7 +13,7 @@ import os
 import sys
 from typing import NoReturn
 
-from tickwire.env import SettingError, StartupError, load_home_dotenv
+from tickwire.env import StartupError, load_home_dotenv
 
 __all__ = ["DEFAULT_SETTINGS", "fail", "setup"]
 
@@ -21,15 +21,16 @@ DEFAULT_SETTINGS = "tickwire.settings.local"
 
 
 def setup() -> None:
-    """Load the settings and Django's apps. Raises StartupError for a wrong setting."""
+    """Load the settings and Django's apps.
+
+    Raises StartupError (a SettingError for a wrong setting, which names it).
+    """
     try:
         load_home_dotenv()
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", DEFAULT_SETTINGS)
         import django
 
         django.setup()
-    except SettingError as exc:
-        raise StartupError(str(exc)) from None
     except ModuleNotFoundError as exc:
         module = os.environ["DJANGO_SETTINGS_MODULE"]
         if exc.name is None or not module.startswith(exc.name):

@@ -33,18 +33,18 @@ __all__ = [
 ]
 
 
-class SettingError(Exception):
+class StartupError(Exception):
+    """Something a process needs at start is missing or wrong: a setting, a service it
+    connects to, the database's migrations. The message is one line that says what to
+    change; entry points print it and exit with status 2, without a traceback."""
+
+
+class SettingError(StartupError):
     """A setting has a value that cannot be used. The message names the setting."""
 
     def __init__(self, name: str, value: str, expected: str) -> None:
         super().__init__(f"setting {name}={value!r} is invalid: expected {expected}")
         self.name = name
-
-
-class StartupError(Exception):
-    """Something a process needs at start is missing or wrong: a setting, a service it
-    connects to, the database's migrations. The message is one line that says what to
-    change; entry points print it and exit with status 2, without a traceback."""
 
 
 #: The directory holding the ``tickwire`` package (templates, static files, migrations).
