@@ -5,6 +5,7 @@ import asyncio
 import pytest
 
 from tickwire.realtime import consumer as consumer_module
+
 from .sockets import hello, open_socket, send, token_header, token_of
 
 SUPERSCRIPT_TWO = {"type": "subscribe_portfolio", "data": {"portfolio_id": "\u00b2"}, "id": 7}
@@ -89,4 +90,3 @@ async def test_many_anonymous_malformed_messages_leave_no_connection_behind(runt
         await comm.disconnect()
     assert await settle(runtime, lambda: not runtime.connections)
     assert runtime.global_stats()["total_connections"] == 0
-

@@ -135,8 +135,8 @@ def test_portfolio_id_with_non_ascii_digits_is_an_invalid_field(value):
 
 @pytest.mark.parametrize("symbol", ["\u017fpy", "\u0131bm", "\uff33\uff30\uff39", "A\u0301"])
 def test_symbols_are_ascii_only_no_unicode_case_mapping(symbol):
-    # "ſ".upper() == "S" and "ı".upper() == "I": without an ASCII check "ſpy" would
-    # subscribe SPY.
+    # "\u017f".upper() == "S" (long s) and "\u0131".upper() == "I" (dotless i): without
+    # an ASCII check "\u017fpy" would subscribe SPY.
     for data in ({"symbol": symbol}, {"symbols": ["AAPL", symbol]}):
         raw = orjson.dumps({"type": "subscribe_asset", "data": data})
         assert err(raw).code is ErrorCode.INVALID_FIELD
@@ -162,7 +162,9 @@ def test_body_and_seal_make_a_valid_update_with_seq():
 
 
 def test_error_frame():
-    msg = orjson.loads(builders.error(ErrorCode.UNKNOWN_TYPE, "bad", request_type="x", request_id=3))
+    msg = orjson.loads(
+        builders.error(ErrorCode.UNKNOWN_TYPE, "bad", request_type="x", request_id=3)
+    )
     assert msg["type"] == "error" and msg["id"] == 3
     assert msg["data"] == {"code": "unknown_type", "message": "bad", "request_type": "x"}
 

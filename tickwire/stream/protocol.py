@@ -195,8 +195,8 @@ def normalize_symbol(value: object, field_name: str = "symbol") -> str:
     """Return the canonical (upper-case) symbol or raise ``ProtocolError(invalid_field)``."""
     if not isinstance(value, str):
         raise ProtocolError(ErrorCode.INVALID_FIELD, f"'{field_name}' must be a string")
-    # ASCII first: str.upper() maps some non-ASCII letters onto ASCII ones ("ſ" -> "S",
-    # "ı" -> "I"), which would let "ſpy" name SPY.
+    # ASCII first: str.upper() maps some non-ASCII letters onto ASCII ones (U+017F long s
+    # -> "S", U+0131 dotless i -> "I"), which would let "\u017fpy" name SPY.
     symbol = value.strip().upper() if value.isascii() else ""
     if not _SYMBOL_RE.fullmatch(symbol):
         raise ProtocolError(
