@@ -50,6 +50,7 @@ from tickwire.stream.protocol import (
 )
 
 from .auth import user_for_token
+from .bounds import Bounds
 from .connection import Connection
 from .fastws import EXTENSION, DirectLink
 from .idle import IdleWatch
@@ -72,6 +73,18 @@ _REQUEST_TYPES: dict[type[Request], str] = {
 
 def _websocket_timeout() -> float:
     return float(settings.WEBSOCKET_TIMEOUT)
+
+
+def _bounds() -> Bounds:
+    """What one client may make the server hold (docs/protocol.md, "Bounds")."""
+    rate = settings.TICKWIRE_READ_BYTES_PER_SECOND
+    return Bounds(
+        send_buffer=settings.TICKWIRE_SEND_BUFFER_BYTES,
+        read_rate=float(rate),
+        read_burst=max(rate, settings.TICKWIRE_MAX_MESSAGE_BYTES),
+        receive_queue=settings.TICKWIRE_RECEIVE_QUEUE_LIMIT,
+        stall_seconds=settings.TICKWIRE_SLOW_CLIENT_SECONDS,
+    )
 
 
 class _RateLimiter:
@@ -164,6 +177,7 @@ class RealtimeConsumer(AsyncConsumer):  # type: ignore[misc]  # an untyped (Any)
         if direct is not None:
             # Frames go out synchronously, once per loop iteration: no writer task to wake.
             direct.attach(self.outbox, self.runtime.node.hub.pacer)
+            direct.bound(_bounds())
         else:
             self.writer = asyncio.ensure_future(self._write_loop())
         # One sweeper per process, not a task or timer per connection (memory per idle

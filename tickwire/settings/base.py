@@ -216,6 +216,19 @@ if TICKWIRE_NODE_TIMEOUT_SECONDS <= TICKWIRE_NODE_HEARTBEAT_SECONDS:
     )
 TICKWIRE_RATE_LIMIT_PER_SECOND = env_float("TICKWIRE_RATE_LIMIT_PER_SECOND", 50, minimum=1)
 TICKWIRE_RATE_LIMIT_BURST = env_int("TICKWIRE_RATE_LIMIT_BURST", 200, minimum=1)
+# --- bounds on what one WebSocket client can make the server hold -------------------------
+# (docs/protocol.md, "Bounds"; applied by the direct-write front end, realtime/bounds.py)
+# The transport's write buffer pauses at this many bytes and the kernel's send buffer is
+# set to it; while it is full the connection's reading stops too (no pongs pile up).
+TICKWIRE_SEND_BUFFER_BYTES = env_int(
+    "TICKWIRE_SEND_BUFFER_BYTES", 256 * 1024, minimum=4096, maximum=64 * 1024 * 1024
+)
+# Bytes per second read from one connection (frames of every kind); past it, reading pauses.
+TICKWIRE_READ_BYTES_PER_SECOND = env_int(
+    "TICKWIRE_READ_BYTES_PER_SECOND", 1024 * 1024, minimum=1024
+)
+# Messages read but not yet handled; a client that packs more into one read is closed (1008).
+TICKWIRE_RECEIVE_QUEUE_LIMIT = env_int("TICKWIRE_RECEIVE_QUEUE_LIMIT", 1024, minimum=16)
 # Portfolio values are recomputed on every tick of a holding but published at most once
 # per this many seconds per portfolio (0 = every tick). Position edits publish at once.
 TICKWIRE_PORTFOLIO_THROTTLE_SECONDS = env_float(
