@@ -21,6 +21,7 @@ from tickwire.env import (
     env_float,
     env_int,
     env_list,
+    env_origins,
     env_str,
     load_dotenv,
 )
@@ -33,6 +34,10 @@ DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env_str("SECRET_KEY", "")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+# --- WebSocket origins ----------------------------------------------------------------------
+# Pages on other origins (scheme://host:port, matched exactly) that may open the WebSocket
+# with the user's cookies; a page's own origin (its host in ALLOWED_HOSTS) always may.
+TICKWIRE_ALLOWED_ORIGINS = env_origins("TICKWIRE_ALLOWED_ORIGINS", [])
 
 INSTALLED_APPS = [
     "django.contrib.admin",
