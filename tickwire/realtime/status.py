@@ -34,10 +34,13 @@ log = logging.getLogger("tickwire.realtime")
 _STAT_KEYS = ("total_connections", "portfolio_subscriptions", "asset_subscriptions")
 
 
-async def service_status(runtime: Runtime | None, user_id: int | None) -> dict[str, Any]:
+async def service_status(
+    runtime: Runtime | None, user_id: int | None, *, staff: bool = False
+) -> dict[str, Any]:
     """The status body: seed 003's ``service_status`` and ``global_stats`` (summed over
-    every live node), ``user_stats`` for a caller ``user_id``, and while a runtime runs the
-    feed's, the broker's and each node's state."""
+    every live node) for anyone, ``user_stats`` for a caller ``user_id``, and — for
+    ``staff`` only, since host names, pids and the deployment's shape help an attacker
+    more than a user — the feed's, the broker's and each node's state."""
     if runtime is None:
         return {
             "service_status": "stopped",
@@ -54,6 +57,8 @@ async def service_status(runtime: Runtime | None, user_id: int | None) -> dict[s
         body["user_stats"] = user_stats(runtime, user_id)
         # Connections count across nodes; subscriptions are this node's.
         body["user_stats"]["connection_count"] = await runtime.user_connections(user_id)
+    if not staff:
+        return body
     body["price_feed"] = runtime.feed.status() if runtime.feed is not None else None
     if runtime.cluster.shared and body["price_feed"] is None:
         body["price_feed_processes"] = await _feeds(runtime)
