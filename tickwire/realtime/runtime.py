@@ -114,6 +114,9 @@ class Runtime:
             self.node,
             lambda: self.connections.values(),
             check_interval=settings.TICKWIRE_SESSION_CHECK_SECONDS,
+            revoke_portfolio=lambda conn, pid: self.subscriptions.revoke_portfolio(
+                conn.outbox, pid
+            ),
         )
         self.cluster: Cluster = create_cluster(
             settings.TICKWIRE_BROKER_URL,
