@@ -58,6 +58,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # A database that cannot be reached: 503 with Retry-After (tickwire/faults.py).
+    "tickwire.faults.DatabaseUnavailableMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -133,6 +135,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # An unreachable database is 503 with Retry-After, not 500 (tickwire/faults.py).
+    "EXCEPTION_HANDLER": "tickwire.faults.api_exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Tickwire API",
@@ -244,6 +248,9 @@ TICKWIRE_PORTFOLIO_THROTTLE_SECONDS = env_float(
 TICKWIRE_SESSION_CHECK_SECONDS = env_float(
     "TICKWIRE_SESSION_CHECK_SECONDS", 60.0, minimum=0.1, maximum=86400
 )
+# --- faults ----------------------------------------------------------------------------------
+# Retry-After (seconds) on a 503 while the database cannot be reached.
+TICKWIRE_RETRY_AFTER_SECONDS = env_int("TICKWIRE_RETRY_AFTER_SECONDS", 5, minimum=1, maximum=3600)
 # Demo data (a demo/demo user and a portfolio) is loaded only in the embedded default.
 TICKWIRE_DEMO_DATA = False
 
