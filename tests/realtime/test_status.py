@@ -171,3 +171,26 @@ async def test_scaled_out_health_follows_the_feed_processes_heartbeats(rt):
 async def test_without_a_feed_anywhere_the_memory_broker_node_is_not_healthy(rt):
     assert status.feed_running(rt) is False
     assert await status.price_feed_running(rt) is False
+
+
+@pytest.mark.parametrize(
+    "feed, db, connected, failing",
+    [
+        (True, True, True, []),
+        (True, False, True, ["database"]),
+        (False, True, False, ["price_feed", "broker"]),
+    ],
+)
+async def test_health_names_each_failing_dependency(
+    rt, monkeypatch, feed, db, connected, failing
+):
+    async def feed_running(runtime):
+        return feed
+
+    monkeypatch.setattr(status, "price_feed_running", feed_running)
+    monkeypatch.setattr(status, "database_ok", lambda: db)
+    monkeypatch.setattr(type(rt.broker), "is_connected", property(lambda self: connected))
+    body, healthy = await status.health_report(rt)
+    assert body["failing"] == failing and healthy is (not failing)
+    assert body["database"] == ("ok" if db else "unavailable")
+    assert body["broker"] == ("ok" if connected else "unavailable")

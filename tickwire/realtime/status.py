@@ -76,16 +76,26 @@ async def service_status(
 
 async def health_report(runtime: Runtime | None) -> tuple[dict[str, Any], bool]:
     """The health body, and whether this process is healthy: a price feed publishes (here
-    or, scaled out, in its own process) and the database answers."""
+    or, scaled out, in its own process), the database answers and the broker is connected.
+    ``failing`` names each dependency that is not, so an operator reading a 503 knows
+    where to look."""
     running = runtime is not None and await price_feed_running(runtime)
     db_ok = await sync_to_async(database_ok)()
+    broker_ok = runtime is not None and runtime.broker.is_connected
+    failing = [
+        name
+        for name, ok in (("price_feed", running), ("database", db_ok), ("broker", broker_ok))
+        if not ok
+    ]
     body = {
         "price_feed_running": running,
         "active_connections": len(runtime.connections) if runtime is not None else 0,
         "database": "ok" if db_ok else "unavailable",
+        "broker": "ok" if broker_ok else "unavailable",
+        "failing": failing,
         "timestamp": _now().isoformat(),
     }
-    return body, running and db_ok
+    return body, not failing
 
 
 def feed_running(runtime: Runtime) -> bool:
