@@ -60,6 +60,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # A database that cannot be reached: 503 with Retry-After (tickwire/faults.py).
     "tickwire.faults.DatabaseUnavailableMiddleware",
+    # Sign-in attempts over their failure limits: 429 (tickwire/accounts/throttle.py).
+    "tickwire.accounts.throttle.LoginThrottleMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -248,6 +250,26 @@ TICKWIRE_PORTFOLIO_THROTTLE_SECONDS = env_float(
 TICKWIRE_SESSION_CHECK_SECONDS = env_float(
     "TICKWIRE_SESSION_CHECK_SECONDS", 60.0, minimum=0.1, maximum=86400
 )
+# --- sign-in throttling (tickwire/accounts/throttle.py) -------------------------------------
+# Failed sign-ins (login page, admin, /api/auth/token/) allowed per account and per client
+# address in each window; past either, sign-in answers 429 with Retry-After until it ends.
+TICKWIRE_LOGIN_FAILURES_PER_ACCOUNT = env_int("TICKWIRE_LOGIN_FAILURES_PER_ACCOUNT", 5, minimum=1)
+TICKWIRE_LOGIN_FAILURES_PER_ADDRESS = env_int("TICKWIRE_LOGIN_FAILURES_PER_ADDRESS", 20, minimum=1)
+TICKWIRE_LOGIN_WINDOW_SECONDS = env_int(
+    "TICKWIRE_LOGIN_WINDOW_SECONDS", 300, minimum=1, maximum=86400
+)
+# The counts live in Django's cache: scaled out (a Redis broker) in that Redis, so every
+# node sees the same failures; otherwise in this process's memory.
+if urlsplit(TICKWIRE_BROKER_URL).scheme in {"redis", "rediss", "unix"}:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": TICKWIRE_BROKER_URL,
+            "KEY_PREFIX": TICKWIRE_REDIS_PREFIX,
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 # --- faults ----------------------------------------------------------------------------------
 # Retry-After (seconds) on a 503 while the database cannot be reached.
 TICKWIRE_RETRY_AFTER_SECONDS = env_int("TICKWIRE_RETRY_AFTER_SECONDS", 5, minimum=1, maximum=3600)
