@@ -62,6 +62,8 @@ MIDDLEWARE = [
     "tickwire.faults.DatabaseUnavailableMiddleware",
     # Sign-in attempts over their failure limits: 429 (tickwire/accounts/throttle.py).
     "tickwire.accounts.throttle.LoginThrottleMiddleware",
+    # Content-Security-Policy on HTML pages (tickwire/csp.py).
+    "tickwire.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -270,6 +272,16 @@ if urlsplit(TICKWIRE_BROKER_URL).scheme in {"redis", "rediss", "unix"}:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# --- Content-Security-Policy (tickwire/csp.py) --------------------------------------------
+# The policy sent with every HTML page; empty sends none.
+# Scripts and styles from this server only (no inline ones), the WebSocket to this server
+# ('self' covers ws:/wss: to the same host and port), charts on a canvas.
+TICKWIRE_CONTENT_SECURITY_POLICY = env_str(
+    "TICKWIRE_CONTENT_SECURITY_POLICY",
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'none'",
+)
 # --- faults ----------------------------------------------------------------------------------
 # Retry-After (seconds) on a 503 while the database cannot be reached.
 TICKWIRE_RETRY_AFTER_SECONDS = env_int("TICKWIRE_RETRY_AFTER_SECONDS", 5, minimum=1, maximum=3600)
