@@ -37,21 +37,21 @@ def test_send_progress_reads_acknowledged_and_queued_bytes_of_a_tcp_socket():
 
 
 class Conn:
-    def __init__(self, progress, advancing=False):
-        self._progress = progress
+    """A connection as the sweep sees it: bytes queued for the peer, bytes it acknowledged."""
+
+    def __init__(self, acked, queued, advancing=False):
+        self.acked = acked
+        self.queued = queued
         self.advancing = advancing
-        self.buffered = 0
         self.stalled_after: float | None = None
 
-    @property
-    def progress(self):
-        acked, queued = self._progress
+    def next_acked(self):
         if self.advancing:  # the peer acknowledges something between any two looks
-            self._progress = (acked + 1, queued)
-        return acked, queued
+            self.acked += 1
+        return self.acked
 
     def write_buffer_size(self):
-        return self.buffered
+        return 0
 
     def raw_socket(self):
         return self
@@ -61,11 +61,12 @@ class Conn:
 
 
 async def test_a_connection_whose_peer_acknowledges_nothing_is_reported_once(monkeypatch):
-    monkeypatch.setattr(bounds_module, "send_progress", lambda conn: conn.progress)
+    monkeypatch.setattr(bounds_module, "send_queue", lambda conn: conn.queued)
+    monkeypatch.setattr(bounds_module, "bytes_acked", lambda conn: conn.next_acked())
     watch = StallWatch(asyncio.get_running_loop())
-    reading = Conn((100, 50), advancing=True)  # data queued, the peer keeps acknowledging
-    stuck = Conn((100, 50))  # data queued, nothing new acknowledged
-    idle = Conn((100, 0))  # nothing queued: never stalled
+    reading = Conn(100, 50, advancing=True)  # data queued, the peer keeps acknowledging
+    stuck = Conn(100, 50)  # data queued, nothing new acknowledged
+    idle = Conn(100, 0)  # nothing queued: never stalled
     for conn in (reading, stuck, idle):
         watch.add(conn, 0.2)
     for _ in range(40):  # bounded: 40 sweeps of 0.05 s

@@ -39,7 +39,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-__all__ = ["Bounds", "ReadBudget", "StallWatch", "Stallable", "send_progress"]
+__all__ = [
+    "Bounds",
+    "ReadBudget",
+    "StallWatch",
+    "Stallable",
+    "bytes_acked",
+    "send_progress",
+    "send_queue",
+]
 
 # struct tcp_info (linux/tcp.h): tcpi_bytes_acked is a u64 at this offset (Linux >= 4.1).
 _TCPI_BYTES_ACKED = 120
@@ -76,19 +84,36 @@ class ReadBudget:
         return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
 
 
-def send_progress(sock: Any) -> tuple[int, int] | None:
-    """(bytes the peer has acknowledged, bytes in the kernel send queue) of a TCP socket;
-    None where the kernel does not say (not Linux, not TCP, socket gone)."""
+def send_queue(sock: Any) -> int | None:
+    """Bytes in a socket's kernel send queue (sent but not acknowledged, or not yet sent);
+    None where the kernel does not say."""
     try:
-        raw = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCPI_SIZE)
-        if len(raw) < _TCPI_BYTES_ACKED + 8:
-            return None
-        acked: int = struct.unpack_from("Q", raw, _TCPI_BYTES_ACKED)[0]
         queued = array.array("i", [0])
         fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, queued)
     except (OSError, AttributeError, ValueError):
         return None
-    return acked, queued[0]
+    return queued[0]
+
+
+def bytes_acked(sock: Any) -> int | None:
+    """How many bytes the peer of a TCP socket has acknowledged so far (Linux's
+    ``tcpi_bytes_acked``); None where the kernel does not say."""
+    try:
+        raw = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCPI_SIZE)
+    except (OSError, AttributeError, ValueError):
+        return None
+    if len(raw) < _TCPI_BYTES_ACKED + 8:
+        return None
+    acked: int = struct.unpack_from("Q", raw, _TCPI_BYTES_ACKED)[0]
+    return acked
+
+
+def send_progress(sock: Any) -> tuple[int, int] | None:
+    """(bytes the peer has acknowledged, bytes in the kernel send queue) of a TCP socket;
+    None where the kernel does not say (not Linux, not TCP, socket gone)."""
+    queued = send_queue(sock)
+    acked = bytes_acked(sock) if queued is not None else None
+    return None if acked is None or queued is None else (acked, queued)
 
 
 class Stallable(Protocol):
@@ -151,12 +176,18 @@ class StallWatch:
         now = time.monotonic()
         stalled: list[tuple[Stallable, float]] = []
         for conn, (state, seconds) in self.watched.items():
-            buffered = conn.write_buffer_size()
-            progress = send_progress(conn.raw_socket())
-            if progress is None:
+            sock = conn.raw_socket()
+            queued = send_queue(sock)
+            if queued is None:
                 continue
-            acked, queued = progress
-            if (buffered == 0 and queued == 0) or acked != state.acked:
+            if queued == 0 and conn.write_buffer_size() == 0:
+                # Nothing waits for the peer (the common, idle case: one system call).
+                state.since = now
+                continue
+            acked = bytes_acked(sock)
+            if acked is None:
+                continue
+            if acked != state.acked:
                 state.acked = acked
                 state.since = now
             elif now - state.since >= seconds:

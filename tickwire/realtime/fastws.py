@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import time
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
@@ -357,7 +358,7 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
             )
             return
         assert self._budget is not None
-        pause = self._budget.spend(len(data), self.loop.time())
+        pause = self._budget.spend(len(data), time.monotonic())
         if pause > 0 and not self._read_holds & _HOLD_RATE:
             self._hold_reading(_HOLD_RATE)
             self.loop.call_later(pause, self._release_reading, _HOLD_RATE)
