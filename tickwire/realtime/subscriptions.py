@@ -149,6 +149,10 @@ class Subscriptions:
             node.unsubscribe(outbox, channel)
         result = await node.subscribe(outbox, channel)
         try:
+            # Again, now that the subscription exists: a change of owner committed since
+            # the first check announced itself before there was anything to end.
+            if not await owns_portfolio(portfolio_id, user_id):
+                raise _not_found(portfolio_id)
             if not await self.valuer.watch(portfolio_id):
                 raise _not_found(portfolio_id)  # deleted since the ownership check
             yield result
