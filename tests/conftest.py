@@ -82,3 +82,12 @@ if POSTGRES:
         os.environ["TICKWIRE_E2E_DATABASE_URL"] = postgres_server.create_database("tickwire_e2e")
         yield
         os.environ.pop("TICKWIRE_E2E_DATABASE_URL", None)
+
+
+@pytest.fixture(autouse=True)
+def _no_sign_in_failures_carried_over():
+    """Failed sign-ins are counted in the cache: one test's must not throttle the next."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield

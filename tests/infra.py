@@ -158,6 +158,11 @@ class PostgresServer:
             capture_output=True,
             **owner,  # type: ignore[arg-type]
         )
+        return self.launch(timeout)
+
+    def launch(self, timeout: float = 60.0) -> PostgresServer:
+        """Start the server on the cluster :meth:`start` created (again, after :meth:`stop`)."""
+        owner = self._as_owner()
         self.proc = subprocess.Popen(
             [
                 str(PG_BIN / "postgres"),

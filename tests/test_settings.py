@@ -69,6 +69,10 @@ def run(args, **env):
         ("TICKWIRE_BROKER_URL", "kafka://x"),
         ("DATABASE_URL", "mysql://x/y"),
         ("DEBUG", "maybe"),
+        ("TICKWIRE_ALLOWED_ORIGINS", "app.example.com"),
+        ("TICKWIRE_ALLOWED_ORIGINS", "https://app.example.com/path"),
+        ("TICKWIRE_SEND_BUFFER_BYTES", "1"),
+        ("TICKWIRE_RECEIVE_QUEUE_LIMIT", "many"),
     ],
 )
 def test_a_wrong_setting_stops_the_server_with_its_name(name, value):

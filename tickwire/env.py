@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from platformdirs import user_data_dir
 
@@ -26,6 +27,7 @@ __all__ = [
     "env_float",
     "env_int",
     "env_list",
+    "env_origins",
     "env_str",
     "load_dotenv",
     "load_home_dotenv",
@@ -179,6 +181,28 @@ def env_list(name: str, default: list[str], environ: Mapping[str, str] | None = 
     if raw is None:
         return list(default)
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_origins(
+    name: str, default: list[str], environ: Mapping[str, str] | None = None
+) -> list[str]:
+    """Comma-separated web origins, each ``http(s)://host[:port]`` and nothing more."""
+    origins = env_list(name, default, environ)
+    for origin in origins:
+        try:
+            parts = urlsplit(origin)
+            parts.port  # noqa: B018  # raises ValueError for a bad port
+        except ValueError:
+            raise SettingError(name, origin, "origins like https://app.example.com:8443") from None
+        if (
+            parts.scheme not in {"http", "https"}
+            or not parts.hostname
+            or parts.path not in ("", "/")
+            or parts.query
+            or parts.fragment
+        ):
+            raise SettingError(name, origin, "origins like https://app.example.com:8443")
+    return origins
 
 
 def _range_text(kind: str, minimum: float | None, maximum: float | None) -> str:

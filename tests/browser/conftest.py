@@ -4,7 +4,8 @@ Playwright cannot download its own browser here, so it launches the system Chrom
 (``/usr/bin/chromium``, installed by scripts/install-system-deps.sh; override with
 ``TICKWIRE_CHROMIUM``). Every test gets a fresh browser context (no cookies, empty
 localStorage) and leaves a screenshot in ``artifacts/browser/<test>.png``; a JavaScript
-exception in the page fails the test.
+exception in the page, or anything the page's Content-Security-Policy refused, fails the
+test.
 """
 
 from __future__ import annotations
@@ -116,6 +117,10 @@ def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on(
+        "console",
+        lambda msg: errors.append(msg.text) if is_csp_violation(msg.type, msg.text) else None,
+    )
     yield page
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
@@ -125,6 +130,11 @@ def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
         pass  # the page may be gone after a failure; the failure itself is what matters
     context.close()
     assert not errors, f"JavaScript errors in the page: {errors}"
+
+
+def is_csp_violation(kind: str, text: str) -> bool:
+    """Whether a console message is Chromium reporting a Content-Security-Policy refusal."""
+    return kind == "error" and "Content Security Policy" in text
 
 
 def login(page: Page, server: ServerProcess, user: dict[str, object]) -> None:

@@ -39,9 +39,10 @@ class Deployment:
     feed: FeedProcess
 
 
-def get_json(url: str) -> tuple[int, dict]:
+def get_json(url: str, token: str | None = None) -> tuple[int, dict]:
+    headers = {"Authorization": f"Token {token}"} if token else {}
     try:
-        with urllib.request.urlopen(url, timeout=5) as r:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=5) as r:
             return r.status, json.loads(r.read())
     except urllib.error.HTTPError as e:
         return e.code, json.loads(e.read())
@@ -254,7 +255,7 @@ def test_force_price_update_on_a_node_reaches_the_feed_process(deployment):
     token = _staff_token(deployment.a.env)
 
     def forced() -> int:
-        _, status = get_json(deployment.b.url + "/realtime/status/")
+        _, status = get_json(deployment.b.url + "/realtime/status/", token)
         return sum(f.get("forced_updates", 0) for f in status.get("price_feed_processes", []))
 
     before = forced()
@@ -271,6 +272,7 @@ def test_force_price_update_on_a_node_reaches_the_feed_process(deployment):
 
 
 async def test_status_aggregates_every_live_node(deployment):
+    token = _staff_token(deployment.a.env)  # per-node details are for staff
     socks = [
         (await subscribed(deployment.a.ws_url, ["AAPL"]))[0],
         (await subscribed(deployment.b.ws_url, ["AAPL", "MSFT"]))[0],
@@ -279,7 +281,7 @@ async def test_status_aggregates_every_live_node(deployment):
     try:
 
         def counted():
-            status, body = get_json(deployment.a.url + "/realtime/status/")
+            status, body = get_json(deployment.a.url + "/realtime/status/", token)
             stats = body["global_stats"]
             return (
                 status == 200
@@ -298,7 +300,7 @@ async def test_status_aggregates_every_live_node(deployment):
             == (body["global_stats"]["total_connections"])
         )
         # Node B answers with the same cluster-wide view.
-        _, other = get_json(deployment.b.url + "/realtime/status/")
+        _, other = get_json(deployment.b.url + "/realtime/status/", token)
         assert other["node_count"] == 2 and other["node_id"] != body["node_id"]
         assert body["price_feed"] is None and body["price_feed_processes"][0]["running"]
     finally:
@@ -367,6 +369,7 @@ async def test_connection_limit_holds_across_nodes_and_frees_when_a_node_dies(de
 async def test_streaming_through_nginx_in_front_of_both_nodes(deployment):
     proxy = NginxServer(deployment.workdir / "nginx", [deployment.a.port, deployment.b.port])
     proxy.start()
+    token = _staff_token(deployment.a.env)
     socks = []
     try:
         status, info = get_json(proxy.url + "/realtime/websocket-info/")
@@ -380,7 +383,7 @@ async def test_streaming_through_nginx_in_front_of_both_nodes(deployment):
             assert seqs == list(range(seqs[0], seqs[0] + 5))
 
         def both_used():
-            _, body = get_json(proxy.url + "/realtime/status/")
+            _, body = get_json(proxy.url + "/realtime/status/", token)
             counts = [n["total_connections"] for n in body["nodes"]]
             return len(counts) == 2 and min(counts) >= 1
 
@@ -461,7 +464,7 @@ async def test_redis_restart_mid_stream_clients_keep_sockets_and_lose_nothing_si
             assert (await recv_type(ws, "pong"))["type"] == "pong"
         # The nodes and the feed are back in Redis (heartbeats rewritten).
         await asyncio.to_thread(wait_until, lambda: healthy(deployment.a), 30, "health")
-        _, body = get_json(deployment.b.url + "/realtime/status/")
+        _, body = get_json(deployment.b.url + "/realtime/status/", _staff_token(deployment.a.env))
         assert body["node_count"] == 2 and body["broker"]["connected"] is True
     finally:
         for ws, _ in clients:

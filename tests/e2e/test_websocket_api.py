@@ -135,7 +135,13 @@ async def test_foreign_origin_refused_allowed_origin_and_no_origin_accepted(serv
     assert info.value.response.status_code == 403
     async with connect(server.ws_url, origin=f"http://127.0.0.1:{server.port}") as ws:
         assert (await recv(ws))["type"] == "connection"
-    async with connect(server.ws_url, origin="http://localhost:8000") as ws:
+    # Another port of the same host is another origin.
+    for other in (f"http://127.0.0.1:{server.port + 1}", f"http://localhost:{server.port}"):
+        with pytest.raises(websockets.InvalidStatus) as info:
+            async with connect(server.ws_url, origin=other):
+                pass
+        assert info.value.response.status_code == 403
+    async with connect(server.ws_url) as ws:
         assert (await recv(ws))["type"] == "connection"
 
 

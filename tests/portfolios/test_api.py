@@ -121,6 +121,8 @@ def test_position_crud_and_clear_400s(alice):
         ({"symbol": "AAPL", "quantity": "-1"}, "quantity", "greater than zero"),
         ({"symbol": "AAPL", "quantity": "0"}, "quantity", "greater than zero"),
         ({"symbol": "NOPE", "quantity": "1"}, "symbol", "Unknown symbol 'NOPE'"),
+        # Not SPY through Unicode case mapping (long s upper-cases to S).
+        ({"symbol": "\u017fpy", "quantity": "1"}, "symbol", "Unknown symbol"),
         ({"symbol": "AAPL", "quantity": "1"}, "symbol", "already holds AAPL"),
         ({"symbol": "MSFT", "quantity": "1", "average_cost": "-5"}, "average_cost", "negative"),
         ({"symbol": "MSFT", "quantity": "abc"}, "quantity", "valid number"),

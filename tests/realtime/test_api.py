@@ -101,8 +101,11 @@ def test_without_a_runtime_the_request_is_503(demo, staff):
     assert response.status_code == 503 and "not running" in response.json()["detail"]
 
 
-async def test_status_shows_the_sources_state(feed_runtime):
-    body = (await AsyncClient().get("/realtime/status/")).json()
+async def test_status_shows_staff_the_sources_state(feed_runtime, staff):
+    assert "price_feed" not in (await AsyncClient().get("/realtime/status/")).json()
+    client = AsyncClient()
+    await client.aforce_login(staff)
+    body = (await client.get("/realtime/status/")).json()
     feed = body["price_feed"]
     assert feed["running"] is True and feed["batches"] >= 1
     source = feed["source"]

@@ -28,7 +28,8 @@ async def test_invalid_token_header_refuses_the_handshake(runtime):
 async def test_session_cookie_authenticates_and_foreign_origin_is_refused(runtime):
     _, cookie = await sync_to_async(_session_cookie)("demo")
     cookie_header = (b"cookie", f"sessionid={cookie}".encode())
-    comm, data = await hello([cookie_header, (b"origin", b"http://127.0.0.1:8000")])
+    same_origin = [(b"host", b"127.0.0.1:8000"), (b"origin", b"http://127.0.0.1:8000")]
+    comm, data = await hello([cookie_header, *same_origin])
     assert data["authenticated"] is True
     await comm.disconnect()
     comm, connected, code = await open_socket([cookie_header, (b"origin", b"https://evil.example")])

@@ -245,3 +245,49 @@ async def test_a_position_edited_in_the_admin_is_reflected_live(ctx, runtime):
     diff = Decimal(repr(update["data"]["total_value"])) - Decimal(repr(snap["data"]["total_value"]))
     assert diff == 2 * Decimal("268.40")
     await comm.disconnect()
+
+
+def _admin_reassign(portfolio_id, username):
+    from django.test import Client
+
+    root = get_user_model().objects.create_superuser("root", "root@example.com", "pw")
+    client = Client()
+    client.force_login(root)
+    portfolio = Portfolio.objects.get(pk=portfolio_id)
+    new_owner = get_user_model().objects.get(username=username)
+    response = client.post(
+        f"/admin/portfolios/portfolio/{portfolio_id}/change/",
+        {
+            "owner": str(new_owner.pk),
+            "name": portfolio.name,
+            "currency": portfolio.currency,
+            "positions-TOTAL_FORMS": "0",
+            "positions-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert Portfolio.objects.get(pk=portfolio_id).owner_id == new_owner.pk
+
+
+async def test_a_portfolio_given_to_another_owner_stops_streaming_to_the_previous_one(
+    ctx, runtime
+):
+    runtime.valuer.throttle = 0
+    previous = await connect(ctx["demo_token"])
+    await subscribe(previous, ctx["portfolio"])
+    await sync_to_async(_admin_reassign)(ctx["portfolio"], "bob")
+    msg = await recv(previous)
+    while msg["type"] == "portfolio_update":  # the reload after the save may come first
+        msg = await recv(previous)
+    assert msg["type"] == "error" and msg["data"]["code"] == "portfolio_not_found"
+    assert msg["data"]["portfolio_id"] == ctx["portfolio"]
+    await tick(runtime, "AAPL", 281.0, 265.12)
+    assert await previous.receive_nothing(timeout=0.3)  # nothing more for the previous owner
+    # The new owner may follow it.
+    bob = await connect(ctx["bob_token"])
+    _, snap = await subscribe(bob, ctx["portfolio"])
+    assert snap["data"]["portfolio_id"] == ctx["portfolio"]
+    await send(previous, {"type": "subscribe_portfolio", "data": {"portfolio_id": ctx["portfolio"]}})
+    assert (await recv(previous))["data"]["code"] == "portfolio_not_found"
+    await previous.disconnect()
+    await bob.disconnect()

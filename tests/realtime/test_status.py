@@ -76,7 +76,7 @@ async def test_a_running_node_counts_its_clients_and_their_subscriptions(rt):
     await connect(rt, "a", ["asset.AAPL", "asset.MSFT", "portfolio.3"], user_id=7)
     await connect(rt, "b", ["asset.AAPL"], user_id=7)
     await connect(rt, "c", ["asset.SPY"])
-    body = await status.service_status(rt, user_id=7)
+    body = await status.service_status(rt, user_id=7, staff=True)
     assert body["service_status"] == "running"
     assert body["global_stats"] == {
         "total_connections": 3,
@@ -96,13 +96,27 @@ async def test_a_running_node_counts_its_clients_and_their_subscriptions(rt):
     assert "user_stats" not in await status.service_status(rt, user_id=None)
 
 
+async def test_only_staff_see_more_than_the_counts(rt):
+    await connect(rt, "a", ["asset.AAPL"], user_id=7)
+    rt.cluster = SharedCluster(
+        nodes=[{"node_id": "n1", "host": "db-host-7", "pid": 4242, "total_connections": 1}],
+        feeds=[{"host": "feed-host", "pid": 99}],
+    )
+    for user_id in (None, 7):
+        body = await status.service_status(rt, user_id=user_id)
+        assert set(body) <= {"service_status", "global_stats", "user_stats"}
+        assert "db-host-7" not in str(body) and "4242" not in str(body)
+    staff = await status.service_status(rt, user_id=7, staff=True)
+    assert staff["nodes"][0]["host"] == "db-host-7" and staff["price_feed_processes"]
+
+
 async def test_scaled_out_the_stats_sum_every_live_node(rt):
     nodes = [
         {"node_id": "n1", "total_connections": 5, "asset_subscriptions": 9},
         {"node_id": "n2", "total_connections": 2, "portfolio_subscriptions": 1},
     ]
     rt.cluster = SharedCluster(nodes=nodes, users=3, feeds=[{"host": "feed-1"}])
-    body = await status.service_status(rt, user_id=None)
+    body = await status.service_status(rt, user_id=None, staff=True)
     assert body["global_stats"] == {
         "total_connections": 7,
         "authenticated_users": 3,
@@ -118,7 +132,7 @@ async def test_when_redis_cannot_be_read_a_node_reports_its_own_numbers(rt, capl
     await connect(rt, "a", ["asset.AAPL"])
     rt.cluster = SharedCluster(down=True)
     with caplog.at_level(logging.WARNING, logger="tickwire.realtime"):
-        body = await status.service_status(rt, user_id=None)
+        body = await status.service_status(rt, user_id=None, staff=True)
     assert "reading cluster stats from Redis failed" in caplog.text
     assert body["global_stats"]["total_connections"] == 1
     assert [n["node_id"] for n in body["nodes"]] == ["here"]
@@ -171,3 +185,26 @@ async def test_a_feed_with_no_instruments_is_not_a_running_feed(rt):
     assert await status.price_feed_running(rt) is False
     rt.cluster = SharedCluster(feeds=[{"running": True, "symbols": 3, "last_publish_at": now}])
     assert await status.price_feed_running(rt) is True
+
+
+@pytest.mark.parametrize(
+    "feed, db, connected, failing",
+    [
+        (True, True, True, []),
+        (True, False, True, ["database"]),
+        (False, True, False, ["price_feed", "broker"]),
+    ],
+)
+async def test_health_names_each_failing_dependency(
+    rt, monkeypatch, feed, db, connected, failing
+):
+    async def feed_running(runtime):
+        return feed
+
+    monkeypatch.setattr(status, "price_feed_running", feed_running)
+    monkeypatch.setattr(status, "database_ok", lambda: db)
+    monkeypatch.setattr(type(rt.broker), "is_connected", property(lambda self: connected))
+    body, healthy = await status.health_report(rt)
+    assert body["failing"] == failing and healthy is (not failing)
+    assert body["database"] == ("ok" if db else "unavailable")
+    assert body["broker"] == ("ok" if connected else "unavailable")

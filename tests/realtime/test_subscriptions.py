@@ -184,3 +184,27 @@ async def test_portfolios_count_against_the_subscription_limit(subs, owners, set
     assert refused.value.code == ErrorCode.SUBSCRIPTION_LIMIT
     assert "portfolios included" in refused.value.message
     assert outbox.channels == frozenset({"asset.AAPL"})
+
+
+async def test_ownership_that_ends_while_subscribing_leaves_no_subscription(
+    subs, owners, monkeypatch
+):
+    # The portfolio is given away between the ownership check and the subscription: the
+    # message that ends the previous owner's subscriptions found none to end, so the
+    # check is made again once subscribed.
+    import tickwire.realtime.subscriptions as subscriptions_module
+
+    demo_id, _, portfolio = owners
+    answers = iter([True, False])
+
+    async def owns(portfolio_id, user_id):
+        return next(answers)
+
+    monkeypatch.setattr(subscriptions_module, "owns_portfolio", owns)
+    outbox = Outbox()
+    with pytest.raises(ProtocolError) as refused:
+        async with subs.portfolio(outbox, demo_id, portfolio):
+            pass
+    assert refused.value.code is ErrorCode.PORTFOLIO_NOT_FOUND
+    assert not outbox.channels
+    assert not frames(outbox)

@@ -173,3 +173,9 @@ def test_channel_names_built_and_parsed_by_one_pair(name, symbol, portfolio_id, 
     assert (parsed.symbol, parsed.portfolio_id, parsed.user_id) == (symbol, portfolio_id, user_id)
     assert c.channel_symbol(name) == symbol and c.channel_portfolio_id(name) == portfolio_id
     assert c.is_stream_channel(name) is name.startswith(("asset.", "portfolio."))
+
+
+def test_portfolio_revoked_is_an_error_outside_the_channel():
+    msg = one(b.portfolio_revoked(9))
+    assert isinstance(msg, m.ServerError) and msg.seq is None
+    assert (msg.code, msg.data["portfolio_id"]) == ("portfolio_not_found", 9)

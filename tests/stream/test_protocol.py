@@ -125,6 +125,25 @@ def test_portfolio_id_accepts_digit_strings():
     )
 
 
+@pytest.mark.parametrize("value", ["\u00b2", "\u0663", "\uff11\uff12", "1\u00b2"])
+def test_portfolio_id_with_non_ascii_digits_is_an_invalid_field(value):
+    # "²".isdigit() is true but int("²") raises; "٣" (Arabic-Indic three) would parse as 3.
+    raw = orjson.dumps({"type": "subscribe_portfolio", "data": {"portfolio_id": value}})
+    e = err(raw)
+    assert e.code is ErrorCode.INVALID_FIELD and e.request_type == "subscribe_portfolio"
+
+
+@pytest.mark.parametrize("symbol", ["\u017fpy", "\u0131bm", "\uff33\uff30\uff39", "A\u0301"])
+def test_symbols_are_ascii_only_no_unicode_case_mapping(symbol):
+    # "\u017f".upper() == "S" (long s) and "\u0131".upper() == "I" (dotless i): without
+    # an ASCII check "\u017fpy" would subscribe SPY.
+    for data in ({"symbol": symbol}, {"symbols": ["AAPL", symbol]}):
+        raw = orjson.dumps({"type": "subscribe_asset", "data": data})
+        assert err(raw).code is ErrorCode.INVALID_FIELD
+    with pytest.raises(ProtocolError):
+        p.normalize_symbol(symbol)
+
+
 def test_encode_envelope_shape_and_timestamp():
     msg = orjson.loads(p.encode("pong", {}))
     assert msg["type"] == "pong" and msg["data"] == {}
@@ -143,7 +162,9 @@ def test_body_and_seal_make_a_valid_update_with_seq():
 
 
 def test_error_frame():
-    msg = orjson.loads(builders.error(ErrorCode.UNKNOWN_TYPE, "bad", request_type="x", request_id=3))
+    msg = orjson.loads(
+        builders.error(ErrorCode.UNKNOWN_TYPE, "bad", request_type="x", request_id=3)
+    )
     assert msg["type"] == "error" and msg["id"] == 3
     assert msg["data"] == {"code": "unknown_type", "message": "bad", "request_type": "x"}
 

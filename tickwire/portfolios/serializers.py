@@ -92,7 +92,9 @@ class PositionSerializer(serializers.ModelSerializer[Position]):
     # -- validation -----------------------------------------------------------------------
 
     def validate_symbol(self, value: str) -> str:
-        symbol = value.strip().upper()
+        # ASCII before upper-casing: str.upper() maps some other letters onto ASCII ones
+        # (U+017F long s -> "S"), which would make "\u017fpy" a holding of SPY.
+        symbol = value.strip().upper() if value.isascii() else value.strip()
         asset = Asset.objects.filter(symbol=symbol, is_active=True).first()
         if asset is None:
             raise serializers.ValidationError(

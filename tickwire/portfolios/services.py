@@ -186,6 +186,22 @@ def portfolio_changed(portfolio_id: int) -> None:
     transaction.on_commit(_flush)
 
 
+def portfolio_owner_changed(portfolio_id: int, previous_owner_id: int) -> None:
+    """Tell every node, after this transaction commits, that ``previous_owner_id`` no
+    longer owns the portfolio: their open subscriptions to it end (the ownership check
+    ran when they subscribed)."""
+    data = {
+        "user_id": previous_owner_id,
+        "event": control.PORTFOLIO_REVOKED,
+        "portfolio_id": portfolio_id,
+    }
+    transaction.on_commit(
+        lambda: control.publish(
+            control.user_control_channel(previous_owner_id), control.USER_CONTROL, data
+        )
+    )
+
+
 def _flush() -> None:
     ids: set[int] | None = getattr(_pending, "ids", None)
     if not ids:

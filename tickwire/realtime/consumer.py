@@ -50,6 +50,7 @@ from tickwire.stream.protocol import (
 )
 
 from .auth import user_for_token
+from .bounds import Bounds
 from .connection import Connection
 from .fastws import EXTENSION, DirectLink
 from .idle import IdleWatch
@@ -72,6 +73,18 @@ _REQUEST_TYPES: dict[type[Request], str] = {
 
 def _websocket_timeout() -> float:
     return float(settings.WEBSOCKET_TIMEOUT)
+
+
+def _bounds() -> Bounds:
+    """What one client may make the server hold (docs/protocol.md, "Bounds")."""
+    rate = settings.TICKWIRE_READ_BYTES_PER_SECOND
+    return Bounds(
+        send_buffer=settings.TICKWIRE_SEND_BUFFER_BYTES,
+        read_rate=float(rate),
+        read_burst=max(rate, settings.TICKWIRE_MAX_MESSAGE_BYTES),
+        receive_queue=settings.TICKWIRE_RECEIVE_QUEUE_LIMIT,
+        stall_seconds=settings.TICKWIRE_SLOW_CLIENT_SECONDS,
+    )
 
 
 class _RateLimiter:
@@ -108,19 +121,28 @@ class RealtimeConsumer(AsyncConsumer):  # type: ignore[misc]  # an untyped (Any)
     outbox: Outbox
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if get_channel_layer(self.channel_layer_alias) is not None:
-            await super().__call__(scope, receive, send)
-            return
-        # Without a channel layer, read ASGI events directly: Channels' await_many_dispatch
-        # keeps an extra task and its futures alive per idle connection (~1.5 KiB each).
-        self.scope = scope
-        self.channel_layer = None
-        self.base_send = send
+        # Clean-up runs on every way out — a disconnect, a fault anywhere in the handler,
+        # a cancelled task — so no path leaves the connection registered or its user's
+        # slot taken (a leaked slot locks the user out with 4002 on every node).
+        close_code = CloseCode.INTERNAL_ERROR
         try:
-            while True:
-                await self.dispatch(await receive())
-        except StopConsumer:
-            pass
+            if get_channel_layer(self.channel_layer_alias) is not None:
+                await super().__call__(scope, receive, send)
+            else:
+                # Without a channel layer, read ASGI events directly: Channels'
+                # await_many_dispatch keeps an extra task and its futures alive per idle
+                # connection (~1.5 KiB each).
+                self.scope = scope
+                self.channel_layer = None
+                self.base_send = send
+                try:
+                    while True:
+                        await self.dispatch(await receive())
+                except StopConsumer:
+                    pass
+            close_code = CloseCode.NORMAL
+        finally:
+            await self._cleanup(close_code)
 
     # Channels' default dispatch hops to a thread per message to close stale DB
     # connections; our handlers reach the database only through sync_to_async services,
@@ -155,6 +177,7 @@ class RealtimeConsumer(AsyncConsumer):  # type: ignore[misc]  # an untyped (Any)
         if direct is not None:
             # Frames go out synchronously, once per loop iteration: no writer task to wake.
             direct.attach(self.outbox, self.runtime.node.hub.pacer)
+            direct.bound(_bounds())
         else:
             self.writer = asyncio.ensure_future(self._write_loop())
         # One sweeper per process, not a task or timer per connection (memory per idle
@@ -190,11 +213,18 @@ class RealtimeConsumer(AsyncConsumer):  # type: ignore[misc]  # an untyped (Any)
                     )
                 )
             return
-        request: Request | None = None
         try:
             request = parse_request(raw)
         except ProtocolError as exc:
             self._error(exc)
+            return
+        except Exception:
+            # The parser promises ProtocolError for every bad input; anything else is a
+            # server fault, answered like one in a handler rather than killing the socket.
+            log.exception("parsing a client message failed")
+            self._error(
+                ProtocolError(ErrorCode.INTERNAL_ERROR, "internal error; the request had no effect")
+            )
             return
         try:
             await self._handle(request)
@@ -214,8 +244,7 @@ class RealtimeConsumer(AsyncConsumer):  # type: ignore[misc]  # an untyped (Any)
             )
 
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
-        await self._cleanup()
-        raise StopConsumer()
+        raise StopConsumer()  # __call__ cleans up
 
     # -- requests --------------------------------------------------------------------------
 
@@ -359,13 +388,16 @@ class RealtimeConsumer(AsyncConsumer):  # type: ignore[misc]  # an untyped (Any)
             "send ping to stay open",
         )
 
-    async def _cleanup(self) -> None:
-        if not hasattr(self, "outbox"):
+    async def _cleanup(self, code: CloseCode = CloseCode.NORMAL) -> None:
+        """Forget the connection (idempotent; safe however far websocket_connect got)."""
+        if not hasattr(self, "conn"):
             return
-        self.outbox.close(CloseCode.NORMAL)
+        self.outbox.close(code)
         self.runtime.unregister(self.conn)
-        self.idle_watch.discard(self)
-        writer = self.writer
+        idle_watch = getattr(self, "idle_watch", None)
+        if idle_watch is not None:
+            idle_watch.discard(self)
+        writer = getattr(self, "writer", None)
         if writer is not None and not writer.done():
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -30,6 +30,9 @@ the consumer falls back to its writer task and ``websocket.send``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
+import time
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
@@ -37,7 +40,10 @@ from websockets.exceptions import InvalidState
 from websockets.protocol import Protocol, State
 
 from tickwire.stream.hub import Outbox, Pacer, batch_frames
+from tickwire.stream.protocol import CloseCode
 from tickwire.stream.wire import frame_header, text_frame
+
+from .bounds import Bounds, ReadBudget, StallWatch
 
 __all__ = ["EXTENSION", "DirectLink", "DirectWebSocketProtocol", "text_frame"]
 
@@ -46,6 +52,11 @@ EXTENSION = "tickwire.direct"
 
 #: The most one connection's flush writes in one event-loop pass (more waits for the next).
 WRITE_CHUNK = 64 * 1024
+
+# Why a connection's reading is held (bit flags): its send buffer is full, or it has
+# read past its byte rate.
+_HOLD_WRITE = 1
+_HOLD_RATE = 2
 
 
 class DirectLink:
@@ -89,6 +100,11 @@ class DirectLink:
         outbox.direct(self._write, pacer, writable=self._can_write)
         if outbox.pending or outbox.closed:
             self.wake(outbox)
+
+    def bound(self, bounds: Bounds) -> None:
+        """Apply ``bounds`` (send buffer, read rate, receive queue, stalled reader) to
+        this connection; see :mod:`tickwire.realtime.bounds`."""
+        self._proto.apply_bounds(bounds)
 
     def wake(self, outbox: Outbox) -> None:
         """Outbox callback: frames became pending or the outbox closed."""
@@ -188,6 +204,9 @@ class _Inbox:
     def qsize(self) -> int:
         return len(self._items)
 
+    def clear(self) -> None:
+        self._items.clear()
+
     async def get(self) -> Any:
         while not self._items:
             if self._waiter is None or self._waiter.done():
@@ -201,6 +220,9 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
 
     link: DirectLink | None = None
     _close_sent = False
+    bounds: Bounds | None = None
+    _read_holds = 0
+    _budget: ReadBudget | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -247,9 +269,13 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
         super().pause_writing()
         if self.link is not None:
             self.link.can_write = False
+        if self.bounds is not None:
+            self._hold_reading(_HOLD_WRITE)
 
     def resume_writing(self) -> None:
         super().resume_writing()
+        if self.bounds is not None:
+            self._release_reading(_HOLD_WRITE)
         link = self.link
         if link is not None and not self.close_sent and not self.disconnected:
             link.can_write = True
@@ -272,6 +298,8 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self.link is not None:
             self.link.can_write = False
+        if self.bounds is not None:
+            StallWatch.for_loop().discard(self)
         super().connection_lost(exc)
 
     def close_now(self, code: int, reason: str) -> None:
@@ -290,9 +318,87 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
         self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
         self.transport.write(b"".join(self.conn.data_to_send()))
         self.close_sent = True
-        if self.read_paused:
+        if self.read_paused and not self._read_holds:
             self.read_paused = False
             self.transport.resume_reading()
         # abort, not close: a client too slow to read would keep a graceful close waiting
         # behind its full buffer.
         self.close_timer = self.loop.call_later(self.close_timeout, self.transport.abort)
+
+    # -- bounds (docs/protocol.md, "Bounds"; tickwire/realtime/bounds.py) ------------------
+
+    def apply_bounds(self, bounds: Bounds) -> None:
+        """Bound this connection's send buffer, read rate and receive queue, and watch it
+        for a stalled reader."""
+        self.bounds = bounds
+        self._budget = ReadBudget(bounds.read_rate, bounds.read_burst)
+        transport = self.transport
+        transport.set_write_buffer_limits(high=bounds.send_buffer)
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError, AttributeError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, bounds.send_buffer)
+        StallWatch.for_loop().add(self, bounds.stall_seconds)
+        if not self.writable.is_set():
+            self._hold_reading(_HOLD_WRITE)
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        bounds = self.bounds
+        if bounds is None or self.close_sent or self.disconnected:
+            return
+        if self.queue.qsize() > bounds.receive_queue:
+            # One read packed more messages than the consumer may hold: a flood. What
+            # was queued is dropped; the consumer sees only the disconnect.
+            self.queue.clear()  # type: ignore[attr-defined]
+            self.close_now(
+                CloseCode.POLICY_VIOLATION,
+                f"message flood: more than {bounds.receive_queue} messages at once "
+                "(TICKWIRE_RECEIVE_QUEUE_LIMIT)",
+            )
+            return
+        assert self._budget is not None
+        pause = self._budget.spend(len(data), time.monotonic())
+        if pause > 0 and not self._read_holds & _HOLD_RATE:
+            self._hold_reading(_HOLD_RATE)
+            self.loop.call_later(pause, self._release_reading, _HOLD_RATE)
+
+    async def receive(self) -> Any:
+        # uvicorn's, except that reading stays paused while a bound holds it.
+        message = await self.queue.get()
+        if self.read_paused and self.queue.empty() and not self._read_holds:
+            self.read_paused = False
+            self.transport.resume_reading()
+        return message
+
+    def _hold_reading(self, hold: int) -> None:
+        self._read_holds |= hold
+        if not self.read_paused and not self.transport.is_closing():
+            self.read_paused = True
+            self.transport.pause_reading()
+
+    def _release_reading(self, hold: int) -> None:
+        self._read_holds &= ~hold
+        if (
+            not self._read_holds
+            and self.read_paused
+            and self.queue.empty()
+            and not self.transport.is_closing()
+        ):
+            self.read_paused = False
+            self.transport.resume_reading()
+
+    # StallWatch's view of the connection (bounds.Stallable).
+    def write_buffer_size(self) -> int:
+        return 0 if self.transport.is_closing() else self.transport.get_write_buffer_size()
+
+    def raw_socket(self) -> Any:
+        return None if self.transport.is_closing() else self.transport.get_extra_info("socket")
+
+    def stalled(self, seconds: float) -> None:
+        outbox = self.link.outbox if self.link is not None else None
+        reason = f"client read nothing for {seconds:g} s (TICKWIRE_SLOW_CLIENT_SECONDS)"
+        if outbox is not None:
+            outbox.close(CloseCode.SLOW_CONSUMER, reason)
+        else:
+            self.close_now(CloseCode.SLOW_CONSUMER, reason)

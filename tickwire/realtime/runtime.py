@@ -114,6 +114,9 @@ class Runtime:
             self.node,
             lambda: self.connections.values(),
             check_interval=settings.TICKWIRE_SESSION_CHECK_SECONDS,
+            revoke_portfolio=lambda conn, pid: self.subscriptions.revoke_portfolio(
+                conn.outbox, pid
+            ),
         )
         self.cluster: Cluster = create_cluster(
             settings.TICKWIRE_BROKER_URL,
@@ -212,8 +215,8 @@ class Runtime:
 
     def unregister(self, conn: Connection) -> None:
         """Forget a closed connection (idempotent): its subscriptions, its user slot."""
-        known = self.connections.pop(conn.connection_id, None) is not None
-        if known and conn.holds_user_slot and conn.user_id is not None:
+        self.connections.pop(conn.connection_id, None)
+        if conn.holds_user_slot and conn.user_id is not None:
             conn.holds_user_slot = False
             task = asyncio.ensure_future(self.release_user_slot(conn.user_id))
             task.add_done_callback(log_failure("releasing a connection slot", log))
@@ -244,6 +247,10 @@ class Runtime:
         """
         if conn.user_id != user_id:
             if not await self.acquire_user_slot(user_id):
+                return False
+            if conn.connection_id not in self.connections:
+                # Unregistered while the slot was being taken (the peer left): give it back.
+                await self.release_user_slot(user_id)
                 return False
             conn.user_id = user_id
             conn.holds_user_slot = True

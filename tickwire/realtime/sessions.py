@@ -4,6 +4,8 @@
   request; they publish a ``user_control`` message on ``control.user.<id>`` (see
   :mod:`tickwire.stream.control` and :mod:`tickwire.accounts.signals`). Every node with a
   socket of that user listens on that channel and closes the matching sockets with 4003.
+* A portfolio given to another owner ends the previous owner's subscriptions to it: the
+  same channel carries ``portfolio_revoked`` for the previous owner.
 * A session can also just expire. Every ``TICKWIRE_SESSION_CHECK_SECONDS`` the guard checks
   each distinct session behind this process's sockets against the session store (as
   Django's own ``get_user`` does: exists, not expired, same user, password unchanged, user
@@ -60,9 +62,12 @@ class SessionGuard:
         connections: Callable[[], Iterable[Connection]],
         *,
         check_interval: float = 60.0,
+        revoke_portfolio: Callable[[Connection, int], None] | None = None,
     ) -> None:
         self.node = node
         self.connections = connections
+        #: Ends a connection's subscription to a portfolio its user no longer owns.
+        self.revoke_portfolio = revoke_portfolio
         self.check_interval = check_interval
         self.closed_sockets = 0
         self._sink = control.FrameSink(self._on_frame)
@@ -115,6 +120,12 @@ class SessionGuard:
             self._close(lambda c: c.user_id == user_id and c.credential == ref, reason)
         elif event == control.USER_DISABLED:
             self._close(lambda c: c.user_id == user_id, "user account disabled")
+        elif event == control.PORTFOLIO_REVOKED:
+            portfolio_id = data.get("portfolio_id")
+            if isinstance(portfolio_id, int) and self.revoke_portfolio is not None:
+                for conn in list(self.connections()):
+                    if conn.user_id == user_id and not conn.outbox.closed:
+                        self.revoke_portfolio(conn, portfolio_id)
 
     def _close(self, match: Callable[[Connection], bool], reason: str) -> int:
         closed = 0

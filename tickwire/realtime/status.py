@@ -34,10 +34,13 @@ log = logging.getLogger("tickwire.realtime")
 _STAT_KEYS = ("total_connections", "portfolio_subscriptions", "asset_subscriptions")
 
 
-async def service_status(runtime: Runtime | None, user_id: int | None) -> dict[str, Any]:
+async def service_status(
+    runtime: Runtime | None, user_id: int | None, *, staff: bool = False
+) -> dict[str, Any]:
     """The status body: seed 003's ``service_status`` and ``global_stats`` (summed over
-    every live node), ``user_stats`` for a caller ``user_id``, and while a runtime runs the
-    feed's, the broker's and each node's state."""
+    every live node) for anyone, ``user_stats`` for a caller ``user_id``, and — for
+    ``staff`` only, since host names, pids and the deployment's shape help an attacker
+    more than a user — the feed's, the broker's and each node's state."""
     if runtime is None:
         return {
             "service_status": "stopped",
@@ -54,6 +57,8 @@ async def service_status(runtime: Runtime | None, user_id: int | None) -> dict[s
         body["user_stats"] = user_stats(runtime, user_id)
         # Connections count across nodes; subscriptions are this node's.
         body["user_stats"]["connection_count"] = await runtime.user_connections(user_id)
+    if not staff:
+        return body
     body["price_feed"] = runtime.feed.status() if runtime.feed is not None else None
     if runtime.cluster.shared and body["price_feed"] is None:
         body["price_feed_processes"] = await _feeds(runtime)
@@ -71,16 +76,26 @@ async def service_status(runtime: Runtime | None, user_id: int | None) -> dict[s
 
 async def health_report(runtime: Runtime | None) -> tuple[dict[str, Any], bool]:
     """The health body, and whether this process is healthy: a price feed publishes (here
-    or, scaled out, in its own process) and the database answers."""
+    or, scaled out, in its own process), the database answers and the broker is connected.
+    ``failing`` names each dependency that is not, so an operator reading a 503 knows
+    where to look."""
     running = runtime is not None and await price_feed_running(runtime)
     db_ok = await sync_to_async(database_ok)()
+    broker_ok = runtime is not None and runtime.broker.is_connected
+    failing = [
+        name
+        for name, ok in (("price_feed", running), ("database", db_ok), ("broker", broker_ok))
+        if not ok
+    ]
     body = {
         "price_feed_running": running,
         "active_connections": len(runtime.connections) if runtime is not None else 0,
         "database": "ok" if db_ok else "unavailable",
+        "broker": "ok" if broker_ok else "unavailable",
+        "failing": failing,
         "timestamp": _now().isoformat(),
     }
-    return body, running and db_ok
+    return body, not failing
 
 
 def feed_running(runtime: Runtime) -> bool:

@@ -22,6 +22,7 @@ from django.conf import settings
 
 from tickwire.portfolios.services import owns_portfolio
 from tickwire.portfolios.valuer import PortfolioValuer
+from tickwire.stream import builders
 from tickwire.stream.channels import asset_channel, channel_symbol, portfolio_channel
 from tickwire.stream.hub import Outbox
 from tickwire.stream.node import Node, SubscribeResult
@@ -148,6 +149,10 @@ class Subscriptions:
             node.unsubscribe(outbox, channel)
         result = await node.subscribe(outbox, channel)
         try:
+            # Again, now that the subscription exists: a change of owner committed since
+            # the first check announced itself before there was anything to end.
+            if not await owns_portfolio(portfolio_id, user_id):
+                raise _not_found(portfolio_id)
             if not await self.valuer.watch(portfolio_id):
                 raise _not_found(portfolio_id)  # deleted since the ownership check
             yield result
@@ -168,6 +173,16 @@ class Subscriptions:
             raise _not_found(portfolio_id)
         self.node.unsubscribe(outbox, channel)
         self.valuer.release(portfolio_id)
+
+    def revoke_portfolio(self, outbox: Outbox, portfolio_id: int) -> None:
+        """End ``outbox``'s subscription to a portfolio its user no longer owns (given to
+        another owner), telling the client with ``portfolio_not_found``."""
+        channel = portfolio_channel(portfolio_id)
+        if channel not in outbox.channels:
+            return
+        self.node.unsubscribe(outbox, channel)
+        self.valuer.release(portfolio_id)
+        outbox.push(builders.portfolio_revoked(portfolio_id))
 
     @staticmethod
     def _authenticated(user_id: int | None) -> int:

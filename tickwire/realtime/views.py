@@ -70,19 +70,26 @@ async def websocket_info(request: HttpRequest) -> JsonResponse:
     )
 
 
-async def _user_id(request: HttpRequest) -> int | None:
-    """The caller: an ``Authorization: Token`` header, else the session."""
+async def _caller(request: HttpRequest) -> tuple[int | None, bool]:
+    """The caller's user id and whether they are staff: an ``Authorization: Token``
+    header, else the session."""
     key = token_from_header(request.headers.get("Authorization"))
     if key is not None:
         token_user = await user_for_token(key)
-        return token_user.pk if token_user is not None else None
+        if token_user is None:
+            return None, False
+        return token_user.pk, bool(token_user.is_staff)
     user = await request.auser()
-    return user.pk if user.is_authenticated else None
+    if not user.is_authenticated:
+        return None, False
+    return user.pk, bool(user.is_staff)
 
 
 async def status(request: HttpRequest) -> JsonResponse:
-    """Service status; with Redis, ``global_stats`` sums every live node (``nodes``)."""
-    return JsonResponse(await service_status(current_runtime(), await _user_id(request)))
+    """Service status; with Redis, ``global_stats`` sums every live node. Staff also see
+    each node, the feed and the broker."""
+    user_id, staff = await _caller(request)
+    return JsonResponse(await service_status(current_runtime(), user_id, staff=staff))
 
 
 async def health(request: HttpRequest) -> JsonResponse:

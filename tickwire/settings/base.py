@@ -21,6 +21,7 @@ from tickwire.env import (
     env_float,
     env_int,
     env_list,
+    env_origins,
     env_str,
     load_dotenv,
     tickwire_home,
@@ -45,6 +46,10 @@ DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env_str("SECRET_KEY", "")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+# --- WebSocket origins ----------------------------------------------------------------------
+# Pages on other origins (scheme://host:port, matched exactly) that may open the WebSocket
+# with the user's cookies; a page's own origin (its host in ALLOWED_HOSTS) always may.
+TICKWIRE_ALLOWED_ORIGINS = env_origins("TICKWIRE_ALLOWED_ORIGINS", [])
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -65,6 +70,12 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # A database that cannot be reached: 503 with Retry-After (tickwire/faults.py).
+    "tickwire.faults.DatabaseUnavailableMiddleware",
+    # Sign-in attempts over their failure limits: 429 (tickwire/accounts/throttle.py).
+    "tickwire.accounts.throttle.LoginThrottleMiddleware",
+    # Content-Security-Policy on HTML pages (tickwire/csp.py).
+    "tickwire.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -140,6 +151,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # An unreachable database is 503 with Retry-After, not 500 (tickwire/faults.py).
+    "EXCEPTION_HANDLER": "tickwire.faults.api_exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Tickwire API",
@@ -230,6 +243,19 @@ if TICKWIRE_NODE_TIMEOUT_SECONDS <= TICKWIRE_NODE_HEARTBEAT_SECONDS:
     )
 TICKWIRE_RATE_LIMIT_PER_SECOND = env_float("TICKWIRE_RATE_LIMIT_PER_SECOND", 50, minimum=1)
 TICKWIRE_RATE_LIMIT_BURST = env_int("TICKWIRE_RATE_LIMIT_BURST", 200, minimum=1)
+# --- bounds on what one WebSocket client can make the server hold -------------------------
+# (docs/protocol.md, "Bounds"; applied by the direct-write front end, realtime/bounds.py)
+# The transport's write buffer pauses at this many bytes and the kernel's send buffer is
+# set to it; while it is full the connection's reading stops too (no pongs pile up).
+TICKWIRE_SEND_BUFFER_BYTES = env_int(
+    "TICKWIRE_SEND_BUFFER_BYTES", 256 * 1024, minimum=4096, maximum=64 * 1024 * 1024
+)
+# Bytes per second read from one connection (frames of every kind); past it, reading pauses.
+TICKWIRE_READ_BYTES_PER_SECOND = env_int(
+    "TICKWIRE_READ_BYTES_PER_SECOND", 1024 * 1024, minimum=1024
+)
+# Messages read but not yet handled; a client that packs more into one read is closed (1008).
+TICKWIRE_RECEIVE_QUEUE_LIMIT = env_int("TICKWIRE_RECEIVE_QUEUE_LIMIT", 1024, minimum=16)
 # Portfolio values are recomputed on every tick of a holding but published at most once
 # per this many seconds per portfolio (0 = every tick). Position edits publish at once.
 TICKWIRE_PORTFOLIO_THROTTLE_SECONDS = env_float(
@@ -240,6 +266,39 @@ TICKWIRE_PORTFOLIO_THROTTLE_SECONDS = env_float(
 TICKWIRE_SESSION_CHECK_SECONDS = env_float(
     "TICKWIRE_SESSION_CHECK_SECONDS", 60.0, minimum=0.1, maximum=86400
 )
+# --- sign-in throttling (tickwire/accounts/throttle.py) -------------------------------------
+# Failed sign-ins (login page, admin, /api/auth/token/) allowed per account and per client
+# address in each window; past either, sign-in answers 429 with Retry-After until it ends.
+TICKWIRE_LOGIN_FAILURES_PER_ACCOUNT = env_int("TICKWIRE_LOGIN_FAILURES_PER_ACCOUNT", 5, minimum=1)
+TICKWIRE_LOGIN_FAILURES_PER_ADDRESS = env_int("TICKWIRE_LOGIN_FAILURES_PER_ADDRESS", 20, minimum=1)
+TICKWIRE_LOGIN_WINDOW_SECONDS = env_int(
+    "TICKWIRE_LOGIN_WINDOW_SECONDS", 300, minimum=1, maximum=86400
+)
+# The counts live in Django's cache: scaled out (a Redis broker) in that Redis, so every
+# node sees the same failures; otherwise in this process's memory.
+if urlsplit(TICKWIRE_BROKER_URL).scheme in {"redis", "rediss", "unix"}:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": TICKWIRE_BROKER_URL,
+            "KEY_PREFIX": TICKWIRE_REDIS_PREFIX,
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# --- Content-Security-Policy (tickwire/csp.py) --------------------------------------------
+# The policy sent with every HTML page; empty sends none.
+# Scripts and styles from this server only (no inline ones), the WebSocket to this server
+# ('self' covers ws:/wss: to the same host and port), charts on a canvas.
+TICKWIRE_CONTENT_SECURITY_POLICY = env_str(
+    "TICKWIRE_CONTENT_SECURITY_POLICY",
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'none'",
+)
+# --- faults ----------------------------------------------------------------------------------
+# Retry-After (seconds) on a 503 while the database cannot be reached.
+TICKWIRE_RETRY_AFTER_SECONDS = env_int("TICKWIRE_RETRY_AFTER_SECONDS", 5, minimum=1, maximum=3600)
 # Demo data (a demo/demo user and a portfolio) is loaded only in the embedded default.
 TICKWIRE_DEMO_DATA = False
 # `tickwire serve` applies migrations itself only in the embedded default; elsewhere it

@@ -29,6 +29,7 @@ __all__ = [
     "error",
     "pong",
     "portfolio_deleted_body",
+    "portfolio_revoked",
     "portfolio_update_body",
     "resync",
     "subscribed_assets",
@@ -229,6 +230,18 @@ def portfolio_deleted_body(portfolio_id: int) -> bytes:
         "portfolio_id": portfolio_id,
     }
     return encode_body(ServerType.ERROR, data)
+
+
+def portfolio_revoked(portfolio_id: int) -> bytes:
+    """An ``error`` (``portfolio_not_found``) to one connection, outside the channel: the
+    portfolio is no longer its user's (it was given to another owner), so the
+    subscription ended. The same answer a new subscription would get."""
+    data = {
+        "code": ErrorCode.PORTFOLIO_NOT_FOUND.value,
+        "message": f"portfolio {portfolio_id} not found",
+        "portfolio_id": portfolio_id,
+    }
+    return encode(ServerType.ERROR, data)
 
 
 def resync(channel: str, *, seq: int, epoch: str, reason: str) -> bytes:

@@ -33,6 +33,7 @@ __all__ = [
     "CREDENTIAL_REVOKED",
     "PORTFOLIO_CHANGED",
     "PORTFOLIO_CONTROL",
+    "PORTFOLIO_REVOKED",
     "USER_CONTROL",
     "USER_DISABLED",
     "FrameSink",
@@ -53,6 +54,8 @@ USER_CONTROL: Final = "user_control"
 PORTFOLIO_CHANGED: Final = "changed"
 CREDENTIAL_REVOKED: Final = "credential_revoked"
 USER_DISABLED: Final = "user_disabled"
+#: A portfolio of the user's was given to another owner: their subscriptions to it end.
+PORTFOLIO_REVOKED: Final = "portfolio_revoked"
 
 
 def credential_ref(kind: str, secret: str) -> str:

@@ -51,7 +51,7 @@ PROTOCOL_VERSION: Final = 1
 #: A single request may name at most this many symbols (the subscription limit still applies).
 MAX_SYMBOLS_PER_REQUEST: Final = 1000
 _MAX_TOKEN_LENGTH: Final = 512
-_SYMBOL_RE: Final = re.compile(r"^[A-Z0-9][A-Z0-9._\-/:=^]{0,31}$")
+_SYMBOL_RE: Final = re.compile(r"[A-Z0-9][A-Z0-9._\-/:=^]{0,31}")
 
 
 class ErrorCode(StrEnum):
@@ -195,8 +195,10 @@ def normalize_symbol(value: object, field_name: str = "symbol") -> str:
     """Return the canonical (upper-case) symbol or raise ``ProtocolError(invalid_field)``."""
     if not isinstance(value, str):
         raise ProtocolError(ErrorCode.INVALID_FIELD, f"'{field_name}' must be a string")
-    symbol = value.strip().upper()
-    if not _SYMBOL_RE.match(symbol):
+    # ASCII first: str.upper() maps some non-ASCII letters onto ASCII ones (U+017F long s
+    # -> "S", U+0131 dotless i -> "I"), which would let "\u017fpy" name SPY.
+    symbol = value.strip().upper() if value.isascii() else ""
+    if not _SYMBOL_RE.fullmatch(symbol):
         raise ProtocolError(
             ErrorCode.INVALID_FIELD,
             f"'{field_name}' {value[:40]!r} is not a valid symbol "
@@ -282,7 +284,9 @@ def _portfolio_id(data: dict[str, Any]) -> int:
     if "portfolio_id" not in data:
         raise ProtocolError(ErrorCode.MISSING_FIELD, "'portfolio_id' is required")
     value = data["portfolio_id"]
-    if isinstance(value, str) and value.isdigit() and len(value) < 19:
+    # ASCII digits only: "²".isdigit() is true but int() refuses it, and int() reads other
+    # scripts' digits ("٣" is 3).
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 19:
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
         raise ProtocolError(ErrorCode.INVALID_FIELD, "'portfolio_id' must be a positive integer")
