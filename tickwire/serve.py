@@ -50,8 +50,10 @@ def main(argv: list[str] | None = None) -> int:
             call_command("load_demo_data", verbosity=0)
     import uvicorn
 
+    from tickwire.logconfig import announce
+
     base = f"http://{args.host}:{args.port}"
-    print(
+    announce(
         f"Tickwire on {base}/\n"
         f"  WebSocket   ws://{args.host}:{args.port}/ws/realtime/\n"
         f"  Dashboard   {base}/realtime/dashboard/\n"
@@ -60,8 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         f"  Status      {base}/realtime/status/   Health {base}/realtime/health/\n"
         f"  Log in      {base}/accounts/login/"
         + ("   (demo user: demo / demo)" if settings.TICKWIRE_DEMO_DATA else "")
-        + f"\n  Admin       {base}/admin/   (staff: manage.py createsuperuser)",
-        flush=True,
+        + f"\n  Admin       {base}/admin/   (staff: manage.py createsuperuser)"
     )
     raise_open_file_limit()
     uvicorn.run(
@@ -69,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         host=args.host,
         port=args.port,
         log_level=args.log_level,
+        log_config=None,  # the settings' LOGGING (tickwire/logconfig.py) covers uvicorn's loggers
         **uvicorn_options(),
     )
     return 0

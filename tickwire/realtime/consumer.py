@@ -164,6 +164,12 @@ class RealtimeConsumer(AsyncConsumer):  # type: ignore[misc]  # an untyped (Any)
         if user_id is not None and not await self._login_from_handshake(user_id):
             return  # refused: over MAX_CONNECTIONS_PER_USER, closing with 4002
         self.outbox.push(builders.connection(self.conn.connection_id, self.conn.user_id))
+        log.info(
+            "websocket opened: connection %s, user %s",
+            self.conn.connection_id,
+            self.conn.user_id,
+            extra=self._log_fields(),
+        )
 
     async def websocket_receive(self, message: dict[str, Any]) -> None:
         if not hasattr(self, "outbox"):
@@ -214,8 +220,22 @@ class RealtimeConsumer(AsyncConsumer):  # type: ignore[misc]  # an untyped (Any)
             )
 
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        if hasattr(self, "outbox"):
+            # Ours when the server closed it (the outbox says why), else the client's.
+            code = self.outbox.close_code if self.outbox.closed else message.get("code", 1005)
+            self.runtime.count_close(int(code))
+            log.info(
+                "websocket closed: connection %s, user %s, code %s",
+                self.conn.connection_id,
+                self.conn.user_id,
+                code,
+                extra={**self._log_fields(), "close_code": code},
+            )
         await self._cleanup()
         raise StopConsumer()
+
+    def _log_fields(self) -> dict[str, Any]:
+        return {"connection_id": self.conn.connection_id, "user_id": self.conn.user_id}
 
     # -- requests --------------------------------------------------------------------------
 
@@ -293,6 +313,12 @@ class RealtimeConsumer(AsyncConsumer):  # type: ignore[misc]  # an untyped (Any)
     async def _authenticate(self, request: Authenticate) -> None:
         user = await user_for_token(request.token)
         if user is None:
+            # Logged without the token: a typo'd token is often one character off a real one.
+            log.info(
+                "authenticate failed: connection %s, invalid or revoked API token",
+                self.conn.connection_id,
+                extra=self._log_fields(),
+            )
             raise ProtocolError(ErrorCode.AUTHENTICATION_FAILED, "invalid or revoked API token")
         if self.conn.user_id is not None and self.conn.user_id != user.pk:
             raise ProtocolError(

@@ -129,6 +129,10 @@ class Runtime:
         self.loop: asyncio.AbstractEventLoop | None = None
         self._started = False
         self._unbind: list[Callable[[], None]] = []
+        #: Connections ended, by close code (what /metrics reports as tickwire_closes_total).
+        self.closes: dict[int, int] = {}
+        #: Updates conflated away in the outboxes of connections that have ended.
+        self.conflated_closed = 0
 
     async def start(self, *, run_feed: bool | None = None) -> None:
         if self._started:
@@ -213,6 +217,8 @@ class Runtime:
     def unregister(self, conn: Connection) -> None:
         """Forget a closed connection (idempotent): its subscriptions, its user slot."""
         known = self.connections.pop(conn.connection_id, None) is not None
+        if known:
+            self.conflated_closed += conn.outbox.conflated
         if known and conn.holds_user_slot and conn.user_id is not None:
             conn.holds_user_slot = False
             task = asyncio.ensure_future(self.release_user_slot(conn.user_id))
@@ -223,6 +229,14 @@ class Runtime:
             if portfolio_id is not None:
                 self.valuer.release(portfolio_id)
         self.sessions.detach(conn)
+
+    def count_close(self, code: int) -> None:
+        """Count a connection that ended with close ``code`` (either side's)."""
+        self.closes[code] = self.closes.get(code, 0) + 1
+
+    def conflated(self) -> int:
+        """Updates conflated away so far, in open and ended connections' outboxes."""
+        return self.conflated_closed + sum(c.outbox.conflated for c in self.connections.values())
 
     def user_connection_count(self, user_id: int) -> int:
         """Open connections of ``user_id`` on this node."""
