@@ -12,7 +12,7 @@ elsewhere (tests' ``WebsocketCommunicator``, other ASGI servers) by one writer t
 Policy closes (documented in docs/protocol.md): 1009 message too big, 1008 message flood,
 4000 idle past ``WEBSOCKET_TIMEOUT``, 4001 slow consumer, 4002 more than
 ``MAX_CONNECTIONS_PER_USER`` connections of one user (counted across every node), 4003
-session ended (logout, expiry, revoked token), 1001 server shutdown.
+session ended (logout, expiry, revoked token), 1012 server restarting (drain on SIGTERM).
 """
 
 from __future__ import annotations

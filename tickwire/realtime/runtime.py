@@ -1,7 +1,7 @@
 """The per-process streaming runtime: broker, node (hub), in-process feed, connections.
 
 One :class:`Runtime` exists per server process and event loop. The ASGI lifespan starts it
-(and stops it, closing every socket with 1001 so clients reconnect elsewhere); consumers
+(and stops it, closing every socket still open with 1012 so clients reconnect at once); consumers
 get it with :func:`get_runtime`, which also starts it lazily where no lifespan runs (as in
 Channels' ``WebsocketCommunicator`` tests).
 """
@@ -190,7 +190,9 @@ class Runtime:
             unbind()
         self._unbind = []
         for conn in list(self.connections.values()):
-            conn.outbox.close(CloseCode.GOING_AWAY, "server shutting down")
+            # Sockets the server's own drain did not close (another ASGI server): the same
+            # 1012, so clients reconnect at once and resume.
+            conn.outbox.close(CloseCode.SERVICE_RESTART, "server restarting")
         if self._control is not None:
             self.node.remove(self._control)
             self._control = None
