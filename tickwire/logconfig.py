@@ -117,8 +117,8 @@ class JsonFormatter(_JsonFormatter):
 def logging_config(level: str = "INFO") -> dict[str, Any]:
     """The ``LOGGING`` dict for ``LOG_FORMAT``/``LOG_FILE``; ``level`` for Tickwire's loggers.
 
-    Covers the root logger (warnings of libraries), Tickwire's loggers at ``level`` and
-    uvicorn's (``uvicorn.error`` for the server, ``uvicorn.access`` for requests), so
+    Covers the root logger (warnings of libraries), Tickwire's loggers at ``level``,
+    Django's and uvicorn's (``uvicorn.error`` for the server, ``uvicorn.access`` for requests), so
     every line a server process writes has one format. In the JSON format Python's
     warnings are logged too, rather than printed.
     """
@@ -151,6 +151,9 @@ def logging_config(level: str = "INFO") -> dict[str, Any]:
         "root": {"handlers": ["main"], "level": "WARNING"},
         "loggers": {
             "tickwire": {"handlers": ["main"], "level": level, "propagate": False},
+            # Django's own (request errors, 4xx warnings): its default handler prints
+            # plain lines while DEBUG is on.
+            "django": {"handlers": ["main"], "level": "INFO", "propagate": False},
             "uvicorn": {"handlers": ["main"], "level": "INFO", "propagate": False},
             "uvicorn.error": {"level": "INFO"},
             "uvicorn.access": {"handlers": ["main"], "level": "INFO", "propagate": False},
