@@ -30,18 +30,21 @@ pytestmark = pytest.mark.e2e
 SYMBOLS = ["AAPL", "MSFT"]
 
 
-def open_connections(node: ServerProcess) -> int:
-    """The node's open WebSockets, from its own /metrics (the test runs on loopback)."""
+def metric(node: ServerProcess, prefix: str) -> float:
+    """The sum of the node's samples whose line starts with ``prefix``, from its own
+    /metrics (the test runs on loopback); -1 when the node does not answer."""
     try:
         with urllib.request.urlopen(node.url + "/metrics", timeout=5) as r:
             text = r.read().decode()
     except (OSError, urllib.error.URLError):
         return -1
     return sum(
-        int(float(line.rsplit(" ", 1)[1]))
-        for line in text.splitlines()
-        if line.startswith("tickwire_connections{")
+        float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix)
     )
+
+
+def open_connections(node: ServerProcess) -> int:
+    return int(metric(node, "tickwire_connections{"))
 
 
 @pytest.fixture
@@ -88,6 +91,10 @@ async def test_sigterm_drains_a_node_and_the_client_continues_on_the_other(clust
                 seen += isinstance(event, AssetUpdate)
 
         await read_updates(10)
+        # The feed runs in its own process: each node reports it from its Redis heartbeat.
+        for node in (a, b):
+            up = 'tickwire_feed_source_up{feed="'
+            assert await asyncio.to_thread(metric, node, up) == 1
         counts = await asyncio.to_thread(lambda: (open_connections(a), open_connections(b)))
         assert sorted(counts) == [0, 1], counts
         drained, other = (a, b) if counts[0] == 1 else (b, a)

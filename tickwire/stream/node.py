@@ -69,8 +69,8 @@ class Node:
         self._started = False
         #: Channel resets reported by the broker (each told its subscribers recovered:false).
         self.resets = 0
-        #: One publication in 32 with local subscribers, timed from its arrival here to its
-        #: frame handed to every subscriber's socket (the next loop pass writes deferred ones).
+        #: Every 32nd publication, if it has local subscribers, timed from its arrival here
+        #: to its frame handed to every subscriber's socket (deferred writes included).
         self.latency = SampledLatency(every=32)
 
     async def start(self) -> None:
