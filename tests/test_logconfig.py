@@ -60,8 +60,15 @@ def test_secrets_are_redacted(line, secret):
     assert "[REDACTED]" in out
 
 
-def test_what_is_not_a_secret_stays_readable():
-    line = "feed simulator started with 15 instruments; symbol=AAPL seq=12 code=4001"
+@pytest.mark.parametrize(
+    "line",
+    [
+        "feed simulator started with 15 instruments; symbol=AAPL seq=12 code=4001",
+        "authenticate failed: connection 7c0e, invalid or revoked API token",
+        "a token received from somewhere; basic settings loaded",
+    ],
+)
+def test_what_is_not_a_secret_stays_readable(line):
     assert redact(line) == line
 
 

@@ -45,8 +45,15 @@ _SECRET_NAMES = (
     r"|pwd|auth|authorization|sessionid|csrftoken"
 )
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    # Authorization: Token abc / Bearer abc / Basic abc (headers, reprs of header lists)
-    (re.compile(r"(?i)\b(token|bearer|basic)(\s+)[A-Za-z0-9._~+/=-]{8,}"), rf"\1\2{_HIDDEN}"),
+    # Authorization: Token abc / Bearer abc / Basic abc (headers, reprs of header lists):
+    # a credential-like word after them (a digit in it, or 20+ characters), not English.
+    (
+        re.compile(
+            r"(?i)\b(token|bearer|basic)(\s+)"
+            r"(?:(?=[A-Za-z._~+/=-]*\d)[A-Za-z0-9._~+/=-]{8,}|[A-Za-z0-9._~+/=-]{20,})"
+        ),
+        rf"\1\2{_HIDDEN}",
+    ),
     # ?token=abc&apikey=abc, password=abc (query strings, key=value messages)
     (re.compile(rf"(?i)\b({_SECRET_NAMES})=([^&\s\"',;)]+)"), rf"\1={_HIDDEN}"),
     # "token": "abc", 'password': 'abc' (JSON, dict reprs)
