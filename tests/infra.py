@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -219,7 +220,10 @@ class PostgresServer:
         _stop(self.proc, signal.SIGINT)
 
 
-NGINX_CONF = """
+#: The nginx site Tickwire ships; the tests run nginx with it (docs/deployment.md).
+SHIPPED_NGINX_SITE = Path(__file__).resolve().parent.parent / "deploy" / "nginx" / "tickwire.conf"
+
+NGINX_MAIN = """
 daemon off;
 worker_processes 1;
 pid {prefix}/nginx.pid;
@@ -233,45 +237,46 @@ http {{
     uwsgi_temp_path {prefix}/uwsgi;
     scgi_temp_path {prefix}/scgi;
 
-    upstream django_app {{
-{servers}
-    }}
-
-    server {{
-        listen 127.0.0.1:{port};
-
-        # WebSocket proxy (docs/scaling.md; the usage guide's block, unchanged)
-        location /ws/ {{
-            proxy_pass http://django_app;
-            proxy_http_version 1.1;
-            proxy_set_header Upgrade $http_upgrade;
-            proxy_set_header Connection "upgrade";
-            proxy_set_header Host $host;
-            proxy_set_header X-Real-IP $remote_addr;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto $scheme;
-            proxy_read_timeout 86400;
-        }}
-
-        location / {{
-            proxy_pass http://django_app;
-            proxy_set_header Host $host;
-            proxy_set_header X-Real-IP $remote_addr;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto $scheme;
-        }}
-    }}
+    include {site};
 }}
 """
 
 
-class NginxServer:
-    """nginx in the foreground with its own prefix directory, proxying to ``upstreams``."""
+def shipped_nginx_site(upstreams: list[int], port: int, static_root: Path) -> str:
+    """``deploy/nginx/tickwire.conf`` with only its addresses changed for a test: the two
+    node lines to ``upstreams`` on loopback, ``listen 80`` to ``port``, the static
+    directory to ``static_root``. Every other line (locations, headers, timeouts) is the
+    shipped one; a shipped file whose addresses moved fails here, loudly."""
+    text = SHIPPED_NGINX_SITE.read_text()
+    nodes = re.findall(r"^    server 127\.0\.0\.1:800[12] (.*);$", text, re.MULTILINE)
+    assert len(nodes) == 2, "deploy/nginx/tickwire.conf: expected the two node lines"
+    text = re.sub(r"^    server 127\.0\.0\.1:8001 .*;\n    server 127\.0\.0\.1:8002 .*;$",
+                  "\n".join(f"    server 127.0.0.1:{p} {nodes[0]};" for p in upstreams),
+                  text, count=1, flags=re.MULTILINE)  # fmt: skip
+    for old, new in (
+        ("    listen 80;", f"    listen 127.0.0.1:{port};"),
+        ("alias /var/lib/tickwire/static/;", f"alias {static_root}/;"),
+    ):
+        assert text.count(old) == 1, f"deploy/nginx/tickwire.conf: expected {old.strip()!r}"
+        text = text.replace(old, new)
+    return text
 
-    def __init__(self, workdir: Path, upstreams: list[int], port: int | None = None) -> None:
+
+class NginxServer:
+    """nginx in the foreground with its own prefix directory and the shipped site
+    (:func:`shipped_nginx_site`), proxying to ``upstreams``."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        upstreams: list[int],
+        port: int | None = None,
+        static_root: Path | None = None,
+    ) -> None:
         self.workdir = workdir
         self.port = port or free_port()
         self.upstreams = upstreams
+        self.static_root = static_root or workdir / "static"
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -282,14 +287,12 @@ class NginxServer:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws/realtime/"
 
-    def config(self) -> str:
-        servers = "\n".join(f"        server 127.0.0.1:{p};" for p in self.upstreams)
-        return NGINX_CONF.format(prefix=self.workdir, servers=servers, port=self.port)
-
     def start(self, timeout: float = 20.0) -> NginxServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
+        site = self.workdir / "tickwire.conf"
+        site.write_text(shipped_nginx_site(self.upstreams, self.port, self.static_root))
         conf = self.workdir / "nginx.conf"
-        conf.write_text(self.config())
+        conf.write_text(NGINX_MAIN.format(prefix=self.workdir, site=site))
         binary = shutil.which("nginx") or "/usr/sbin/nginx"
         check = subprocess.run(
             [binary, "-t", "-c", str(conf), "-p", str(self.workdir)], capture_output=True

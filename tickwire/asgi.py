@@ -3,7 +3,7 @@
 HTTP goes to Django; WebSocket handshakes pass the origin check, session authentication
 (the cookie) and token authentication (an ``Authorization: Token`` header), then reach
 the realtime consumer. Lifespan events start the streaming runtime (broker, hub and, in
-the embedded default, the simulated feed) and stop it, closing every socket with 1001 so
+the embedded default, the simulated feed) and stop it, closing every socket with 1012 so
 clients reconnect and resume.
 
 Importing this module is a server starting (``uvicorn tickwire.asgi:application``): the

@@ -20,6 +20,7 @@ from typing import Any
 from tickwire.argtypes import number
 from tickwire.boot import fail, setup
 from tickwire.env import StartupError, load_home_dotenv
+from tickwire.logconfig import announce
 
 _port = number(int, minimum=1, maximum=65535, message="port {text} is out of range 1-65535")
 
@@ -53,13 +54,14 @@ def main(argv: list[str] | None = None) -> int:
         fail("tickwire", exc)
     import uvicorn
 
-    print(banner(args.host, args.port), flush=True)
+    announce(banner(args.host, args.port))
     raise_open_file_limit()
     uvicorn.run(
         "tickwire.asgi:application",
         host=args.host,
         port=args.port,
         log_level=args.log_level,
+        log_config=None,  # the settings' LOGGING (tickwire/logconfig.py) covers uvicorn's loggers
         **options,
     )
     return 0
@@ -89,7 +91,7 @@ def prepare_database() -> None:
     finally:
         connections.close_all()
     if summary is not None:
-        print(summary, flush=True)
+        announce(str(summary))
 
 
 def banner(host: str, port: int) -> str:

@@ -257,3 +257,74 @@ async def test_a_resync_to_a_new_epoch_is_a_gap_and_the_stream_goes_on():
         assert client.gaps == 1 and client.duplicates == 0
         assert client.position("AAPL") == StreamPosition(3, "new")
     assert resumes[1] == ({"AAPL": 3}, "new")
+
+
+def drained_server(connections):
+    """Sends AAPL seq 1 (then, on a resume, seq 2), and closes the first connection with
+    1012 as a draining node does; records what each connection asked for."""
+
+    async def handler(ws):
+        connections.append([])
+        first = len(connections) == 1
+        await ws.send(hello())
+        async for raw in ws:
+            req = p.parse_request(raw)
+            connections[-1].append(req)
+            if not isinstance(req, p.SubscribeAssets):
+                continue
+            resumed = bool(req.since)
+            stream = {"seq": 2 if resumed else 1, "epoch": "e1"}
+            if resumed:
+                stream["recovered"] = True
+            await ws.send(p.encode("subscribed", {"symbols": ["AAPL"], "streams": {"AAPL": stream}},
+                                   id=req.id).decode())  # fmt: skip
+            body = p.encode_body("asset_update", {"symbol": "AAPL", "price": 150.0 + stream["seq"]})
+            await ws.send(p.seal(body, stream["seq"]).decode())
+            if first:
+                await ws.close(1012, "server restarting")
+                return
+
+    return handler
+
+
+async def test_a_1012_close_is_retried_at_once_and_the_stream_resumes():
+    connections = []
+    # An hour's backoff: only an immediate reconnect lets this test finish.
+    slow = Backoff(initial=3600, maximum=3600)
+    async with fake(drained_server(connections)) as url, Client(url, backoff=slow) as client:
+        await client.subscribe("AAPL")
+        events = []
+
+        def seen():
+            resumed = any(isinstance(e, AssetUpdate) and e.seq == 2 for e in events)
+            return resumed and any(getattr(e, "state", None) == "disconnected" for e in events)
+
+        while not seen():
+            assert len(events) < 20
+            events.append(await client.next_event(10))
+        assert [e.seq for e in events if isinstance(e, AssetUpdate)] == [1, 2]
+        drops = [e for e in events if getattr(e, "state", None) == "disconnected"]
+        assert drops and drops[0].close_code == 1012 and drops[0].retry_in == 0.0
+        resume = next(r for r in connections[1] if isinstance(r, p.SubscribeAssets))
+        assert resume.since == {"AAPL": 1}
+
+
+async def test_a_server_that_drains_every_connection_gets_one_immediate_retry_then_backoff():
+    attempts = []
+
+    async def handler(ws):
+        attempts.append(1)
+        await ws.send(hello())
+        await ws.close(1012, "server restarting")
+
+    async with fake(handler) as url:
+        client = Client(url, backoff=Backoff(initial=0.05, maximum=0.05, max_attempts=2))
+        await client.connect()
+        states = []
+        with contextlib.suppress(ConnectionFailed):
+            async for event in client:
+                if getattr(event, "state", None) == "disconnected":
+                    states.append(event.retry_in)
+        await client.close()
+    assert states[0] == 0.0 and all(delay > 0 for delay in states[1:])
+    assert len(states) >= 2

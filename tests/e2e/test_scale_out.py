@@ -389,6 +389,13 @@ async def test_streaming_through_nginx_in_front_of_both_nodes(deployment):
 
         await asyncio.to_thread(wait_until, both_used, 15, "a connection on each node")
         assert get_json(proxy.url + "/realtime/health/")[0] == 200
+        assert get_json(proxy.url + "/realtime/ready/")[0] == 200
+        # The shipped site keeps /metrics to the nodes themselves (Prometheus scrapes them).
+        try:
+            urllib.request.urlopen(proxy.url + "/metrics", timeout=5)
+            raise AssertionError("/metrics answered through nginx")
+        except urllib.error.HTTPError as e:
+            assert e.code == 403
     finally:
         for ws in socks:
             await ws.close()

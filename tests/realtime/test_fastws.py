@@ -94,3 +94,18 @@ async def test_a_closed_outbox_writes_one_chunk_then_its_close_frame():
     await passes(5)
     assert len(proto.transport.writes) == 1 and len(proto.transport.writes[0]) <= WRITE_CHUNK
     assert proto.closed_with == (CloseCode.SLOW_CONSUMER, "client too slow to read updates")
+
+
+async def test_on_shutdown_pending_frames_go_out_before_the_1012_close():
+    hub = Hub()
+    proto = Proto()
+    link = DirectLink(proto)  # type: ignore[arg-type]
+    outbox = Outbox(limit=100, wake=link.wake)
+    link.attach(outbox, hub.pacer)
+    hub.subscribe("asset.A", outbox)
+    for n in (1, 2, 3):  # the first goes straight out, the others wait for the next pass
+        hub.deliver("asset.A", n, orjson.dumps({"seq": n}), conflate=False)
+    link.drain()  # what DirectWebSocketProtocol.shutdown does before uvicorn's part
+    sent = [orjson.loads(f)["seq"] for f in frames_in(b"".join(proto.transport.writes))]
+    assert sent == [1, 2, 3]
+    assert proto.closed_with == (CloseCode.SERVICE_RESTART, "server restarting")

@@ -1,4 +1,4 @@
-"""The per-process runtime: one per event loop, sockets closed with 1001 on shutdown,
+"""The per-process runtime: one per event loop, sockets closed with 1012 on shutdown,
 MAX_CONNECTIONS_PER_USER, and what it binds while it runs (the control publisher and the
 live prices the REST API values portfolios at)."""
 
@@ -45,12 +45,12 @@ async def test_one_runtime_per_event_loop_until_shutdown(demo):
     assert rt_module.current_runtime() is None
 
 
-async def test_server_shutdown_closes_sockets_with_1001(demo):
+async def test_server_shutdown_closes_sockets_with_1012_service_restart(demo):
     await rt_module.get_runtime()
     comm, _ = await connect()
     await rt_module.shutdown_runtime()
     out = await comm.receive_output(timeout=2)
-    assert out["type"] == "websocket.close" and out["code"] == CloseCode.GOING_AWAY
+    assert out["type"] == "websocket.close" and out["code"] == CloseCode.SERVICE_RESTART == 1012
 
 
 def demo_session() -> tuple[int, list[tuple[bytes, bytes]]]:

@@ -323,6 +323,33 @@ describe("reconnect and resume", () => {
     assert.deepEqual(sock().last("subscribe_portfolio").data, { portfolio_id: 12 });
   });
 
+  test("a node draining for a restart (1012) is reconnected to at once, and resumed", () => {
+    const client = makeClient({ backoffInitial: 500 }).connect();
+    welcome(sock());
+    client.subscribe(["AAPL"]);
+    reply(sock(), sock().last("subscribe_asset"), "subscribed", {
+      symbols: ["AAPL"],
+      streams: { AAPL: { seq: 10, epoch: "e1" } },
+    });
+    update(sock(), "AAPL", 1, 11);
+    const closes = [];
+    client.on("close", (e) => closes.push(e));
+    sock().drop(CloseCode.SERVICE_RESTART, "server restarting");
+    assert.equal(CloseCode.SERVICE_RESTART, 1012);
+    assert.deepEqual(closes, [{ code: 1012, reason: "server restarting", willReconnect: true, delay: 0 }]);
+    advance(1); // the next timer turn: no backoff wait
+    assert.equal(FakeWebSocket.instances.length, 2);
+    welcome(sock());
+    assert.deepEqual(sock().last("subscribe_asset").data, { symbols: ["AAPL"], since: { AAPL: 11 }, epoch: "e1" });
+    // Drained again before the connection was stable: this time the backoff applies.
+    sock().drop(CloseCode.SERVICE_RESTART, "server restarting");
+    assert.equal(closes[1].delay, 500);
+    advance(499);
+    assert.equal(FakeWebSocket.instances.length, 2);
+    advance(1);
+    assert.equal(FakeWebSocket.instances.length, 3);
+  });
+
   test("symbols from different epochs are resumed in separate requests", () => {
     const client = makeClient().connect();
     welcome(sock());

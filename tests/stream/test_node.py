@@ -116,3 +116,20 @@ async def test_batching_outbox_gets_every_update_in_one_frame_per_interval():
     (frame,) = batched.take()
     assert [m["seq"] for m in orjson.loads(frame)] == [1, 2, 3, 4, 5]
     await node.close()
+
+
+async def test_one_publication_in_32_with_subscribers_is_timed_and_every_one_delivered():
+    broker = MemoryBroker()
+    node = Node(broker)
+    await node.start()
+    box = Outbox()
+    node.activate(box, await node.subscribe(box, "asset.A"))
+    box.take()
+    for i in range(64):
+        await broker.publish("asset.A", body(i))
+    await broker.publish("asset.Z", body(0))  # no subscriber here: nothing to time
+    await asyncio.sleep(0)  # the pass in which the timed deliveries are observed
+    assert seqs(box.take()) == [64]  # conflated: every one reached the outbox
+    assert node.hub.published == 64
+    _, total, count = node.latency.snapshot()
+    assert count == 2 and total > 0

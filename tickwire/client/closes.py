@@ -4,7 +4,9 @@ Refused handshakes and close codes are read here, without I/O, so the driver onl
 "try again?" and the answers are in one place: retried are refused or lost connections,
 timeouts, HTTP 5xx, and the closes a reconnect can cure (1001 restarting, 1011, 4000 idle,
 4001 slow consumer); fatal are HTTP 4xx on the handshake, a refused token, and the closes
-a reconnect would only repeat (1008, 1009, 4002, 4003).
+a reconnect would only repeat (1008, 1009, 4002, 4003). 1012 (the server is draining for a
+restart) is retried at once, without the backoff delay: another node, or this one back,
+takes the client, and waiting would only widen the gap to replay.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from tickwire.stream.protocol import CloseCode
 
 from .events import AuthenticationError, ConnectionFailed, ServerClosed, TickwireError
 
-__all__ = ["FATAL_CLOSES", "closed", "describe", "refused"]
+__all__ = ["FATAL_CLOSES", "IMMEDIATE_CLOSES", "closed", "describe", "reconnect_at_once", "refused"]
 
 #: Close codes after which reconnecting would only repeat the refusal.
 FATAL_CLOSES = {
@@ -26,7 +28,13 @@ FATAL_CLOSES = {
     CloseCode.SESSION_ENDED: "the server ended the session: logged out or expired (4003)",
 }
 
+#: Close codes after which the client reconnects at once (no backoff delay).
+IMMEDIATE_CLOSES = {
+    CloseCode.SERVICE_RESTART: "the server is restarting (1012)",
+}
+
 _RETRIED_CLOSES = {
+    **IMMEDIATE_CLOSES,
     CloseCode.GOING_AWAY: "the server is restarting (1001)",
     CloseCode.SLOW_CONSUMER: "the server dropped us for reading too slowly (4001)",
     CloseCode.IDLE_TIMEOUT: "the server closed the idle connection (4000)",
@@ -61,6 +69,11 @@ def closed(code: int | None, reason: str) -> TickwireError | str:
     if code is None:
         return "the connection was lost"
     return f"the server closed the connection ({code} {reason})"
+
+
+def reconnect_at_once(code: int | None) -> bool:
+    """Whether a connection closed with ``code`` should be retried without waiting."""
+    return code in IMMEDIATE_CLOSES
 
 
 def describe(exc: BaseException) -> str:

@@ -39,7 +39,7 @@ from tickwire.stream.protocol import (
 
 from .backoff import Backoff
 from .buffer import EventBuffer
-from .closes import closed, describe, refused
+from .closes import closed, describe, reconnect_at_once, refused
 from .consumer import Consumer
 from .events import (
     ConnectionFailed,
@@ -303,6 +303,9 @@ class Client:
 
     async def _run_sessions(self) -> None:
         attempt = 0
+        # A drained server (1012) gets one immediate retry per stable session: a server
+        # that closed every new connection with 1012 would otherwise be hammered.
+        immediate_left = True
         assert self._first is not None and self._buffer is not None
         try:
             while not self._closing:
@@ -312,6 +315,20 @@ class Client:
                     break
                 if lived >= self.backoff.stable_after:
                     attempt = 0
+                    immediate_left = True
+                if lived > 0 and immediate_left and reconnect_at_once(code):
+                    immediate_left = False
+                    await self._set_state(
+                        ConnectionStatus(
+                            "disconnected",
+                            self.url,
+                            reason=reason,
+                            close_code=code,
+                            attempt=attempt,
+                            retry_in=0.0,
+                        )
+                    )
+                    continue
                 attempt += 1
                 if self.backoff.exhausted(attempt):
                     raise _Fatal(

@@ -65,6 +65,8 @@ class PortfolioValuer:
         self.throttle = throttle
         self.grace = node.grace if grace is None else grace
         self.published = 0
+        #: Portfolio valuations computed (one per tick of a holding, throttled or not).
+        self.valuations = 0
         self._sink = control.FrameSink(self._on_frame)
         self._watched: dict[int, _Watched] = {}
         self._loading: dict[int, asyncio.Future[_Watched | None]] = {}
@@ -319,6 +321,7 @@ class PortfolioValuer:
             watched.timer = None
         book = watched.book
         valuation = value_portfolio(book.currency, book.holdings, self._prices, book.pairs)
+        self.valuations += 1
         valued = valuation.as_data()
         data = {"name": book.name, **valued}
         if not force and data == watched.last_data:

@@ -12,7 +12,7 @@ elsewhere (tests' ``WebsocketCommunicator``, other ASGI servers) by one writer t
 Policy closes (documented in docs/protocol.md): 1009 message too big, 1008 message flood,
 4000 idle past ``WEBSOCKET_TIMEOUT``, 4001 slow consumer, 4002 more than
 ``MAX_CONNECTIONS_PER_USER`` connections of one user (counted across every node), 4003
-session ended (logout, expiry, revoked token), 1001 server shutdown.
+session ended (logout, expiry, revoked token), 1012 server restarting (drain on SIGTERM).
 """
 
 from __future__ import annotations
@@ -187,6 +187,12 @@ class RealtimeConsumer(AsyncConsumer):  # type: ignore[misc]  # an untyped (Any)
         if user_id is not None and not await self._login_from_handshake(user_id):
             return  # refused: over MAX_CONNECTIONS_PER_USER, closing with 4002
         self.outbox.push(builders.connection(self.conn.connection_id, self.conn.user_id))
+        log.info(
+            "websocket opened: connection %s, user %s",
+            self.conn.connection_id,
+            self.conn.user_id,
+            extra=self._log_fields(),
+        )
 
     async def websocket_receive(self, message: dict[str, Any]) -> None:
         if not hasattr(self, "outbox"):
@@ -244,7 +250,21 @@ class RealtimeConsumer(AsyncConsumer):  # type: ignore[misc]  # an untyped (Any)
             )
 
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        if hasattr(self, "outbox"):
+            # Ours when the server closed it (the outbox says why), else the client's.
+            code = self.outbox.close_code if self.outbox.closed else message.get("code", 1005)
+            self.runtime.count_close(int(code))
+            log.info(
+                "websocket closed: connection %s, user %s, code %s",
+                self.conn.connection_id,
+                self.conn.user_id,
+                code,
+                extra={**self._log_fields(), "close_code": code},
+            )
         raise StopConsumer()  # __call__ cleans up
+
+    def _log_fields(self) -> dict[str, Any]:
+        return {"connection_id": self.conn.connection_id, "user_id": self.conn.user_id}
 
     # -- requests --------------------------------------------------------------------------
 
@@ -322,6 +342,12 @@ class RealtimeConsumer(AsyncConsumer):  # type: ignore[misc]  # an untyped (Any)
     async def _authenticate(self, request: Authenticate) -> None:
         user = await user_for_token(request.token)
         if user is None:
+            # Logged without the token: a typo'd token is often one character off a real one.
+            log.info(
+                "authenticate failed: connection %s, invalid or revoked API token",
+                self.conn.connection_id,
+                extra=self._log_fields(),
+            )
             raise ProtocolError(ErrorCode.AUTHENTICATION_FAILED, "invalid or revoked API token")
         if self.conn.user_id is not None and self.conn.user_id != user.pk:
             raise ProtocolError(

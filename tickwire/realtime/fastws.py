@@ -150,6 +150,15 @@ class DirectLink:
             self.can_write = False
             proto.close_now(outbox.close_code, outbox.close_reason)
 
+    def drain(self) -> None:
+        """The server is going away: write what the outbox still holds, then close with
+        1012 (service restart), so the client reconnects at once and resumes elsewhere."""
+        outbox = self.outbox
+        if outbox is None:
+            return
+        outbox.close(CloseCode.SERVICE_RESTART, "server restarting")
+        self.flush()
+
 
 class _Signal:
     """The part of :class:`asyncio.Event` uvicorn uses (``writable``), without the deque
@@ -290,9 +299,18 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
         super().handle_close(event)
 
     def shutdown(self) -> None:
-        # Server shutdown: uvicorn sends 1012 and closes the transport.
-        if self.link is not None:
-            self.link.can_write = False
+        """Server shutdown (SIGTERM), per connection; uvicorn has stopped accepting.
+
+        The link drains (:meth:`DirectLink.drain`: pending frames, then the 1012 close
+        frame); uvicorn then closes the transport once its buffer is written, and waits for
+        every connection to go, at most ``timeout_graceful_shutdown`` seconds, before the
+        process exits. A connection without a link gets uvicorn's own 1012.
+        """
+        link = self.link
+        if link is not None:
+            if self.handshake_complete and not self.close_sent and not self.disconnected:
+                link.drain()
+            link.can_write = False
         super().shutdown()
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -1,7 +1,7 @@
 """The per-process streaming runtime: broker, node (hub), in-process feed, connections.
 
 One :class:`Runtime` exists per server process and event loop. The ASGI lifespan starts it
-(and stops it, closing every socket with 1001 so clients reconnect elsewhere); consumers
+(and stops it, closing every socket still open with 1012 so clients reconnect at once); consumers
 get it with :func:`get_runtime`, which also starts it lazily where no lifespan runs (as in
 Channels' ``WebsocketCommunicator`` tests).
 """
@@ -132,6 +132,10 @@ class Runtime:
         self.loop: asyncio.AbstractEventLoop | None = None
         self._started = False
         self._unbind: list[Callable[[], None]] = []
+        #: Connections ended, by close code (what /metrics reports as tickwire_closes_total).
+        self.closes: dict[int, int] = {}
+        #: Updates conflated away in the outboxes of connections that have ended.
+        self.conflated_closed = 0
 
     async def start(self, *, run_feed: bool | None = None) -> None:
         if self._started:
@@ -189,7 +193,9 @@ class Runtime:
             unbind()
         self._unbind = []
         for conn in list(self.connections.values()):
-            conn.outbox.close(CloseCode.GOING_AWAY, "server shutting down")
+            # Sockets the server's own drain did not close (another ASGI server): the same
+            # 1012, so clients reconnect at once and resume.
+            conn.outbox.close(CloseCode.SERVICE_RESTART, "server restarting")
         if self._control is not None:
             self.node.remove(self._control)
             self._control = None
@@ -215,7 +221,9 @@ class Runtime:
 
     def unregister(self, conn: Connection) -> None:
         """Forget a closed connection (idempotent): its subscriptions, its user slot."""
-        self.connections.pop(conn.connection_id, None)
+        known = self.connections.pop(conn.connection_id, None) is not None
+        if known:
+            self.conflated_closed += conn.outbox.conflated
         if conn.holds_user_slot and conn.user_id is not None:
             conn.holds_user_slot = False
             task = asyncio.ensure_future(self.release_user_slot(conn.user_id))
@@ -226,6 +234,14 @@ class Runtime:
             if portfolio_id is not None:
                 self.valuer.release(portfolio_id)
         self.sessions.detach(conn)
+
+    def count_close(self, code: int) -> None:
+        """Count a connection that ended with close ``code`` (either side's)."""
+        self.closes[code] = self.closes.get(code, 0) + 1
+
+    def conflated(self) -> int:
+        """Updates conflated away so far, in open and ended connections' outboxes."""
+        return self.conflated_closed + sum(c.outbox.conflated for c in self.connections.values())
 
     def user_connection_count(self, user_id: int) -> int:
         """Open connections of ``user_id`` on this node."""

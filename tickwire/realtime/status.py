@@ -22,9 +22,11 @@ from .runtime import Runtime
 __all__ = [
     "cluster_stats",
     "database_ok",
+    "feed_heartbeats",
     "feed_running",
     "health_report",
     "price_feed_running",
+    "readiness",
     "service_status",
     "user_stats",
 ]
@@ -96,6 +98,32 @@ async def health_report(runtime: Runtime | None) -> tuple[dict[str, Any], bool]:
         "timestamp": _now().isoformat(),
     }
     return body, not failing
+
+
+async def readiness(runtime: Runtime | None) -> tuple[dict[str, Any], bool]:
+    """The readiness body, and whether this node can serve: its runtime runs, the database
+    answers and the broker link is up. ``failing`` names what is not."""
+    db_ok = await sync_to_async(database_ok)()
+    checks = {
+        "runtime": "ok" if runtime is not None else "not started",
+        "database": "ok" if db_ok else "unavailable",
+        "broker": "ok" if runtime is not None and runtime.broker.is_connected else "unavailable",
+    }
+    failing = [name for name, state in checks.items() if state != "ok"]
+    body = {
+        "status": "ready" if not failing else "not ready",
+        "checks": checks,
+        "failing": failing,
+        "timestamp": _now().isoformat(),
+    }
+    return body, not failing
+
+
+async def feed_heartbeats(runtime: Runtime) -> list[dict[str, Any]]:
+    """The feed processes' heartbeats (scaled out; empty with one process or no Redis)."""
+    if not runtime.cluster.shared:
+        return []
+    return await _feeds(runtime)
 
 
 def feed_running(runtime: Runtime) -> bool:

@@ -1,4 +1,4 @@
-"""HTTP views of the realtime app: home page, websocket-info, status, health.
+"""HTTP views of the realtime app: home page, websocket-info, status, health, probes, metrics.
 
 The JSON views are async so they read the runtime from the event loop that owns it.
 """
@@ -12,9 +12,11 @@ from django.shortcuts import render
 from tickwire.assets.models import Asset
 from tickwire.stream.protocol import PROTOCOL_VERSION, ClientType, CloseCode, ErrorCode
 
+from . import metrics
+from .access import address_allowed, token_matches
 from .auth import token_from_header, user_for_token
 from .runtime import current_runtime
-from .status import health_report, service_status
+from .status import feed_heartbeats, health_report, readiness, service_status
 
 WS_PATH = "/ws/realtime/"
 
@@ -99,3 +101,35 @@ async def health(request: HttpRequest) -> JsonResponse:
     """
     body, healthy = await health_report(current_runtime())
     return JsonResponse(body, status=200 if healthy else 503)
+
+
+async def live(request: HttpRequest) -> JsonResponse:
+    """Liveness: the process answers HTTP. Touches nothing else, so a slow database or a
+    lost broker never gets a node restarted (that is what readiness is for)."""
+    return JsonResponse({"status": "alive"})
+
+
+async def ready(request: HttpRequest) -> JsonResponse:
+    """Readiness: 200 while the database and the broker answer, else 503 naming the
+    failing one. Not tied to the feed: a dead feed must not take every node out of the
+    load balancer (``/realtime/health/`` reports the feed)."""
+    body, ok = await readiness(current_runtime())
+    return JsonResponse(body, status=200 if ok else 503)
+
+
+async def prometheus_metrics(request: HttpRequest) -> HttpResponse:
+    """``/metrics`` for Prometheus: from ``TICKWIRE_METRICS_ALLOW`` addresses, or with
+    ``Authorization: Bearer`` and ``TICKWIRE_METRICS_TOKEN``; 403 otherwise."""
+    allowed = address_allowed(
+        request.META.get("REMOTE_ADDR"), settings.TICKWIRE_METRICS_ALLOW
+    ) or token_matches(request.headers.get("Authorization"), settings.TICKWIRE_METRICS_TOKEN)
+    if not allowed:
+        return HttpResponse(
+            "forbidden: this address is not in TICKWIRE_METRICS_ALLOW and no valid "
+            "bearer token (TICKWIRE_METRICS_TOKEN) was sent\n",
+            status=403,
+            content_type="text/plain; charset=utf-8",
+        )
+    runtime = current_runtime()
+    remote = await feed_heartbeats(runtime) if runtime is not None else []
+    return HttpResponse(metrics.render(runtime, remote), content_type=metrics.CONTENT_TYPE)

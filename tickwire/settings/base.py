@@ -26,6 +26,8 @@ from tickwire.env import (
     load_dotenv,
     tickwire_home,
 )
+from tickwire.logconfig import logging_config
+from tickwire.realtime.access import networks
 from tickwire.stream.feeds.registry import SOURCES, options_from_env
 
 # Where the package's code, templates and static files are: a checkout or site-packages.
@@ -311,15 +313,8 @@ TICKWIRE_STARTUP_CHECKS = True
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
     raise SettingError("LOG_LEVEL", LOG_LEVEL, "DEBUG, INFO, WARNING, ERROR or CRITICAL")
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "verbose": {"format": "{levelname} {asctime} {name} {message}", "style": "{"},
-    },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "verbose"}},
-    "root": {"handlers": ["console"], "level": "WARNING"},
-    "loggers": {
-        "tickwire": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
-    },
-}
+# LOG_FORMAT=json (one object per line) and LOG_FILE (logrotate-friendly): tickwire/logconfig.py
+LOGGING = logging_config(LOG_LEVEL)
+# /metrics answers these addresses, or a request with "Authorization: Bearer <token>".
+TICKWIRE_METRICS_ALLOW = networks(env_list("TICKWIRE_METRICS_ALLOW", ["127.0.0.1", "::1"]))
+TICKWIRE_METRICS_TOKEN = env_str("TICKWIRE_METRICS_TOKEN", "")

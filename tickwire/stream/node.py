@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 
 from . import builders
 from .brokers.base import Broker, ChannelReset, Publication
 from .channels import is_stream_channel
 from .hub import Hub, Outbox
+from .sampling import SampledLatency
 from .tasks import log_failure
 
 __all__ = ["Node", "SubscribeResult", "conflates"]
@@ -67,6 +69,9 @@ class Node:
         self._started = False
         #: Channel resets reported by the broker (each told its subscribers recovered:false).
         self.resets = 0
+        #: Every 32nd publication, if it has local subscribers, timed from its arrival here
+        #: to its frame handed to every subscriber's socket (deferred writes included).
+        self.latency = SampledLatency(every=32)
 
     async def start(self) -> None:
         if not self._started:
@@ -85,6 +90,12 @@ class Node:
         self._started = False
 
     def _on_publication(self, pub: Publication) -> None:
+        if self.latency.due() and self.hub.subscribers(pub.channel):
+            self._timed_delivery(pub)
+        else:
+            self._deliver(pub)
+
+    def _deliver(self, pub: Publication) -> None:
         # Replayed publications fill a gap: each is queued, so the client sees every seq.
         conflate = conflates(pub.channel) and not pub.replayed
         emptied = self.hub.deliver(pub.channel, pub.seq, pub.frame, conflate)
@@ -98,6 +109,22 @@ class Node:
                 self._flush_batches()
                 return
             self._batch_timer = loop.call_later(self.batch_interval, self._flush_batches)
+
+    def _timed_delivery(self, pub: Publication) -> None:
+        # The sampled path: the plain one between two clock reads. The second comes after
+        # the loop pass in which deferred writes go out: the pacer's callback, scheduled
+        # during delivery, runs before ours.
+        start = time.perf_counter()
+        self._deliver(pub)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._observe_since(start)
+            return
+        loop.call_soon(self._observe_since, start)
+
+    def _observe_since(self, start: float) -> None:
+        self.latency.observe(time.perf_counter() - start)
 
     def _flush_batches(self) -> None:
         self._batch_timer = None

@@ -79,6 +79,7 @@ class CloseCode(IntEnum):
     POLICY_VIOLATION = 1008  # message flood: the client kept sending past the rate limit
     MESSAGE_TOO_BIG = 1009  # a client message larger than the limit (64 KiB by default)
     INTERNAL_ERROR = 1011
+    SERVICE_RESTART = 1012  # the node is draining (SIGTERM): reconnect at once and resume
     IDLE_TIMEOUT = 4000  # nothing received from the client for WEBSOCKET_TIMEOUT seconds
     SLOW_CONSUMER = 4001  # the client could not keep up; its outbox overflowed
     TOO_MANY_CONNECTIONS = 4002  # MAX_CONNECTIONS_PER_USER reached for this user

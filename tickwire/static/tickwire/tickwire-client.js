@@ -11,6 +11,8 @@
  * What it does for you:
  * - reconnects after any drop with exponential backoff and jitter, except where the
  *   server said not to (4003 session ended, 1008/1009 policy closes) or you called close();
+ *   a node draining for a restart (1012) is reconnected to at once, without the delay
+ *   (once per stable connection, so a server that drains every connection is not hammered);
  * - remembers what you subscribed to and subscribes again after a reconnect, asking the
  *   server to resume every symbol from the last `seq` it delivered (`since` + `epoch`);
  *   the server replays what was missed (`recovered: true`) or sends a fresh snapshot;
@@ -61,6 +63,7 @@ export const CloseCode = Object.freeze({
   POLICY_VIOLATION: 1008,
   MESSAGE_TOO_BIG: 1009,
   INTERNAL_ERROR: 1011,
+  SERVICE_RESTART: 1012,
   IDLE_TIMEOUT: 4000,
   SLOW_CONSUMER: 4001,
   TOO_MANY_CONNECTIONS: 4002,
@@ -189,6 +192,8 @@ export class TickwireClient {
     this._state = State.IDLE;
     this._socket = null;
     this._attempt = 0;
+    // One immediate reconnect after a 1012 (server restarting) per stable connection.
+    this._immediateLeft = true;
     this._timers = { reconnect: null, heartbeat: null, stable: null };
     this._nextId = 1;
     this._pending = new Map(); // request id -> {type, resolve, reject, timer, sentAt, ...}
@@ -379,6 +384,7 @@ export class TickwireClient {
     this._timers.stable = setTimeout(() => {
       this._timers.stable = null;
       this._attempt = 0;
+      this._immediateLeft = true;
     }, this.options.stableAfter);
     this._startHeartbeat();
     this._resubscribe(resumed);
@@ -404,18 +410,25 @@ export class TickwireClient {
       this._emit("close", { code, reason, willReconnect: false });
       return;
     }
+    if (code === CloseCode.SERVICE_RESTART && this._immediateLeft) {
+      // The node is draining: another one (or this one, back) takes us now, and every
+      // millisecond waited is one more update to replay on resume.
+      this._immediateLeft = false;
+      this._scheduleReconnect(code, reason, true);
+      return;
+    }
     this._scheduleReconnect(code, reason);
   }
 
-  _scheduleReconnect(code, reason) {
+  _scheduleReconnect(code, reason, immediate = false) {
     this._socket = null;
-    if (this._attempt >= this.options.maxRetries) {
+    if (!immediate && this._attempt >= this.options.maxRetries) {
       this._setState(State.CLOSED, { code, reason });
       this._emit("close", { code, reason, willReconnect: false });
       return;
     }
-    const delay = backoffDelay(this._attempt, this.options, this._random);
-    this._attempt += 1;
+    const delay = immediate ? 0 : backoffDelay(this._attempt, this.options, this._random);
+    if (!immediate) this._attempt += 1;
     this._setState(State.RECONNECTING, { code, reason, delay });
     this._emit("close", { code, reason, willReconnect: true, delay });
     this._clearTimer("reconnect");

@@ -37,4 +37,5 @@ class Command(BaseCommand):
                 f"{exc} Refusing to load demo data; run with the local settings "
                 "(DJANGO_SETTINGS_MODULE=tickwire.settings.local) for a demo."
             ) from exc
-        self.stdout.write(self.style.SUCCESS(str(summary)))
+        if options["verbosity"] > 0:  # `serve` passes 0: its log lines may all be JSON
+            self.stdout.write(self.style.SUCCESS(str(summary)))

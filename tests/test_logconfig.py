@@ -1,0 +1,129 @@
+"""Logging: LOG_FORMAT=json gives one object per line, LOG_FILE survives logrotate, and no
+secret reaches a log in either format."""
+
+from __future__ import annotations
+
+import json
+import logging
+import logging.config
+
+import pytest
+
+from tickwire.env import SettingError
+from tickwire.logconfig import logging_config, redact
+
+
+@pytest.fixture
+def configure(monkeypatch):
+    """Apply logging_config() under the given environment; restore the test logging after."""
+    saved = {
+        name: (lg.handlers[:], lg.level, lg.propagate)
+        for name in ("tickwire", "uvicorn", "uvicorn.access", "py.warnings", "")
+        for lg in [logging.getLogger(name)]
+    }
+
+    def apply(**env):
+        for key in ("LOG_FORMAT", "LOG_FILE"):
+            monkeypatch.delenv(key, raising=False)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        logging.config.dictConfig(logging_config("INFO"))
+
+    yield apply
+    logging.captureWarnings(False)
+    for name, (handlers, level, propagate) in saved.items():
+        lg = logging.getLogger(name)
+        for h in lg.handlers:
+            if h not in handlers:
+                h.close()
+        lg.handlers[:] = handlers
+        lg.level, lg.propagate = level, propagate
+
+
+@pytest.mark.parametrize(
+    ("line", "secret"),
+    [
+        ("GET /quote?symbol=AAPL&token=c0ffee1234abcd HTTP/1.1", "c0ffee1234abcd"),
+        ("connecting to wss://ws.finnhub.io?token=d1k3y5ecret", "d1k3y5ecret"),
+        ("Authorization: Token 9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b", "9944b09199c62bcf"),
+        ("header Bearer eyJhbGciOiJIUzI1NiJ9.payload.sig", "eyJhbGciOiJIUzI1NiJ9"),
+        ("redis://:hunter2pass@redis:6379/0 unreachable", "hunter2pass"),
+        ("postgres://tickwire:pgsecret@db:5432/tickwire", "pgsecret"),
+        ('request {"type": "authenticate", "token": "abcdef0123456789"}', "abcdef0123456789"),
+        ("options {'api_key': 'k-123456789', 'url': 'x'}", "k-123456789"),
+        ("login failed for demo with password=letmein99", "letmein99"),
+    ],
+)
+def test_secrets_are_redacted(line, secret):
+    out = redact(line)
+    assert secret not in out
+    assert "[REDACTED]" in out
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "feed simulator started with 15 instruments; symbol=AAPL seq=12 code=4001",
+        "authenticate failed: connection 7c0e, invalid or revoked API token",
+        "a token received from somewhere; basic settings loaded",
+    ],
+)
+def test_what_is_not_a_secret_stays_readable(line):
+    assert redact(line) == line
+
+
+def test_json_lines_carry_extra_fields_and_tracebacks_without_secrets(configure, capsys):
+    configure(LOG_FORMAT="json")
+    log = logging.getLogger("tickwire.realtime.consumer")
+    log.info("websocket opened", extra={"connection_id": "c-1", "user_id": 7})
+    try:
+        raise ConnectionError("cannot reach redis://:topsecret99@redis:6379/0")
+    except ConnectionError:
+        log.exception("broker failed")
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2
+    first, second = (json.loads(line) for line in lines)
+    assert first["message"] == "websocket opened" and first["level"] == "INFO"
+    assert first["logger"] == "tickwire.realtime.consumer"
+    assert first["connection_id"] == "c-1" and first["user_id"] == 7
+    assert first["time"].endswith("+00:00")
+    assert "ConnectionError" in second["exc_info"]
+    assert "topsecret99" not in lines[1]
+
+
+def test_uvicorn_access_lines_are_json_with_their_fields(configure, capsys):
+    configure(LOG_FORMAT="json")
+    logging.getLogger("uvicorn.access").info(
+        '%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", "/metrics?token=abc12345678", "1.1", 200
+    )
+    record = json.loads(capsys.readouterr().err)
+    assert record["method"] == "GET" and record["status_code"] == 200
+    assert "abc12345678" not in json.dumps(record)
+
+
+def test_text_format_is_one_plain_line_redacted(configure, capsys):
+    configure()
+    logging.getLogger("tickwire.x").warning("retrying https://user:pw12345@host/path")
+    err = capsys.readouterr().err
+    assert err.startswith("WARNING ") and "tickwire.x" in err
+    assert "pw12345" not in err
+
+
+def test_log_file_is_reopened_after_logrotate_moves_it(configure, tmp_path, capsys):
+    path = tmp_path / "tickwire.log"
+    configure(LOG_FORMAT="json", LOG_FILE=str(path))
+    log = logging.getLogger("tickwire.rotation")
+    log.warning("before rotation")
+    path.rename(tmp_path / "tickwire.log.1")  # what logrotate does (no copytruncate)
+    log.warning("after rotation")
+    assert capsys.readouterr().err == ""  # the file, not stderr
+    rotated = (tmp_path / "tickwire.log.1").read_text().splitlines()
+    fresh = path.read_text().splitlines()
+    assert [json.loads(x)["message"] for x in rotated] == ["before rotation"]
+    assert [json.loads(x)["message"] for x in fresh] == ["after rotation"]
+
+
+def test_an_unknown_format_names_the_variable(monkeypatch):
+    monkeypatch.setenv("LOG_FORMAT", "yaml")
+    with pytest.raises(SettingError, match="LOG_FORMAT"):
+        logging_config()
