@@ -23,21 +23,6 @@ def tickwire_server(tmp_path_factory):
     srv.stop()
 
 
-@pytest.fixture
-def make_server(tmp_path):
-    """Start servers with their own settings; every one is stopped after the test."""
-    started: list[ServerProcess] = []
-
-    def make(env=None, wait_healthy=True, **kw):
-        srv = ServerProcess(tmp_path, env=env, **kw).start(wait_healthy=wait_healthy)
-        started.append(srv)
-        return srv
-
-    yield make
-    for srv in started:
-        srv.stop()
-
-
 def pytest_terminal_summary(terminalreporter):
     if not FIGURES:
         return

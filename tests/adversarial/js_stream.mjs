@@ -14,11 +14,29 @@ const copy = path.join(mkdtempSync(path.join(tmpdir(), "tickwire-client-")), "ti
 copyFileSync(source, copy);
 const { TickwireClient } = await import(pathToFileURL(copy).href);
 
+// Node 20's WebSocket reports a refused connection with an "error" event, then neither a
+// "close" nor a change of readyState; a browser follows the error with close 1006, which is
+// what the client waits for before it schedules the next attempt. Give it the browser's
+// behaviour, so a server restart is retried here as it is in a page.
+class BrowserWebSocket extends WebSocket {
+  constructor(url, protocols) {
+    super(url, protocols);
+    this.addEventListener("error", () => {
+      setTimeout(() => {
+        if (this.readyState === WebSocket.CONNECTING && this.onclose) {
+          this.onclose({ code: 1006, reason: "", wasClean: false });
+        }
+      }, 50);
+    });
+  }
+}
+
 const [url, symbols] = process.argv.slice(2);
 const out = (obj) => process.stdout.write(JSON.stringify(obj) + "\n");
 
 const client = new TickwireClient({
   url,
+  WebSocket: BrowserWebSocket,
   heartbeatInterval: 1000,
   heartbeatTimeout: 3000,
   backoffInitial: 200,

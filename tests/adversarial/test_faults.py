@@ -15,6 +15,8 @@ import asyncio
 import shutil
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -152,6 +154,30 @@ async def test_redis_flushall_both_clients_resync_and_keep_delivering(deployment
     await _lost_redis_data(deployment, clients, flushall, "Redis FLUSHALL")
 
 
+async def test_after_a_resync_both_clients_resume_recovered_from_the_new_epoch(deployment, clients):
+    """A client that adopted the new epoch resumes from it: after a node restart (close
+    1012, reconnect) the server can replay what was missed, so nobody sees a gap."""
+
+    def flushall() -> None:
+        with redis.Redis.from_url(deployment.redis.url) as r:
+            r.flushall()
+
+    await _lost_redis_data(deployment, clients, flushall, "Redis FLUSHALL, then resume")
+    marks = [c.mark() for c in clients]
+    await asyncio.to_thread(deployment.node.stop)
+    await asyncio.to_thread(deployment.node.start, 60.0, False)
+    for c, mark in zip(clients, marks, strict=True):
+        await c.wait_for(
+            lambda r, mark=mark: [x for x in r.rows[mark:] if x.kind == "state"], 30, "a reconnect"
+        )
+        await keeps_delivering(c, mark)
+        increasing(c, mark)
+        assert not [r for r in c.rows[mark:] if r.kind in ("gap", "resync")], (
+            c.name,
+            [r for r in c.rows[mark:] if r.kind != "update"],
+        )
+
+
 def rest_status(deployment: Deployment) -> int:
     try:
         return get_json(deployment.node.url + "/api/assets/", timeout=10)[0]
@@ -205,9 +231,6 @@ async def test_rest_answers_503_with_retry_after_while_postgres_is_down(deployme
         )
 
         def answer() -> tuple[int, str | None]:
-            import urllib.error
-            import urllib.request
-
             try:
                 with urllib.request.urlopen(deployment.node.url + "/api/assets/", timeout=10) as r:
                     return r.status, r.headers.get("Retry-After")

@@ -9,6 +9,8 @@ parses back into the typed message with the values it was built from.
 
 from __future__ import annotations
 
+import json
+
 import orjson
 import pytest
 from hypothesis import assume, given
@@ -111,8 +113,6 @@ def test_any_json_request_parses_or_is_a_protocol_error(kind, data, rid, short_f
     try:
         frame = orjson.dumps(message)
     except TypeError:  # integers past 64 bits: JSON a client could still send
-        import json
-
         frame = json.dumps(message).encode()
     request = check_request(frame)
     if isinstance(request, (SubscribeAssets, UnsubscribeAssets)):
@@ -246,8 +246,6 @@ server_message = st.fixed_dictionaries(
 @FUZZ
 @given(st.one_of(server_message, st.lists(server_message, max_size=4), json_values))
 def test_any_json_server_message_parses_or_is_a_protocol_error(message):
-    import json
-
     check_frame(json.dumps(message))
 
 

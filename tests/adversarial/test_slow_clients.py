@@ -18,6 +18,8 @@ from datetime import datetime
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
+from tests.servers import ServerProcess
+
 from .figures import describe_latencies, report
 from .wire import RawSocket, active_connections, get_json, wait_until
 
@@ -36,8 +38,6 @@ P99_BOUND_MS = 1000.0
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    from tests.servers import ServerProcess
-
     srv = ServerProcess(
         tmp_path_factory.mktemp("slow"),
         env={"TICKWIRE_SLOW_CLIENT_SECONDS": str(SLOW_SECONDS)},

@@ -17,6 +17,8 @@ import time
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
+from tests.servers import ServerProcess
+
 from .figures import describe_latencies, report, rss_mib
 from .wire import active_connections, wait_until
 
@@ -29,8 +31,6 @@ PARALLEL = 200
 
 @pytest.fixture(scope="module")
 def storm_server(tmp_path_factory):
-    from tests.servers import ServerProcess
-
     srv = ServerProcess(
         tmp_path_factory.mktemp("storm"),
         # Five updates per second per symbol: enough to resume across, cheap at scale.
