@@ -29,7 +29,7 @@ test: venv sysdeps
 	TICKWIRE_TEST_DATABASE=postgres $(PY) -m pytest -q $(PG_TESTS)
 
 ## The adversarial suite's long variants (tests/adversarial, marker `soak`): every Autobahn
-## case, 5,000-client connection storm, 2,000 clients x 10 reconnect rounds, flood rounds,
+## case, 5,000-client connection storm, 1,000 clients x 10 reconnect rounds, flood rounds,
 ## and the fuzzers with many more examples. Figures are printed in the summary.
 SOAK_EXAMPLES ?= 2000
 soak: venv sysdeps

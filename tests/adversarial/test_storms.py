@@ -33,8 +33,9 @@ PARALLEL = 200
 def storm_server(tmp_path_factory):
     srv = ServerProcess(
         tmp_path_factory.mktemp("storm"),
-        # Five updates per second per symbol: enough to resume across, cheap at scale.
-        env={"REALTIME_UPDATE_INTERVAL": "0.2"},
+        # Two updates per second per symbol: enough to resume across, and cheap for the
+        # test's own single process to read at thousands of clients.
+        env={"REALTIME_UPDATE_INTERVAL": "0.5"},
     ).start()
     yield srv
     srv.stop()
@@ -156,7 +157,7 @@ async def reconnect_storm(server, clients: int, rounds: int) -> None:
     try:
         for _ in range(rounds):
             await asyncio.gather(*(r.drop() for r in resumers))
-            await asyncio.sleep(0.5)  # updates go on while everyone is away
+            await asyncio.sleep(1.2)  # updates go on while everyone is away
             started = time.monotonic()
             results = await asyncio.gather(*(r.subscribe(gate, resume=True) for r in resumers))
             times.append(time.monotonic() - started)
@@ -188,4 +189,4 @@ async def test_reconnect_storm(storm_server):
 
 @pytest.mark.soak
 async def test_reconnect_storm_soak(storm_server):
-    await reconnect_storm(storm_server, clients=2000, rounds=10)
+    await reconnect_storm(storm_server, clients=1000, rounds=10)
