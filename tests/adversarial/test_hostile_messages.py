@@ -111,7 +111,7 @@ async def test_a_storm_of_malformed_requests_leaks_no_connection(tickwire_server
     report("malformed-request storm", f"300 clients, server count {base} -> {left} after")
     await asyncio.to_thread(
         wait_until,
-        lambda: active_connections(tickwire_server.url) == base,
+        lambda: (active_connections(tickwire_server.url) or 0) <= base,
         10,
         "the connection count back where it was",
     )
