@@ -18,7 +18,7 @@ import time
 
 import httpx
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from tickwire.stream.feeds import Instrument, Tick
@@ -128,6 +128,9 @@ provider_message = st.one_of(
 
 @FUZZ
 @given(st.sampled_from(range(len(SOURCES))), provider_message)
+# Found by the soak run: Coinbase's parser iterated a non-list "events" (TypeError).
+@example(2, {"channel": "ticker", "events": True})
+@example(2, {"channel": "ticker", "events": [{"tickers": 5}]})
 def test_websocket_sources_parse_or_reject_as_malformed(index, message):
     check_parse(SOURCES[index], message)
 
