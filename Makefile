@@ -8,7 +8,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 export HOST PORT
 
-.PHONY: run test lint bench bench-quick venv sysdeps clean
+.PHONY: run test soak lint bench bench-quick venv sysdeps clean
 
 # What running needs (`make run`): the package and its dependencies, not the dev extra.
 $(RUN_STAMP): pyproject.toml constraints.txt
@@ -34,6 +34,13 @@ PG_TESTS ?= tests/test_database_backend.py tests/assets tests/portfolios tests/e
 test: venv sysdeps
 	$(PY) -m pytest
 	TICKWIRE_TEST_DATABASE=postgres $(PY) -m pytest -q $(PG_TESTS)
+
+## The adversarial suite's long variants (tests/adversarial, marker `soak`): every Autobahn
+## case, 5,000-client connection storm, 1,000 clients x 10 reconnect rounds, flood rounds,
+## and the fuzzers with many more examples. Figures are printed in the summary.
+SOAK_EXAMPLES ?= 2000
+soak: venv sysdeps
+	TICKWIRE_FUZZ_EXAMPLES=$(SOAK_EXAMPLES) $(PY) -m pytest -q tests/adversarial -m 'soak or not soak'
 
 ## System packages the tests use (Redis, PostgreSQL, nginx, Chromium); installed if missing.
 sysdeps:

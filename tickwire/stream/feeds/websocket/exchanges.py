@@ -181,9 +181,16 @@ class CoinbaseSource(WebSocketSource):
         if channel != "ticker":
             raise MalformedMessage(f"unexpected channel {channel!r}")
         stamp = message.get("timestamp")
+        events = message.get("events") or []
+        if not isinstance(events, list):
+            raise MalformedMessage("ticker message without an events list")
         out = []
-        for event in message.get("events") or []:
-            for item in (event.get("tickers") if isinstance(event, dict) else None) or []:
+        for event in events:
+            tickers = (event.get("tickers") if isinstance(event, dict) else None) or []
+            if not isinstance(tickers, list):
+                self.bad_item("ticker event without a tickers list", event)
+                continue
+            for item in tickers:
                 try:
                     sym, price, _, ts = parse_fields(
                         {**item, "timestamp": stamp} if isinstance(item, dict) else item,
