@@ -219,10 +219,6 @@ async def test_postgres_stopped_and_restarted(deployment, clients):
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: REST answers 500, not 503 with Retry-After, while PostgreSQL is down",
-)
 async def test_rest_answers_503_with_retry_after_while_postgres_is_down(deployment):
     await asyncio.to_thread(deployment.postgres.stop)
     try:

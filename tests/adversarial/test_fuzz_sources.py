@@ -213,12 +213,6 @@ def test_replay_reads_ticks_or_refuses_the_file(tmp_path_factory, header, rows, 
         assert math.isfinite(tick.price) and tick.price > 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: a replay file with bytes that are not UTF-8 after its header raises "
-    "UnicodeDecodeError out of read_ticks (and the replay source's ticks()), not "
-    "SourceConfigError or a skipped row",
-)
 @pytest.mark.parametrize("garbage", [b"\x80", b"AAPL,\xff\xfe,1,1763740800"])
 def test_replay_file_with_bytes_that_are_not_utf8_is_refused(tmp_path, garbage):
     path = tmp_path / "ticks.csv"

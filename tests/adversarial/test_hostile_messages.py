@@ -25,11 +25,6 @@ DOCUMENTED_CODES = {
 }  # fmt: skip
 
 UNICODE_DIGIT_PID = {"type": "subscribe_portfolio", "data": {"portfolio_id": "\u00b2"}}
-DEFECT_UNICODE_DIGITS = pytest.mark.xfail(
-    strict=True,
-    reason="defect: a portfolio_id of Unicode digits raises ValueError in the request "
-    "handler: the socket drops without a close frame or an error reply",
-)
 
 HOSTILE = [
     pytest.param(OP_TEXT, b"{", id="truncated JSON"),
@@ -59,15 +54,10 @@ HOSTILE = [
     ),
     pytest.param(
         OP_TEXT, json.dumps(UNICODE_DIGIT_PID).encode(), id="portfolio_id '²'",
-        marks=DEFECT_UNICODE_DIGITS,
     ),
     pytest.param(
         OP_TEXT, json.dumps({"type": "subscribe", "symbol": "\u017fpy"}).encode(),
         id="symbol with a long s",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="defect: symbols are not validated as ASCII; '\u017fpy' subscribes SPY",
-        ),
     ),
 ]  # fmt: skip
 
@@ -97,7 +87,6 @@ def hostile_then_close(port: int) -> None:
         raw.close()
 
 
-@DEFECT_UNICODE_DIGITS
 async def test_a_storm_of_malformed_requests_leaks_no_connection(tickwire_server):
     base = await asyncio.to_thread(active_connections, tickwire_server.url)
     gate = asyncio.Semaphore(50)

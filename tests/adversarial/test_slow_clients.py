@@ -195,30 +195,19 @@ async def test_normal_clients_keep_up_beside_slow_and_never_reading_ones(server,
     assert p99 < P99_BOUND_MS
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: a stalled reader is noticed only once the kernel send buffer (~4 MB on "
-    "loopback) fills, minutes at this rate, not within TICKWIRE_SLOW_CLIENT_SECONDS",
-)
-async def test_slow_and_never_reading_clients_are_closed_within_the_slow_client_bound(
-    server, symbols
-):
+async def test_never_reading_clients_are_closed_within_the_slow_client_bound(server, symbols):
     base = await asyncio.to_thread(active_connections, server.url)
     stalled = [await asyncio.to_thread(never_reader, server.port, symbols) for _ in range(5)]
-    # Behind within a second or two of the kernel buffers filling; closed 4001 after
+    # Behind within a second or two of the buffers filling; closed 4001 after
     # TICKWIRE_SLOW_CLIENT_SECONDS; aborted after the close timeout at the latest.
     bound = SLOW_SECONDS + CLOSE_TIMEOUT + 8
     try:
-        slow = asyncio.gather(
-            *(asyncio.to_thread(slow_reader, server.port, symbols, bound) for _ in range(2))
-        )
         await asyncio.to_thread(
             wait_until,
             lambda: (active_connections(server.url) or 0) <= base,
             bound,
-            "the server closing every never-reading and slow client",
+            "the server closing every never-reading client",
         )
-        slow_results = await slow
         endings = [await asyncio.to_thread(raw.drain, 10) for raw in stalled]
     finally:
         for raw in stalled:
@@ -226,5 +215,19 @@ async def test_slow_and_never_reading_clients_are_closed_within_the_slow_client_
     # A close frame, if it got through the full buffers before the abort, says 4001.
     assert all(code in (4001, None) for _, code, _ in endings), endings
     assert all(how != "still open" for _, _, how in endings), endings
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="defect: a client that reads, but slower than its updates arrive, is never "
+    "closed: updates conflate only in the outbox, behind the transport's and the kernel's "
+    "buffers of already-written (stale) frames, so its latency grows to the depth of those "
+    "buffers instead of being bounded by TICKWIRE_SLOW_CLIENT_SECONDS",
+)
+async def test_slow_readers_are_closed_within_the_slow_client_bound(server, symbols):
+    bound = SLOW_SECONDS + CLOSE_TIMEOUT + 8
+    slow_results = await asyncio.gather(
+        *(asyncio.to_thread(slow_reader, server.port, symbols, bound) for _ in range(2))
+    )
     assert all(r["close_code"] in (4001, None) for r in slow_results)
     assert all(r["ended"] != "still open" for r in slow_results)

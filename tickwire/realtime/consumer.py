@@ -90,29 +90,43 @@ def _bounds() -> Bounds:
 class _RateLimiter:
     """Token bucket: ``rate`` messages/s with bursts of ``burst``.
 
-    Over the limit a message is answered with ``rate_limited``; a client that keeps
-    sending at more than twice the bucket is closed with 1008.
+    Over the limit a message is dropped and answered once with ``rate_limited``. Dropped
+    messages are counted in a second bucket that drains at ``rate``: it grows only while the
+    client sends at more than twice the rate, and past ``2 * burst`` the client is closed
+    with 1008. (Counting only *consecutive* drops would restart the count at every token
+    refill, so a client at many times the rate would never be closed.)
     """
 
-    __slots__ = ("at", "burst", "rate", "strikes", "tokens")
+    __slots__ = ("at", "burst", "rate", "strikes", "tokens", "warned")
 
     def __init__(self, rate: float, burst: int) -> None:
         self.rate = rate
         self.burst = float(burst)
         self.tokens = float(burst)
         self.at = time.monotonic()
-        self.strikes = 0
+        #: Dropped messages not yet drained at ``rate``.
+        self.strikes = 0.0
+        #: Whether the client was told it is being rate limited since its drops drained.
+        self.warned = False
 
     def take(self) -> bool:
         now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        drained = (now - self.at) * self.rate
+        self.tokens = min(self.burst, self.tokens + drained)
+        self.strikes = max(0.0, self.strikes - drained)
+        if self.strikes == 0.0:
+            self.warned = False
         self.at = now
         if self.tokens >= 1.0:
             self.tokens -= 1.0
-            self.strikes = 0
             return True
-        self.strikes += 1
+        self.strikes += 1.0
         return False
+
+    @property
+    def flooding(self) -> bool:
+        """The client kept sending at more than twice the rate for ``2 * burst`` drops."""
+        return self.strikes > self.burst * 2
 
 
 class RealtimeConsumer(AsyncConsumer):  # type: ignore[misc]  # an untyped (Any) base
@@ -208,9 +222,10 @@ class RealtimeConsumer(AsyncConsumer):  # type: ignore[misc]  # an untyped (Any)
             )
             return
         if not self.limiter.take():
-            if self.limiter.strikes > self.limiter.burst * 2:
+            if self.limiter.flooding:
                 self.outbox.close(CloseCode.POLICY_VIOLATION, "message flood")
-            elif self.limiter.strikes == 1:
+            elif not self.limiter.warned:
+                self.limiter.warned = True
                 self._error(
                     ProtocolError(
                         ErrorCode.RATE_LIMITED,

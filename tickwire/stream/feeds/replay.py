@@ -76,11 +76,18 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         return
     with path.open(newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
-        missing = {"symbol", "price"} - set(reader.fieldnames or ())
-        if missing:
-            raise SourceConfigError(f"{path.name}: missing columns {sorted(missing)}")
-        for row in reader:
-            yield reader.line_num, row
+        try:
+            missing = {"symbol", "price"} - set(reader.fieldnames or ())
+            if missing:
+                raise SourceConfigError(f"{path.name}: missing columns {sorted(missing)}")
+            for row in reader:
+                yield reader.line_num, row
+        except (UnicodeDecodeError, csv.Error) as exc:
+            # A file is text or it is not: the rows after an undecodable byte cannot be
+            # trusted, so the file is refused rather than silently cut short.
+            raise SourceConfigError(
+                f"{path.name} cannot be read as CSV after line {reader.line_num}: {exc}"
+            ) from None
 
 
 def read_ticks(path: Path, stats: SourceStats | None = None) -> Iterator[Tick]:
