@@ -67,11 +67,13 @@ def installed(tmp_path_factory):
 
 
 def environ(home: Path, **extra: str) -> dict[str, str]:
-    """A user's shell: no checkout on the path, no settings module chosen."""
+    """A user's shell: no checkout on the path, no settings module chosen, no address
+    (`make test` exports HOST and PORT, which would win over the home's .env)."""
     env = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("TICKWIRE_", "DJANGO_", "DATABASE_", "REALTIME_", "PYTHON"))
+        and k not in ("HOST", "PORT")
     }
     return {**env, "TICKWIRE_HOME": str(home), "PYTHONUNBUFFERED": "1", **extra}
 
