@@ -5,54 +5,20 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.infra import PG_BIN, FeedProcess, PostgresServer, RedisServer, _wait_port
+from tests.infra import FeedProcess, PostgresServer, RedisServer
 from tests.servers import ServerProcess
 
 from .wire import get_json
-
-
-class RestartablePostgres(PostgresServer):
-    """PostgreSQL that can be stopped and started again on the same data and port."""
-
-    def relaunch(self, timeout: float = 60.0) -> None:
-        """Start ``postgres`` again on the existing cluster (after :meth:`stop`)."""
-        self.proc = subprocess.Popen(
-            [
-                str(PG_BIN / "postgres"),
-                "-D",
-                str(self.datadir),
-                "-p",
-                str(self.port),
-                "-h",
-                "127.0.0.1",
-                "-k",
-                str(self.sockdir),
-                "-c",
-                "fsync=off",
-                "-c",
-                "synchronous_commit=off",
-                "-c",
-                "full_page_writes=off",
-                "-c",
-                "max_connections=200",
-            ],
-            stdout=open(self.workdir / "postgres.log", "ab"),
-            stderr=subprocess.STDOUT,
-            **self._as_owner(),  # type: ignore[arg-type]
-        )
-        _wait_port(self.port, self.proc, timeout, "postgres")
-        self._wait_ready(timeout)
 
 
 @dataclass
 class Deployment:
     workdir: Path
     redis: RedisServer
-    postgres: RestartablePostgres
+    postgres: PostgresServer
     node: ServerProcess
     feed: FeedProcess
 
@@ -87,7 +53,7 @@ class Deployment:
 
 def start_deployment(workdir: Path, pg_workdir: Path) -> Deployment:
     redis = RedisServer(workdir).start()
-    postgres = RestartablePostgres(pg_workdir)
+    postgres = PostgresServer(pg_workdir)
     node = feed = None
     try:
         postgres.start()

@@ -201,7 +201,7 @@ async def test_postgres_stopped_and_restarted(deployment, clients):
             await keeps_delivering(c, mark, per_symbol=5)
         down_status = await asyncio.to_thread(rest_status, deployment)
     finally:
-        await asyncio.to_thread(deployment.postgres.relaunch)
+        await asyncio.to_thread(deployment.postgres.launch)
     await asyncio.to_thread(
         wait_until, lambda: deployment.health()[0] == 200, 60, "health back with the database"
     )
@@ -235,7 +235,7 @@ async def test_rest_answers_503_with_retry_after_while_postgres_is_down(deployme
 
         status, retry_after = await asyncio.to_thread(answer)
     finally:
-        await asyncio.to_thread(deployment.postgres.relaunch)
+        await asyncio.to_thread(deployment.postgres.launch)
         await asyncio.to_thread(
             wait_until, lambda: deployment.health()[0] == 200, 60, "health back"
         )
