@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -125,13 +126,7 @@ def add_demo_data() -> DemoSummary:
     """
     _refuse_unless_enabled()
     assets, created_count = load_demo_assets(reset=False)
-    user_model = get_user_model()
-    user = user_model.objects.filter(username=DEMO_USERNAME).first()
-    user_created = user is None
-    if user is None:
-        user = user_model.objects.create_user(
-            username=DEMO_USERNAME, email="demo@example.com", password=DEMO_PASSWORD
-        )
+    user, user_created = _demo_user()
     portfolio, portfolio_created = Portfolio.objects.get_or_create(
         owner=user, name=DEMO_PORTFOLIO_NAME, defaults={"currency": DEMO_PORTFOLIO_CURRENCY}
     )
@@ -151,6 +146,19 @@ def add_demo_data() -> DemoSummary:
         positions=portfolio.positions.count(),
         reset=False,
     )
+
+
+def _demo_user() -> tuple[Any, bool]:
+    """The demo user, created with the demo password when missing; whether it was created."""
+    # create_user/set_password skip AUTH_PASSWORD_VALIDATORS on purpose: "demo" fails them.
+    user_model = get_user_model()
+    user = user_model.objects.filter(username=DEMO_USERNAME).first()
+    if user is not None:
+        return user, False
+    user = user_model.objects.create_user(
+        username=DEMO_USERNAME, email="demo@example.com", password=DEMO_PASSWORD
+    )
+    return user, True
 
 
 def _refuse_unless_enabled() -> None:
@@ -176,15 +184,8 @@ def load_demo_data() -> DemoSummary:
     _refuse_unless_enabled()
     assets, created_count = load_demo_assets()
 
-    # create_user/set_password skip AUTH_PASSWORD_VALIDATORS on purpose: "demo" fails them.
-    user_model = get_user_model()
-    user = user_model.objects.filter(username=DEMO_USERNAME).first()
-    user_created = user is None
-    if user is None:
-        user = user_model.objects.create_user(
-            username=DEMO_USERNAME, email="demo@example.com", password=DEMO_PASSWORD
-        )
-    else:
+    user, user_created = _demo_user()
+    if not user_created:
         user.set_password(DEMO_PASSWORD)
         user.is_active = True
         user.save(update_fields=["password", "is_active"])
