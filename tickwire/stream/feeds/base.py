@@ -122,6 +122,23 @@ class Source(ABC):
         """Daily bars of the last ``days`` days. Raises HistoryUnavailable if unsupported."""
         raise HistoryUnavailable(f"the {self.name} source provides no history")
 
+    def history_pages(
+        self, symbol: str, interval: int, start: int, end: int
+    ) -> AsyncIterator[list[Bar]]:
+        """Bars of ``symbol`` of ``interval`` seconds (60 or 86400) whose start lies in
+        ``[start, end)`` (Unix seconds, multiples of ``interval``), oldest first, one
+        provider page per item. Every bar of a page starts after every bar of the pages
+        before it, so a caller can write pages as they come and resume after the last.
+
+        Raises HistoryUnavailable (when iterated) if the source has no history API.
+        """
+        return _no_history(self.name)
+
     def status(self) -> dict[str, object]:
         """State for ``/realtime/status/``: connected, last message, errors."""
         return {"source": self.name}
+
+
+async def _no_history(name: str) -> AsyncIterator[list[Bar]]:
+    raise HistoryUnavailable(f"the {name} source provides no history")
+    yield []  # pragma: no cover - makes this an async generator
