@@ -7,6 +7,11 @@ amortized time per observation: running sums for mean, variance and VWAP (recomp
 exactly from the window once per window length, so rounding error cannot build up, and
 re-centred when the price level jumps far relative to its spread), and monotonic deques
 for min and max. Pure computation: no I/O, no clock unless you pass none.
+
+:meth:`RollingWindow.export_state` and :meth:`RollingWindow.from_state` carry a window
+across a restart bit for bit (floats survive JSON exactly), so a window rebuilt from its
+state computes the very same numbers as one that never stopped: the alert engine relies on
+that for its windowed conditions.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from tickwire.stream.messages import AssetUpdate, parse_timestamp
 
@@ -294,6 +300,85 @@ class RollingWindow:
     def rows(self) -> Iterator[tuple[float, float, float]]:
         """``(at, price, volume)`` for each observation in the window, oldest first."""
         return zip(self._at, self._prices, self._volumes, strict=True)
+
+    def export_state(self) -> dict[str, Any]:
+        """The window's contents and running sums as a JSON-able dict (see
+        :meth:`from_state`). The bounds are not included: they belong to whoever made it."""
+        return {
+            "rows": [[at, price, volume] for at, price, volume in self.rows()],
+            "index": self._index,
+            "n_removed": self._n_removed,
+            "sums": [
+                self._shift,
+                self._sum,
+                self._sum_sq,
+                self._sum_pv,
+                self._sum_v,
+                self._moved,
+                self._moved_pv,
+                self._moved_v,
+            ],
+            "ewma": self.ewma,
+            "truncated": self.truncated,
+        }
+
+    @classmethod
+    def from_state(
+        cls,
+        state: dict[str, Any],
+        size: int | None = None,
+        *,
+        seconds: float | None = None,
+        max_size: int = 100_000,
+        span: float | None = None,
+        symbol: str = "",
+    ) -> RollingWindow:
+        """A window with the given bounds holding what :meth:`export_state` exported: it
+        goes on exactly as the exported one would have. Raises ``ValueError`` for a state
+        that is not one (naming the part that is wrong) or bad bounds."""
+        win = cls(size, seconds=seconds, max_size=max_size, span=span, symbol=symbol)
+        try:
+            rows = [(float(at), float(p), float(v)) for at, p, v in state["rows"]]
+            index = int(state["index"])
+            n_removed = int(state["n_removed"])
+            sums = [float(x) for x in state["sums"]]
+            ewma = None if state["ewma"] is None else float(state["ewma"])
+            truncated = bool(state["truncated"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"window state is malformed: {exc!r}") from None
+        if len(sums) != 8 or index < len(rows) or len(rows) > win.max_size:
+            raise ValueError("window state does not fit these bounds")
+        if not all(math.isfinite(x) for row in rows for x in row):
+            raise ValueError("window state rows must be finite numbers")
+        first = index - len(rows)
+        for offset, (at, price, volume) in enumerate(rows):
+            win._at.append(at)
+            win._prices.append(price)
+            win._volumes.append(volume)
+            if volume > 0:
+                win._n_volume += 1
+            i = first + offset
+            while win._minq and win._minq[-1][1] >= price:
+                win._minq.pop()
+            win._minq.append((i, price))
+            while win._maxq and win._maxq[-1][1] <= price:
+                win._maxq.pop()
+            win._maxq.append((i, price))
+        win._index = index
+        win._n_removed = n_removed
+        (
+            win._shift,
+            win._sum,
+            win._sum_sq,
+            win._sum_pv,
+            win._sum_v,
+            win._moved,
+            win._moved_pv,
+            win._moved_v,
+        ) = sums
+        win.ewma = ewma
+        win.truncated = truncated
+        return win
 
     def stats(self) -> WindowStats:
         """All statistics at once."""
