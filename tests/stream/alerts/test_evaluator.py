@@ -76,7 +76,10 @@ def test_a_crossing_during_the_cooldown_fires_when_it_ends_if_still_beyond():
         (0, "above")
     ]
     # Exactly cooldown seconds later is allowed.
-    assert run(rule(Above("200"), cooldown=2), ["201", "199", "201"]) == [(0, "above"), (2, "above")]
+    assert run(rule(Above("200"), cooldown=2), ["201", "199", "201"]) == [
+        (0, "above"),
+        (2, "above"),
+    ]
 
 
 def test_cooldown_pending_is_part_of_the_state():
@@ -103,7 +106,10 @@ def test_crossing_needs_a_real_crossing_not_a_starting_position():
         (3, "cross_down"),
     ]
     assert run(rule(Cross("200")), ["190", "210", "190"]) == [(1, "cross_up"), (2, "cross_down")]
-    assert run(rule(Cross("200", "up"), hysteresis="1"), HOVER) == [(1, "cross_up"), (9, "cross_up")]
+    assert run(rule(Cross("200", "up"), hysteresis="1"), HOVER) == [
+        (1, "cross_up"),
+        (9, "cross_up"),
+    ]
 
 
 def test_change_since_previous_close_from_the_close_or_the_given_percent():
@@ -143,7 +149,7 @@ def test_move_within_a_time_window():
     # Down: 102.1 -> 99 is -3.04 %. The re-arm needs the move back to <= 2 %: only once
     # 102 has left the window (t=14, 10 s after t=4); then 99 -> 97 is -2.02 %.
     assert run(rule(Move("2", 10, "down")), values) == [(5, "move_down"), (15, "move_down")]
-    assert run(rule(Move("2", 10, "down")), values[:-2] + ["97"]) == [(5, "move_down")]
+    assert run(rule(Move("2", 10, "down")), [*values[:-2], "97"]) == [(5, "move_down")]
     # Values that left the window count no longer: a slow drift never fires.
     drift = [str(100 - i * 0.5) for i in range(20)]
     assert run(rule(Move("2", 3)), drift) == []
@@ -209,7 +215,9 @@ def test_a_fire_says_what_happened():
     json.dumps(fire.to_dict())
     drop = RuleEvaluator(Rule("d", Target.portfolio(3), ChangeBelow("-5")))
     fire = drop.observe(Observation.portfolio(3, "9400", 0, change_percent="-6"))
-    assert fire.message == "portfolio 3 at 9400 has changed -6% since the previous close (below -5%)"
+    assert (
+        fire.message == "portfolio 3 at 9400 has changed -6% since the previous close (below -5%)"
+    )
     dev = RuleEvaluator(rule(Deviation(stds="2.5", size=5)))
     for i, v in enumerate(["100", "101", "100", "101", "100", "102"]):
         fire = dev.observe(Observation(AAPL, v, i))

@@ -110,7 +110,8 @@ class AlertEngine:
                 try:
                     ok = evaluator.import_state(rules[rule_id])
                 except RuleError as exc:
-                    raise RuleError(f"state.rules.{rule_id}.{exc.field}", exc.problem) from None
+                    part = exc.field.removeprefix("state.")
+                    raise RuleError(f"state.rules.{rule_id}.{part}", exc.problem) from None
                 if ok:
                     taken.append(rule_id)
         for rule_id, evaluator in fresh.items():
