@@ -2,10 +2,12 @@
 Decimal levels against float prices, and the sentence a fire carries."""
 
 import json
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
 
+from tickwire.stream import builders, protocol
 from tickwire.stream.alerts import (
     Above,
     Below,
@@ -21,6 +23,7 @@ from tickwire.stream.alerts import (
     RuleEvaluator,
     Target,
 )
+from tickwire.stream.messages import parse_server_frame
 
 AAPL = Target.asset("AAPL")
 
@@ -247,3 +250,33 @@ def test_a_bad_observation_is_refused_naming_the_field(kwargs, field):
     with pytest.raises(RuleError) as caught:
         Observation(**{"target": AAPL, "value": "1", "at": 0.0, **kwargs})
     assert caught.value.field == field
+
+
+TS = "2024-01-15T10:30:00.123Z"
+
+
+def test_observations_from_the_wire_messages():
+    [update] = parse_server_frame(
+        builders.asset_update(
+            "AAPL", 204.1, 4.1, 2.05, 1e6, 205, 199, 200.0, "USD", seq=3, timestamp=TS
+        )
+    )
+    obs = Observation.from_message(update)
+    assert obs == Observation(AAPL, Decimal("204.1"), 1705314600.123, Decimal(200), Decimal("2.05"))
+    assert obs.change() == Decimal("2.05")
+    valuation = {"currency": "USD", "total_value": 9400.5, "daily_change": -600.0,
+                 "daily_change_percent": -6.0, "status": "ok", "errors": [], "positions": []}  # fmt: skip
+    [update] = parse_server_frame(
+        protocol.seal(builders.portfolio_update_body(9, "Growth", valuation, timestamp=TS), 1)
+    )
+    obs = Observation.from_message(update, at=5.0)
+    assert (obs.target, obs.value, obs.at, obs.change()) == (
+        Target.portfolio(9), Decimal("9400.5"), 5.0, Decimal("-6.0"),
+    )  # fmt: skip
+    fire = RuleEvaluator(Rule("d", Target.portfolio(9), ChangeBelow("-5"))).observe(obs)
+    assert fire is not None and fire.kind == "change_below"
+    without_value = replace(update, total_value=None)
+    with pytest.raises(RuleError, match=r"^total_value: "):
+        Observation.from_message(without_value)
+    with pytest.raises(RuleError, match=r"^timestamp: "):
+        Observation.from_message(replace(update, timestamp=None))

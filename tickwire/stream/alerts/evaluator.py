@@ -22,7 +22,8 @@ already above an ``above`` level fires on the first observation.
 
 Prices, levels and percentages are compared as :class:`~decimal.Decimal`. The windowed
 conditions (``move``, ``deviation``) keep a :class:`~tickwire.stream.stats.RollingWindow`
-of floats: their statistics are floats, turned into Decimals exactly for the comparison.
+of floats: their statistics are floats, read as Decimals through their shortest text (as
+float prices are) for the comparison.
 
 :meth:`RuleEvaluator.export_state` returns a JSON-able dict; :meth:`RuleEvaluator.import_state`
 takes it back so that a fresh evaluator goes on exactly where the exported one stopped
@@ -39,6 +40,7 @@ from dataclasses import dataclass
 from decimal import Context, Decimal
 from typing import Any
 
+from tickwire.stream.messages import AssetUpdate, PortfolioUpdate, parse_timestamp
 from tickwire.stream.stats import RollingWindow
 
 from .rules import (
@@ -129,6 +131,33 @@ class Observation:
             at,
             None,
             _optional(change_percent, "change_percent"),
+        )
+
+    @classmethod
+    def from_message(
+        cls, message: AssetUpdate | PortfolioUpdate, at: float | None = None
+    ) -> Observation:
+        """The observation an asset update (price, previous close, change percent) or a
+        portfolio update (total value, daily change percent) carries, at ``at`` or else its
+        timestamp. Raises :class:`RuleError` for an update without a time or a value."""
+        when = at if at is not None else parse_timestamp(message.timestamp)
+        if when is None:
+            raise RuleError("timestamp", f"must be an ISO-8601 time, not {message.timestamp!r}")
+        if isinstance(message, AssetUpdate):
+            return cls.asset(
+                message.symbol,
+                message.price,
+                when,
+                previous_close=message.previous_close,
+                change_percent=message.change_percent,
+            )
+        if message.total_value is None:
+            raise RuleError("total_value", "is required for a portfolio observation")
+        return cls.portfolio(
+            message.portfolio_id,
+            message.total_value,
+            when,
+            change_percent=message.daily_change_percent,
         )
 
     def change(self) -> Decimal | None:
@@ -276,10 +305,10 @@ class RuleEvaluator:
         if c.stds is not None:
             if std is None or std == 0.0:
                 return [None]  # no spread yet: a number of deviations means nothing
-            return [Decimal(abs(value - mean) / std)]
+            return [_exact(abs(value - mean) / std)]
         if mean == 0.0:
             return [None]
-        return [Decimal(abs(value - mean) / abs(mean) * 100.0)]
+        return [_exact(abs(value - mean) / abs(mean) * 100.0)]
 
     def observe(self, obs: Observation) -> Fire | None:
         """Feed one observation; return the fire it causes, if any. An inactive rule (see
@@ -394,7 +423,9 @@ def _optional(value: Number | None, field: str) -> Decimal | None:
 
 
 def _exact(number: float | None) -> Decimal | None:
-    return None if number is None else Decimal(number)
+    # Through the shortest text, as for float prices: 2.5 stays 2.5, and the measure a fire
+    # reports is the one it was compared as.
+    return None if number is None else Decimal(repr(number))
 
 
 def _beyond(line: _Line, measure: Decimal) -> bool:
