@@ -245,7 +245,8 @@ def _window(rule: Rule, state: dict[str, Any] | None = None) -> RollingWindow | 
 
 def _fmt(number: Decimal | float) -> str:
     if isinstance(number, Decimal):
-        return f"{number.normalize():f}" if number == number.to_integral() else str(number)
+        # "200" for 200.00, "200.10" as written, never an exponent.
+        return f"{number.normalize():f}" if number == number.to_integral() else f"{number:f}"
     return f"{number:.4g}"
 
 
