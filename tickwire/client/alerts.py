@@ -10,7 +10,13 @@ crossing is a storm. Two guards stop that:
   is not forgotten: if the value is still beyond the line when the cooldown ends, the
   alert fires then.
 
-Pure computation: feed values with :meth:`Threshold.check` / :meth:`Crossing.check`.
+:class:`Threshold` and :class:`Crossing` are thin wrappers over one rule of Tickwire's rule
+engine (:mod:`tickwire.stream.alerts`): the decisions are the engine's, and values are
+compared as Decimals read from their shortest text (``200.1`` is exactly the level
+``200.1``). Their :attr:`~Threshold.rule` is the engine's rule, and
+:meth:`~Threshold.export_state` / :meth:`~Threshold.import_state` carry an alert's state
+across a restart. Pure computation: feed values with :meth:`Threshold.check` /
+:meth:`Crossing.check`; the wall clock is read only when ``at`` is not given.
 """
 
 from __future__ import annotations
@@ -18,11 +24,27 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, cast
+
+from tickwire.stream.alerts import (
+    Above,
+    Below,
+    Condition,
+    Cross,
+    Observation,
+    Outside,
+    Rule,
+    RuleEvaluator,
+    Target,
+    to_decimal,
+)
 
 __all__ = ["AlertEvent", "Crossing", "Threshold"]
 
 AlertKind = Literal["above", "below", "cross_up", "cross_down"]
+
+# The engine's rules watch a named target; an alert made without a symbol watches this one.
+_UNNAMED = "value"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,83 +68,47 @@ class AlertEvent:
         return f"{self.value:g} {what} {self.level:g}"
 
 
-def _check_params(hysteresis: float, cooldown: float) -> None:
-    if not (math.isfinite(hysteresis) and hysteresis >= 0):
-        raise ValueError("hysteresis must be a finite number >= 0")
-    if not (math.isfinite(cooldown) and cooldown >= 0):
-        raise ValueError("cooldown must be a finite number >= 0 (seconds)")
+class _Alert:
+    """One engine rule fed plain values."""
 
-
-class _Side:
-    """One armed/fired line with its hysteresis."""
-
-    __slots__ = ("armed", "hysteresis", "kind", "level", "upward")
-
-    def __init__(self, level: float, upward: bool, hysteresis: float, kind: AlertKind) -> None:
-        if not math.isfinite(level):
-            raise ValueError("alert level must be a finite number")
-        self.level = level
-        self.upward = upward
-        self.hysteresis = hysteresis
-        self.kind = kind
-        self.armed = True
-
-    def beyond(self, value: float) -> bool:
-        return value > self.level if self.upward else value < self.level
-
-    def rearmed(self, value: float) -> bool:
-        if self.upward:
-            return value <= self.level - self.hysteresis
-        return value >= self.level + self.hysteresis
-
-
-class _Cooldown:
-    __slots__ = ("last", "seconds")
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self.last: float | None = None
-
-    def ready(self, now: float) -> bool:
-        return self.last is None or now - self.last >= self.seconds
-
-
-class _Lines:
-    """Lines that fire when the value goes beyond them, guarded by hysteresis and cooldown."""
-
-    def __init__(self, sides: list[_Side], cooldown: float, symbol: str) -> None:
+    def __init__(
+        self, name: str, condition: Condition, hysteresis: float, cooldown: float, symbol: str
+    ) -> None:
         self.symbol = symbol
-        self._sides = sides
-        self._cooldown = _Cooldown(cooldown)
-        self._seen = False
-
-    def _first(self, value: float) -> None:
-        """Called with the first value seen, before it is checked."""
+        self.rule = Rule(
+            id=name,
+            target=Target.asset(symbol or _UNNAMED),
+            condition=condition,
+            hysteresis=to_decimal(hysteresis, "hysteresis"),
+            cooldown=cooldown,
+        )
+        self._evaluator = RuleEvaluator(self.rule)
 
     def check(self, value: float, at: float | None = None) -> AlertEvent | None:
         """Feed one value observed at time ``at`` (default now); return the alert it fires,
         if any. Values that are not finite numbers are ignored."""
         if not math.isfinite(value):
             return None
-        if not self._seen:
-            self._seen = True
-            self._first(value)
         now = time.time() if at is None else at
-        fired: AlertEvent | None = None
-        for side in self._sides:
-            if not side.armed:
-                if side.rearmed(value):
-                    side.armed = True
-            elif fired is None and side.beyond(value) and self._cooldown.ready(now):
-                # Armed and beyond during a cooldown: it stays armed and fires once the
-                # cooldown is over if the value is still beyond the line.
-                side.armed = False
-                self._cooldown.last = now
-                fired = AlertEvent(side.kind, value, side.level, now, self.symbol)
-        return fired
+        fire = self._evaluator.observe(
+            Observation(self.rule.target, to_decimal(value, "value"), now)
+        )
+        if fire is None:
+            return None
+        kind = cast(AlertKind, fire.kind)
+        return AlertEvent(kind, float(value), float(fire.level), fire.at, self.symbol)
+
+    def export_state(self) -> dict[str, Any]:
+        """The alert's state (armed lines, last alert time, ...) as a JSON-able dict."""
+        return self._evaluator.export_state()
+
+    def import_state(self, state: dict[str, Any]) -> bool:
+        """Go on from :meth:`export_state`'s state; False (and a fresh start) when it was
+        exported for different lines or hysteresis."""
+        return self._evaluator.import_state(state)
 
 
-class Threshold(_Lines):
+class Threshold(_Alert):
     """Fires when a value is beyond a line: ``above`` and/or ``below``.
 
     It fires on the first value beyond the line (even the very first value seen), then not
@@ -142,18 +128,18 @@ class Threshold(_Lines):
     ) -> None:
         if above is None and below is None:
             raise ValueError("a threshold needs above= or below= (or both)")
-        if above is not None and below is not None and below > above:
-            raise ValueError("below must not be greater than above")
-        _check_params(hysteresis, cooldown)
-        sides = []
-        if above is not None:
-            sides.append(_Side(above, True, hysteresis, "above"))
-        if below is not None:
-            sides.append(_Side(below, False, hysteresis, "below"))
-        super().__init__(sides, cooldown, symbol)
+        condition: Condition
+        if above is not None and below is not None:
+            condition = Outside(to_decimal(above, "above"), to_decimal(below, "below"))
+        elif above is not None:
+            condition = Above(to_decimal(above, "above"))
+        else:
+            assert below is not None
+            condition = Below(to_decimal(below, "below"))
+        super().__init__("threshold", condition, hysteresis, cooldown, symbol)
 
 
-class Crossing(_Lines):
+class Crossing(_Alert):
     """Fires when a value crosses ``level``: ``direction`` ``"up"``, ``"down"`` or ``"both"``.
 
     Unlike :class:`Threshold`, a value already beyond the level when watching starts does
@@ -172,18 +158,7 @@ class Crossing(_Lines):
         cooldown: float = 0.0,
         symbol: str = "",
     ) -> None:
-        if direction not in ("up", "down", "both"):
-            raise ValueError("direction must be 'up', 'down' or 'both'")
-        _check_params(hysteresis, cooldown)
-        sides = []
-        if direction in ("up", "both"):
-            sides.append(_Side(level, True, hysteresis, "cross_up"))
-        if direction in ("down", "both"):
-            sides.append(_Side(level, False, hysteresis, "cross_down"))
-        super().__init__(sides, cooldown, symbol)
+        condition = Cross(to_decimal(level, "level"), direction)
+        super().__init__("crossing", condition, hysteresis, cooldown, symbol)
         self.level = level
         self.direction = direction
-
-    def _first(self, value: float) -> None:
-        for side in self._sides:
-            side.armed = not side.beyond(value)
