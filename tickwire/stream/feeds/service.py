@@ -270,7 +270,11 @@ class FeedService:
         sent = await self.publish(ticks) if ticks else 0
         fresh = {t.symbol for t in ticks}
         stamp = utc_timestamp()
-        items = [(asset_channel(s), self.quotes[s].body(stamp)) for s in known if s not in fresh]
+        items = [
+            (asset_channel(s), self.quotes[s].body(stamp))
+            for s in known
+            if s not in fresh
+        ]
         if items:
             await self.broker.publish_many(items)
             self.published += len(items)
