@@ -244,23 +244,14 @@ async def test_binance_resubscribes_on_a_new_connection_with_a_new_request_id(fa
 
 async def test_coinbase_subscribes_ticker_and_heartbeats_with_product_ids(fast):
     async with FakeWsServer() as server:
-        source = CoinbaseSource(CRYPTO + STOCKS, url=server.url("/"), api_key="jwt-token", **fast)
+        source = CoinbaseSource(CRYPTO + STOCKS, url=server.url("/"), **fast)
         consumer = Consumer(source)
         conn = await server.next_connection()
         subs = await conn.wait_received(2)
+        # No key: the public channels, unauthenticated (signed ones: test_coinbase_auth.py).
         assert subs == [
-            {
-                "type": "subscribe",
-                "product_ids": ["BTC-USD", "ETH-USD"],
-                "channel": "ticker",
-                "jwt": "jwt-token",
-            },
-            {
-                "type": "subscribe",
-                "product_ids": ["BTC-USD", "ETH-USD"],
-                "channel": "heartbeats",
-                "jwt": "jwt-token",
-            },
+            {"type": "subscribe", "product_ids": ["BTC-USD", "ETH-USD"], "channel": "ticker"},
+            {"type": "subscribe", "product_ids": ["BTC-USD", "ETH-USD"], "channel": "heartbeats"},
         ]
         for message in COINBASE["messages"]:
             await conn.send(message)
