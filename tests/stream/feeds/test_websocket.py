@@ -141,11 +141,11 @@ async def test_a_quiet_market_that_answers_pings_is_not_reconnected(fast):
     assert len(server.connections) == 1
     assert quiet["reconnects"] == 0 and quiet["silent_reconnects"] == 0
     assert quiet["connected"] is True and quiet["state"] == "quiet"
-    assert quiet["quiet_since"] == quiet["last_data_at"] == quiet["last_tick_at"]["BTC-USD"]
+    assert quiet["quiet_since"] == quiet["last_data_at"] == quiet["last_tick_by_symbol"]["BTC-USD"]
     assert quiet["last_alive_at"] > quiet["last_data_at"]
     assert quiet["pongs_received"] >= 10
     assert live["state"] == "live" and live["quiet_since"] is None
-    assert set(live["last_tick_at"]) == {"BTC-USD", "ETH-USD"}
+    assert set(live["last_tick_by_symbol"]) == {"BTC-USD", "ETH-USD"}
 
 
 async def test_pings_from_the_server_keep_a_connection_alive(fast):

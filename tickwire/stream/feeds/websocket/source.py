@@ -125,7 +125,7 @@ class WebSocketSource(Source):
         self.ping_interval = silence_timeout / 3
         self.latest: dict[str, Tick] = {}
         #: Unix time each symbol's last tick arrived: what a router compares sources by.
-        self.last_tick_at: dict[str, float] = {}
+        self.last_tick_by_symbol: dict[str, float] = {}
         self.last_data_at: float | None = None
         self.ignored = 0
         self._buffer = TickBuffer()
@@ -256,10 +256,16 @@ class WebSocketSource(Source):
         """Hand each message to :meth:`handle_raw` until the connection closes or dies."""
         loop = asyncio.get_running_loop()
         opened = loop.time()
-        proven = False
+        proven = rechecked = False
         while True:
             now = loop.time()
             remaining = ws.last_frame + self.silence_timeout - now
+            if remaining <= 0 and not rechecked:
+                # If this process rather than the peer was stalled, the answer may be
+                # waiting in the socket: let the loop read it before judging.
+                rechecked = True
+                await asyncio.sleep(self.silence_timeout / 10)
+                continue
             if remaining <= 0:
                 # No close handshake with a peer that no longer answers: it would only
                 # hold up the reconnect for close_timeout.
@@ -272,6 +278,7 @@ class WebSocketSource(Source):
                 # a new one and starts over from the shortest delay.
                 proven = True
                 self.backoff.reset()
+            rechecked = False
             try:
                 raw = await asyncio.wait_for(ws.recv(), remaining)
             except TimeoutError:
@@ -302,7 +309,7 @@ class WebSocketSource(Source):
             self.last_data_at = received
             for t in ticks:
                 self.latest[t.symbol] = t
-                self.last_tick_at[t.symbol] = received
+                self.last_tick_by_symbol[t.symbol] = received
             self._buffer.put(ticks)
             # Data flows again: the next failure starts over from the shortest delay.
             self.backoff.reset()
@@ -342,7 +349,7 @@ class WebSocketSource(Source):
             "symbols": len(self.symbols),
             **self.stats.as_dict(),
             **self.liveness(),
-            "last_tick_at": dict(self.last_tick_at),
+            "last_tick_by_symbol": dict(self.last_tick_by_symbol),
             "ignored": self.ignored,
             "buffered": len(self._buffer),
             "dropped": self._buffer.dropped,
