@@ -125,6 +125,26 @@ async def test_a_refused_token_is_replaced_once_and_registration_goes_on():
     assert source.status()["tokens_fetched"] == 2 and source.registered == 2
 
 
+async def test_a_token_refused_as_soon_as_it_is_fetched_is_an_error_retried_with_backoff():
+    fake = FakeKabuRest()
+    refuse = lambda seen: (  # noqa: E731
+        Reply(401, {"Code": 4001009, "Message": "APIキー不一致"})
+        if seen.path == "/kabusapi/register"
+        else fake.route(seen)
+    )
+    with FakeHttpServer(refuse) as rest:
+        async with FakeWsServer() as ws:
+            source = kabu(rest, ws)
+            consumer = Consumer(source)
+            await eventually(lambda: source.stats.errors >= 2, "two failed attempts")
+            await consumer.close()
+            assert ws.connections == []
+    # One token per attempt, never two in a row for the same refusal.
+    paths = [r.path for r in rest.requests]
+    assert paths[:4] == ["/kabusapi/token", "/kabusapi/register"] * 2
+    assert "register failed: HTTP 401" in source.status()["last_error"]
+
+
 async def test_a_quiet_evening_keeps_the_socket_and_the_token():
     fake = FakeKabuRest()
     with FakeHttpServer(fake.route) as rest:

@@ -114,10 +114,11 @@ class KabuStationSource(WebSocketSource):
         Raises KabuAuthError (retried with backoff by the connection loop).
         """
         async with httpx.AsyncClient(timeout=self.open_timeout, transport=self._transport) as http:
-            if self.token is None:
+            fresh = self.token is None
+            if fresh:
                 await self._fetch_token(http)
             answer = await self._register(http)
-            if _token_refused(answer):
+            if _token_refused(answer) and not fresh:
                 log.info("kabu: KabuStation refused the token; fetching a new one")
                 self.token = None
                 await self._fetch_token(http)
