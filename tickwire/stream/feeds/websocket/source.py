@@ -259,7 +259,8 @@ class WebSocketSource(Source):
         proven = rechecked = False
         while True:
             now = loop.time()
-            remaining = ws.last_frame + self.silence_timeout - now
+            # The handshake's time is open_timeout's business, not the watchdog's.
+            remaining = max(ws.last_frame, opened) + self.silence_timeout - now
             if remaining <= 0 and not rechecked:
                 # If this process rather than the peer was stalled, the answer may be
                 # waiting in the socket: let the loop read it before judging.
