@@ -2,7 +2,10 @@
 
 :class:`FakeWsServer` is a real WebSocket server (the ``websockets`` library) that records
 what each client sends and lets a test push recorded messages, drop the TCP connection
-without a close frame, or stay silent. :class:`FakeHttpServer` is a real HTTP server in a
+without a close frame, or stay silent. A silent server still answers the client's pings
+(as every real one does) and counts them; ``send_pings`` makes it ping the client, and
+``black_hole`` makes it stop reading altogether, so pings go unanswered (a half-open
+connection). :class:`FakeHttpServer` is a real HTTP server in a
 thread answering from a script of responses. Sample messages live in ``data/``.
 """
 
@@ -19,6 +22,8 @@ from typing import Any
 
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import Frame, Opcode
+from websockets.protocol import Event
 
 DATA = Path(__file__).parent / "data"
 WAIT = 10.0  # bound on every wait, so a broken source fails the test instead of hanging
@@ -29,6 +34,21 @@ def sample(name: str) -> Any:
     return json.loads((DATA / name).read_text())
 
 
+class PingCountingConnection(ServerConnection):
+    """A server connection that counts the pings its client sends."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.pings_received = 0
+        self.ping_seen = asyncio.Event()
+
+    def process_event(self, event: Event) -> None:
+        super().process_event(event)
+        if isinstance(event, Frame) and event.opcode is Opcode.PING:
+            self.pings_received += 1
+            self.ping_seen.set()
+
+
 class FakeConn:
     def __init__(self, ws: ServerConnection) -> None:
         self.ws = ws
@@ -37,6 +57,8 @@ class FakeConn:
         self.received: list[Any] = []
         self._changed = asyncio.Event()
         self.closed = asyncio.Event()
+        self.black_holed = False
+        self._pinger: asyncio.Task[None] | None = None
 
     def _got(self, text: str) -> None:
         try:
@@ -59,7 +81,42 @@ class FakeConn:
 
     def drop(self) -> None:
         """Kill the TCP connection without a close frame (a network failure)."""
+        self.stop_pings()
         self.ws.transport.abort()
+
+    async def wait_client_pings(self, n: int) -> None:
+        """Wait (bounded) until the client has sent ``n`` pings on this connection."""
+        assert isinstance(self.ws, PingCountingConnection)
+        ws = self.ws
+
+        async def until() -> None:
+            while ws.pings_received < n:
+                ws.ping_seen.clear()
+                await ws.ping_seen.wait()
+
+        await asyncio.wait_for(until(), WAIT)
+
+    def black_hole(self) -> None:
+        """Stop reading: the client's pings (and messages) go unanswered, while the TCP
+        connection stays open — what a client sees behind a dead NAT or a hung server."""
+        self.black_holed = True
+        self.ws.transport.pause_reading()
+
+    def send_pings(self, every: float) -> None:
+        """Ping the client every ``every`` seconds (as Binance and others do)."""
+
+        async def run() -> None:
+            while True:
+                await asyncio.sleep(every)
+                # The pong is the client's business; a black-holed server never reads it.
+                await self.ws.ping()
+
+        self._pinger = asyncio.ensure_future(run())
+
+    def stop_pings(self) -> None:
+        if self._pinger is not None:
+            self._pinger.cancel()
+            self._pinger = None
 
 
 class FakeWsServer:
@@ -70,12 +127,23 @@ class FakeWsServer:
         self.port = 0
 
     async def __aenter__(self) -> FakeWsServer:
-        self._server = await serve(self._handler, "127.0.0.1", 0, compression=None)
+        self._server = await serve(
+            self._handler,
+            "127.0.0.1",
+            0,
+            compression=None,
+            create_connection=PingCountingConnection,
+        )
         await self._server.__aenter__()
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        for conn in self.connections:
+            conn.stop_pings()
+            if conn.black_holed:
+                # It would never read the close frame's answer: no handshake to wait for.
+                conn.ws.transport.abort()
         self._server.close()
         await self._server.wait_closed()
 
@@ -94,6 +162,7 @@ class FakeWsServer:
         except ConnectionClosed:
             pass
         finally:
+            conn.stop_pings()
             conn.closed.set()
 
     async def next_connection(self) -> FakeConn:

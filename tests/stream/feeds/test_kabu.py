@@ -7,6 +7,7 @@ import pytest
 from tickwire.stream.feeds import Instrument, SourceConfigError, Tick
 from tickwire.stream.feeds.kabu import KabuStationSource
 
+from .conftest import CRYPTO, STOCKS
 from .fakes import Consumer, FakeHttpServer, FakeWsServer, Reply, eventually, sample
 
 KABU = sample("kabu.json")
@@ -17,7 +18,10 @@ JP = [
 
 
 class FakeKabuRest:
-    """POST /kabusapi/token checks the password; PUT /kabusapi/register checks the token."""
+    """POST /kabusapi/token checks the password; PUT /kabusapi/register checks the token.
+
+    As in KabuStation, only the latest token is valid: each new one voids the others.
+    """
 
     def __init__(self, password="pw"):
         self.password = password
@@ -31,7 +35,7 @@ class FakeKabuRest:
             return Reply(body={**KABU["token"], "Token": f"tok{self.tokens}"})
         if seen.method == "PUT" and seen.path == "/kabusapi/register":
             if seen.headers.get("X-API-KEY") != f"tok{self.tokens}":
-                return Reply(401, {"Code": 4001017, "Message": "APIキー不一致"})
+                return Reply(401, {"Code": 4001009, "Message": "APIキー不一致"})
             return Reply(body={"RegistList": seen.body["Symbols"]})
         return Reply(404, {"Message": "not found"})
 
@@ -42,7 +46,7 @@ def kabu(rest: FakeHttpServer, ws: FakeWsServer, password="pw", **kw) -> KabuSta
         api_url=rest.url + "/kabusapi",
         url=ws.url("/kabusapi/websocket"),
         password=password,
-        symbol_map={"TOYOTA": "7203"},
+        symbol_map={"TOYOTA": "7203", "9433": "9433"},
         backoff_initial=0.01,
         backoff_max=0.05,
         **kw,
@@ -76,7 +80,7 @@ async def test_token_register_then_push_messages_become_ticks():
     assert source.status()["registered"] == 2
 
 
-async def test_reconnect_gets_a_new_token_and_registers_again():
+async def test_reconnect_reuses_the_token_and_registers_again():
     fake = FakeKabuRest()
     with FakeHttpServer(fake.route) as rest:
         async with FakeWsServer() as ws:
@@ -91,10 +95,83 @@ async def test_reconnect_gets_a_new_token_and_registers_again():
     assert [r.path for r in rest.requests] == [
         "/kabusapi/token",
         "/kabusapi/register",
-        "/kabusapi/token",
         "/kabusapi/register",
     ]
-    assert rest.requests[3].headers["X-API-KEY"] == "tok2"
+    assert rest.requests[2].headers["X-API-KEY"] == "tok1"
+    assert source.status()["tokens_fetched"] == 1 and fake.tokens == 1
+
+
+async def test_a_refused_token_is_replaced_once_and_registration_goes_on():
+    fake = FakeKabuRest()
+    with FakeHttpServer(fake.route) as rest:
+        async with FakeWsServer() as ws:
+            source = kabu(rest, ws)
+            consumer = Consumer(source)
+            first = await ws.next_connection()
+            fake.tokens += 1  # another client of the station took a token: ours is void
+            first.drop()
+            second = await ws.next_connection()
+            await second.send(KABU["messages"][1])
+            await consumer.wait_ticks(1)
+            await consumer.close()
+    assert [(r.method, r.path) for r in rest.requests] == [
+        ("POST", "/kabusapi/token"),
+        ("PUT", "/kabusapi/register"),
+        ("PUT", "/kabusapi/register"),  # refused: 401, code 4001009
+        ("POST", "/kabusapi/token"),
+        ("PUT", "/kabusapi/register"),
+    ]
+    assert rest.requests[4].headers["X-API-KEY"] == "tok3"
+    assert source.status()["tokens_fetched"] == 2 and source.registered == 2
+
+
+async def test_a_token_refused_as_soon_as_it_is_fetched_is_an_error_retried_with_backoff():
+    fake = FakeKabuRest()
+    refuse = lambda seen: (  # noqa: E731
+        Reply(401, {"Code": 4001009, "Message": "APIキー不一致"})
+        if seen.path == "/kabusapi/register"
+        else fake.route(seen)
+    )
+    with FakeHttpServer(refuse) as rest:
+        async with FakeWsServer() as ws:
+            source = kabu(rest, ws)
+            consumer = Consumer(source)
+            await eventually(lambda: source.stats.errors >= 2, "two failed attempts")
+            await consumer.close()
+            assert ws.connections == []
+    # One token per attempt, never two in a row for the same refusal.
+    paths = [r.path for r in rest.requests]
+    assert paths[:4] == ["/kabusapi/token", "/kabusapi/register"] * 2
+    assert "register failed: HTTP 401" in source.status()["last_error"]
+
+
+async def test_a_quiet_evening_keeps_the_socket_and_the_token():
+    fake = FakeKabuRest()
+    with FakeHttpServer(fake.route) as rest:
+        async with FakeWsServer() as ws:
+            source = kabu(rest, ws, silence_timeout=0.3)
+            consumer = Consumer(source)
+            conn = await ws.next_connection()
+            # No board message for four silence timeouts; the socket answers pings.
+            await conn.wait_client_pings(12)
+            status = source.status()
+            await consumer.close()
+    assert fake.tokens == 1 and len(ws.connections) == 1
+    assert status["tokens_fetched"] == 1 and status["reconnects"] == 0
+    assert status["connected"] is True and status["state"] == "quiet"
+
+
+def test_with_a_symbol_map_only_the_mapped_symbols_are_served():
+    source = KabuStationSource(
+        JP + STOCKS + CRYPTO, password="pw", symbol_map={"TOYOTA": "7203", "KDDI": "9433@3"}
+    )
+    assert source.registrations == [{"Symbol": "7203", "Exchange": 1}]
+    assert dict(source.symbols.to_provider) == {"TOYOTA": "7203"}
+    unmapped = KabuStationSource(JP, password="pw", exchange=3)
+    assert unmapped.registrations == [
+        {"Symbol": "TOYOTA", "Exchange": 3},
+        {"Symbol": "9433", "Exchange": 3},
+    ]
 
 
 async def test_wrong_password_is_reported_and_retried_without_connecting():

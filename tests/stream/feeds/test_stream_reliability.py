@@ -1,5 +1,5 @@
-"""Every streaming preset survives a dropped connection and a silent feed: it reconnects,
-subscribes again, and goes on delivering ticks."""
+"""Every streaming preset survives a dropped connection and a silent (black-holed) one: it
+reconnects, subscribes again, and goes on delivering ticks."""
 
 from __future__ import annotations
 
@@ -85,6 +85,8 @@ async def test_reconnects_resubscribes_and_delivers_again(preset, failure):
             await consumer.wait_ticks(1)
             if failure == "dropped":
                 first.drop()
+            else:
+                first.black_hole()  # open, but not a frame back: not even a pong
             second = await ws.next_connection()
             assert len(await second.wait_received(n_subs)) == len(subs)
             got = len(consumer.ticks)

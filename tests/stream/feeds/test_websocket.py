@@ -102,20 +102,67 @@ async def test_dropped_connection_reconnects_and_resubscribes(fast):
     assert status["connected"] is False  # after close
 
 
-async def test_a_silent_feed_is_treated_as_dead_and_reconnected(fast):
+async def test_a_black_holed_connection_is_found_dead_and_reconnected(fast):
     async with FakeWsServer() as server:
-        source = finnhub(server, fast, silence_timeout=0.2)
+        source = finnhub(server, fast, silence_timeout=0.3)
         consumer = Consumer(source)
         first = await server.next_connection()
         await first.wait_received(3)
-        # The server keeps the TCP connection open but says nothing.
+        await first.wait_client_pings(1)
+        # The TCP connection stays open, but nothing comes back: not even pongs.
+        first.black_hole()
         second = await server.next_connection()
         await second.wait_received(3)
         await second.send(FINNHUB["messages"][2])
         await consumer.wait_ticks(1)
+        status = source.status()
         await consumer.close()
-    assert source.stats.silent_reconnects >= 1
-    assert "no message for 0.2s" in (source.stats.last_error or "")
+    assert source.stats.silent_reconnects == 1 and status["reconnects"] == 1
+    assert "no message, ping or pong for 0.3s" in (status["last_error"] or "")
+    assert status["connected"] is True and status["state"] == "live"
+
+
+async def test_a_quiet_market_that_answers_pings_is_not_reconnected(fast):
+    async with FakeWsServer() as server:
+        source = BinanceSource(CRYPTO, url=server.url("/stream"), silence_timeout=0.5, **fast)
+        consumer = Consumer(source)
+        conn = await server.next_connection()
+        await conn.wait_received(1)
+        await conn.send(BINANCE["messages"][0])
+        await consumer.wait_ticks(1)
+        # Twelve keepalive pings, one every silence_timeout / 3: four silence timeouts
+        # without a single data message, each ping answered.
+        await conn.wait_client_pings(12)
+        quiet = source.status()
+        await conn.send(BINANCE["messages"][1])
+        await consumer.wait_ticks(2)
+        live = source.status()
+        await consumer.close()
+    assert len(server.connections) == 1
+    assert quiet["reconnects"] == 0 and quiet["silent_reconnects"] == 0
+    assert quiet["connected"] is True and quiet["state"] == "quiet"
+    assert quiet["quiet_since"] == quiet["last_data_at"] == quiet["last_tick_by_symbol"]["BTC-USD"]
+    assert quiet["last_alive_at"] > quiet["last_data_at"]
+    assert quiet["pongs_received"] >= 10
+    assert live["state"] == "live" and live["quiet_since"] is None
+    assert set(live["last_tick_by_symbol"]) == {"BTC-USD", "ETH-USD"}
+
+
+async def test_pings_from_the_server_keep_a_connection_alive(fast):
+    async with FakeWsServer() as server:
+        source = BinanceSource(CRYPTO, url=server.url("/stream"), silence_timeout=0.5, **fast)
+        consumer = Consumer(source)
+        conn = await server.next_connection()
+        await conn.wait_received(1)
+        # The server never answers our pings, but pings us every 0.1 s.
+        conn.black_hole()
+        conn.send_pings(0.1)
+        await eventually(lambda: source.status()["pings_received"] >= 20, "20 server pings")
+        status = source.status()
+        await consumer.close()
+    assert len(server.connections) == 1 and status["silent_reconnects"] == 0
+    assert status["connected"] is True and status["state"] == "quiet"
+    assert status["pongs_received"] == 0
 
 
 async def test_server_refusing_the_handshake_is_retried_with_backoff(fast):
@@ -197,23 +244,14 @@ async def test_binance_resubscribes_on_a_new_connection_with_a_new_request_id(fa
 
 async def test_coinbase_subscribes_ticker_and_heartbeats_with_product_ids(fast):
     async with FakeWsServer() as server:
-        source = CoinbaseSource(CRYPTO + STOCKS, url=server.url("/"), api_key="jwt-token", **fast)
+        source = CoinbaseSource(CRYPTO + STOCKS, url=server.url("/"), **fast)
         consumer = Consumer(source)
         conn = await server.next_connection()
         subs = await conn.wait_received(2)
+        # No key: the public channels, unauthenticated (signed ones: test_coinbase_auth.py).
         assert subs == [
-            {
-                "type": "subscribe",
-                "product_ids": ["BTC-USD", "ETH-USD"],
-                "channel": "ticker",
-                "jwt": "jwt-token",
-            },
-            {
-                "type": "subscribe",
-                "product_ids": ["BTC-USD", "ETH-USD"],
-                "channel": "heartbeats",
-                "jwt": "jwt-token",
-            },
+            {"type": "subscribe", "product_ids": ["BTC-USD", "ETH-USD"], "channel": "ticker"},
+            {"type": "subscribe", "product_ids": ["BTC-USD", "ETH-USD"], "channel": "heartbeats"},
         ]
         for message in COINBASE["messages"]:
             await conn.send(message)

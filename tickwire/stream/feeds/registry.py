@@ -21,9 +21,11 @@ __all__ = ["OPTIONS", "SOURCES", "build_source", "env_name", "options_from_env",
 #: Every option any source takes, with a one-line description (docs/sources.md has more).
 OPTIONS: dict[str, str] = {
     "url": "WebSocket (ws://, wss://) or HTTP quote URL of the provider",
-    "api_key": "API key or token of the provider",
+    "api_key": "API key or token of the provider (coinbase: the CDP API key name)",
+    "api_secret": "coinbase: the CDP API key's EC private key (PEM; literal \\n allowed)",
+    "api_secret_file": "coinbase: a file holding the CDP API key's EC private key (PEM)",
     "symbol_map": "Tickwire to provider symbols: BTC-USD=BTCUSDT,ETH-USD=ETHUSDT",
-    "silence_timeout": "seconds without any message before a stream is reconnected",
+    "silence_timeout": "seconds without any frame (message, ping, pong) before a stream is dead",
     "backoff_initial": "first reconnect delay in seconds (doubles per attempt, jittered)",
     "backoff_max": "longest reconnect delay in seconds",
     "streams": "binance: trade and/or ticker (comma-separated)",
@@ -182,7 +184,13 @@ def _binance(inst: list[Instrument], interval: float, batch: int, o: _Options) -
 def _coinbase(inst: list[Instrument], interval: float, batch: int, o: _Options) -> Source:
     from .websocket import CoinbaseSource
 
-    return CoinbaseSource(inst, batch_size=batch, **o.stream_common())
+    return CoinbaseSource(
+        inst,
+        batch_size=batch,
+        api_secret=o.get_str("api_secret"),
+        api_secret_file=o.get_str("api_secret_file"),
+        **o.stream_common(),
+    )
 
 
 def _websocket(inst: list[Instrument], interval: float, batch: int, o: _Options) -> Source:

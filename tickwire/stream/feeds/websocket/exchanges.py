@@ -12,6 +12,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from ..base import Instrument, MalformedMessage, SourceConfigError, Tick
 from ..common import parse_fields
+from .cdp import CdpKey, cdp_jwt, load_cdp_key
 from .source import WebSocketSource
 
 __all__ = ["BinanceSource", "CoinbaseSource", "FinnhubSource"]
@@ -151,23 +152,52 @@ _BINANCE_TICKER = {"symbol": "s", "price": "c", "time": "E"}
 class CoinbaseSource(WebSocketSource):
     """Coinbase Advanced Trade: ``subscribe`` with ``product_ids`` to the ``ticker`` and
     ``heartbeats`` channels. Heartbeats keep a quiet product from looking like a dead
-    connection. An API key, if given, is sent as the ``jwt`` of each subscribe message.
-    The ticker carries prices only (its volume is a rolling 24 hours, not trades).
+    connection. The ticker carries prices only (its volume is a rolling 24 hours, not
+    trades).
+
+    Without a key the public channels are read unauthenticated. With a CDP API key
+    (``api_key`` = its name, ``api_secret`` or ``api_secret_file`` = its EC private key
+    in PEM), each connection's subscribe messages carry a fresh ES256 JWT
+    (:func:`~.cdp.cdp_jwt`). Raises SourceConfigError for an incomplete or unusable key.
     """
 
     name = "coinbase"
     kinds = ("crypto",)
     default_url = "wss://advanced-trade-ws.coinbase.com"
 
+    def __init__(
+        self,
+        instruments: Sequence[Instrument],
+        *,
+        api_secret: str | None = None,
+        api_secret_file: str | None = None,
+        **kw: Any,
+    ) -> None:
+        super().__init__(instruments, **kw)
+        self.cdp_key: CdpKey | None = load_cdp_key(self.api_key, api_secret, api_secret_file)
+        self.jwts_signed = 0
+
     def subscribe_messages(self) -> list[Any]:
         products = list(self.symbols.to_provider.values())
+        # One JWT per connection: it is valid for two minutes, the subscriptions for as
+        # long as the connection lives.
+        token = cdp_jwt(self.cdp_key) if self.cdp_key is not None else None
+        if token is not None:
+            self.jwts_signed += 1
         messages = []
         for channel in ("ticker", "heartbeats"):
             msg: dict[str, Any] = {"type": "subscribe", "product_ids": products, "channel": channel}
-            if self.api_key:
-                msg["jwt"] = self.api_key
+            if token is not None:
+                msg["jwt"] = token
             messages.append(msg)
         return messages
+
+    def status(self) -> dict[str, object]:
+        return {
+            **super().status(),
+            "authenticated": self.cdp_key is not None,
+            "jwts_signed": self.jwts_signed,
+        }
 
     def parse(self, message: Any, received_at: float) -> list[Tick]:
         if not isinstance(message, dict):

@@ -3,10 +3,15 @@
 :class:`WebSocketSource` owns the connection: it connects, sends the provider's subscribe
 messages (again after every reconnect), decodes each message and hands it to the preset's
 :meth:`~WebSocketSource.parse`. It reconnects with exponential backoff and jitter when the
-connection fails or drops, and treats a feed that stays silent for ``silence_timeout``
-seconds as dead (a half-open TCP connection looks exactly like a quiet market otherwise).
-Malformed payloads are counted and logged, never fatal. Ticks go through a bounded buffer
-to the feed, which takes them in batches of up to ``batch_size``.
+connection fails or drops. Malformed payloads are counted and logged, never fatal. Ticks go
+through a bounded buffer to the feed, which takes them in batches of up to ``batch_size``.
+
+Liveness is judged on the connection, not on the data: every frame the server sends counts
+(a data message, a provider heartbeat, a WebSocket ping, a pong to one of our pings), and
+we ping every ``silence_timeout / 3`` seconds, so a live server always has something to
+answer. A connection with no frame at all for ``silence_timeout`` seconds is dead (a
+half-open TCP connection) and is reconnected; one that answers pings but carries no data
+is a quiet market: it stays open and shows as ``quiet`` in :meth:`~WebSocketSource.status`.
 """
 
 from __future__ import annotations
@@ -20,20 +25,51 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import orjson
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.frames import Frame, Opcode
+from websockets.protocol import Event
 
 from ...backoff import Backoff
 from ..base import Instrument, MalformedMessage, Source, SourceConfigError, Tick
 from ..common import SourceStats, SymbolMap, TickBuffer, check_url, redact_url
 
-__all__ = ["FeedSilent", "WebSocketSource"]
+__all__ = ["FeedSilent", "LivenessConnection", "WebSocketSource"]
 
 log = logging.getLogger("tickwire.feed")
 
 
 class FeedSilent(Exception):
-    """No message arrived for ``silence_timeout`` seconds; the connection is presumed dead."""
+    """No frame at all (no message, ping or pong) arrived for ``silence_timeout`` seconds:
+    the connection is dead."""
+
+
+class LivenessConnection(ClientConnection):
+    """A client connection that notes when the server last sent any frame.
+
+    websockets answers pings and matches pongs inside the connection, so neither ever
+    reaches :meth:`recv`; this is where they become visible. ``last_frame`` is on the
+    event loop's (monotonic) clock.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.last_frame = self.loop.time()
+        self.pings = 0
+        self.pongs = 0
+
+    def process_event(self, event: Event) -> None:
+        super().process_event(event)
+        if isinstance(event, Frame):
+            self.last_frame = self.loop.time()
+            if event.opcode is Opcode.PING:
+                self.pings += 1
+            elif event.opcode is Opcode.PONG:
+                self.pongs += 1
+
+    def last_frame_wall(self) -> float:
+        """``last_frame`` as a Unix time."""
+        return time.time() - (self.loop.time() - self.last_frame)
 
 
 class WebSocketSource(Source):
@@ -84,9 +120,19 @@ class WebSocketSource(Source):
         self.stats = SourceStats()
         # Equal jitter: spread out, yet never much sooner than the provider can take.
         self.backoff = Backoff(backoff_initial, backoff_max, jitter=0.5).retries(rng)
+        # Our keepalive pings: often enough that a live server answers at least twice
+        # within silence_timeout, whatever the market does.
+        self.ping_interval = silence_timeout / 3
         self.latest: dict[str, Tick] = {}
+        #: Unix time each symbol's last tick arrived: what a router compares sources by.
+        self.last_tick_by_symbol: dict[str, float] = {}
+        self.last_data_at: float | None = None
         self.ignored = 0
         self._buffer = TickBuffer()
+        self._ws: LivenessConnection | None = None
+        self._last_alive_at: float | None = None
+        self._pings = 0
+        self._pongs = 0
 
     # -- hooks for presets ----------------------------------------------------------------
 
@@ -182,18 +228,63 @@ class WebSocketSource(Source):
             open_timeout=self.open_timeout,
             max_size=self.max_message_bytes,
             compression=None,
+            create_connection=LivenessConnection,
+            ping_interval=self.ping_interval,
+            # The watchdog below judges the pongs, so that a dead connection is told
+            # apart (and counted) from one the server closed.
+            ping_timeout=None,
+            # A peer that does not answer our close within silence_timeout is as dead
+            # as one that answers nothing else: do not hold up a stop or a reconnect.
+            close_timeout=min(self.silence_timeout, 10.0),
         ) as ws:
+            assert isinstance(ws, LivenessConnection)
+            self._ws = ws
             self.stats.connected = True
             self.stats.connected_at = time.time()
             log.info("%s: connected to %s", self.name, redact_url(self.connect_url()))
-            for message in self.subscribe_messages():
-                await ws.send(orjson.dumps(message).decode())
-            while True:
-                try:
-                    raw = await asyncio.wait_for(ws.recv(), self.silence_timeout)
-                except TimeoutError:
-                    raise FeedSilent(f"no message for {self.silence_timeout:g}s") from None
-                self.handle_raw(raw)
+            try:
+                for message in self.subscribe_messages():
+                    await ws.send(orjson.dumps(message).decode())
+                await self._receive(ws)
+            finally:
+                self._pings += ws.pings
+                self._pongs += ws.pongs
+                self._last_alive_at = ws.last_frame_wall()
+                self._ws = None
+
+    async def _receive(self, ws: LivenessConnection) -> None:
+        """Hand each message to :meth:`handle_raw` until the connection closes or dies."""
+        loop = asyncio.get_running_loop()
+        opened = loop.time()
+        proven = rechecked = False
+        while True:
+            now = loop.time()
+            # The handshake's time is open_timeout's business, not the watchdog's.
+            remaining = max(ws.last_frame, opened) + self.silence_timeout - now
+            if remaining <= 0 and not rechecked:
+                # If this process rather than the peer was stalled, the answer may be
+                # waiting in the socket: let the loop read it before judging.
+                rechecked = True
+                await asyncio.sleep(self.silence_timeout / 10)
+                continue
+            if remaining <= 0:
+                # No close handshake with a peer that no longer answers: it would only
+                # hold up the reconnect for close_timeout.
+                ws.transport.abort()
+                raise FeedSilent(
+                    f"no message, ping or pong for {self.silence_timeout:g}s: connection dead"
+                )
+            if not proven and now - opened >= self.silence_timeout:
+                # Alive for a whole silence_timeout, data or not: the next failure is
+                # a new one and starts over from the shortest delay.
+                proven = True
+                self.backoff.reset()
+            rechecked = False
+            try:
+                raw = await asyncio.wait_for(ws.recv(), remaining)
+            except TimeoutError:
+                continue  # a ping or pong may have come meanwhile; the top decides
+            self.handle_raw(raw)
 
     def handle_raw(self, raw: str | bytes) -> list[Tick]:
         """Decode and parse one message; queue its ticks for the feed. Never raises."""
@@ -216,12 +307,41 @@ class WebSocketSource(Source):
             return []
         if ticks:
             self.stats.ticks += len(ticks)
+            self.last_data_at = received
             for t in ticks:
                 self.latest[t.symbol] = t
+                self.last_tick_by_symbol[t.symbol] = received
             self._buffer.put(ticks)
             # Data flows again: the next failure starts over from the shortest delay.
             self.backoff.reset()
         return ticks
+
+    def liveness(self, now: float | None = None) -> dict[str, object]:
+        """The connection's state as :meth:`status` reports it (docs/sources.md).
+
+        ``state`` is ``down`` (not connected: connecting or waiting to reconnect),
+        ``live`` (data within ``silence_timeout``) or ``quiet`` (connected and answering,
+        but no data for ``silence_timeout``: a closed market); ``quiet_since`` is when
+        the data stopped, while quiet.
+        """
+        now = time.time() if now is None else now
+        ws = self._ws
+        alive_at = ws.last_frame_wall() if ws is not None else self._last_alive_at
+        state, quiet_since = "down", None
+        if ws is not None and self.stats.connected:
+            since = max(self.last_data_at or 0.0, self.stats.connected_at or 0.0)
+            if now - since >= self.silence_timeout:
+                state, quiet_since = "quiet", since
+            else:
+                state = "live"
+        return {
+            "state": state,
+            "quiet_since": quiet_since,
+            "last_data_at": self.last_data_at,
+            "last_alive_at": alive_at,
+            "pings_received": self._pings + (ws.pings if ws is not None else 0),
+            "pongs_received": self._pongs + (ws.pongs if ws is not None else 0),
+        }
 
     def status(self) -> dict[str, object]:
         return {
@@ -229,10 +349,13 @@ class WebSocketSource(Source):
             "url": redact_url(self.connect_url()),
             "symbols": len(self.symbols),
             **self.stats.as_dict(),
+            **self.liveness(),
+            "last_tick_by_symbol": dict(self.last_tick_by_symbol),
             "ignored": self.ignored,
             "buffered": len(self._buffer),
             "dropped": self._buffer.dropped,
             "silence_timeout": self.silence_timeout,
+            "ping_interval": self.ping_interval,
         }
 
 
