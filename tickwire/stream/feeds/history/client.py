@@ -91,8 +91,8 @@ def make_bar(
 ) -> Bar:
     """A Bar from a provider row's raw values, its start aligned to ``interval``.
 
-    Raises MalformedMessage naming the bad value (a price that is not a positive number,
-    a negative volume, a time that is not a number of seconds or milliseconds).
+    Raises MalformedMessage naming the field and its value (a price that is not a positive
+    number, a negative volume, a time that is not a number of seconds or milliseconds).
     """
     if isinstance(start, bool) or not isinstance(start, int | float | str):
         raise MalformedMessage(f"bar time {start!r} is not a number")
@@ -102,16 +102,17 @@ def make_bar(
         raise MalformedMessage(f"bar time {start!r} is not a number") from None
     if stamp > 1e11:  # milliseconds
         stamp /= 1000.0
-    return Bar(
-        symbol,
-        interval,
-        int(stamp // interval) * interval,
-        to_price(open_),
-        to_price(high),
-        to_price(low),
-        to_price(close),
-        to_volume(volume),
-    )
+    values = []
+    for name, raw in (("open", open_), ("high", high), ("low", low), ("close", close)):
+        try:
+            values.append(to_price(raw))
+        except MalformedMessage as exc:
+            raise MalformedMessage(f"{name}: {exc}") from None
+    try:
+        amount = to_volume(volume)
+    except MalformedMessage as exc:
+        raise MalformedMessage(f"volume: {exc}") from None
+    return Bar(symbol, interval, int(stamp // interval) * interval, *values, amount)
 
 
 class RestClient:
