@@ -98,7 +98,8 @@ class PlainProgress:
 class TerminalProgress:
     """A rich progress bar per symbol and one for the whole run."""
 
-    def __init__(self, console: Console, symbols: int, total: int) -> None:
+    def __init__(self, console: Console, symbols: int, total: int, interval: int) -> None:
+        self.interval = interval
         self.progress = Progress(
             TextColumn("{task.description:<12}"),
             BarColumn(),
@@ -114,8 +115,12 @@ class TerminalProgress:
         self.progress.start()
 
     def begin(self, result: SymbolResult) -> None:
+        already = result.already // self.interval
         self.tasks[result.symbol] = self.progress.add_task(
-            result.symbol, total=max(1, result.total), bars=0, note=""
+            result.symbol,
+            total=max(1, result.total),
+            bars=0,
+            note=f"({already} already fetched)" if already else "",
         )
         self.advance(result, result.already)
 
@@ -287,7 +292,7 @@ def run_history(
     console = Console(file=out)
     progress: BackfillProgress
     if console.is_terminal:
-        progress = TerminalProgress(console, len(symbols), days * 86400)
+        progress = TerminalProgress(console, len(symbols), days * 86400, interval)
     else:
         progress = PlainProgress(out)
     results = backfill(source, symbols, interval, days, dry_run=dry_run, progress=progress)

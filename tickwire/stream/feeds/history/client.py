@@ -112,7 +112,8 @@ def make_bar(
         amount = to_volume(volume)
     except MalformedMessage as exc:
         raise MalformedMessage(f"volume: {exc}") from None
-    return Bar(symbol, interval, int(stamp // interval) * interval, *values, amount)
+    o, h, lo, c = values
+    return Bar(symbol, interval, int(stamp // interval) * interval, o, h, lo, c, amount)
 
 
 class RestClient:
