@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import pty
 import select
+import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -150,7 +152,9 @@ def _read_all(fd: int, proc: subprocess.Popen[bytes], timeout: float) -> bytes:
     return b"".join(chunks)
 
 
-def test_progress_bars_on_a_terminal_and_lines_in_a_pipe(tmp_path):
+@pytest.fixture
+def command_line(tmp_path):
+    """A migrated SQLite file database with BTC-USD, and how to run manage.py on it."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tickwire.settings.test",
@@ -162,6 +166,11 @@ def test_progress_bars_on_a_terminal_and_lines_in_a_pipe(tmp_path):
     subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120)
     create = "from tickwire.assets.models import Asset; Asset.objects.create(symbol='BTC-USD', name='Bitcoin', kind='crypto')"
     subprocess.run([*manage, "shell", "-c", create], cwd=ROOT, env=env, check=True, timeout=60)
+    return env, manage, tmp_path / "db.sqlite3"
+
+
+def test_progress_bars_on_a_terminal_and_lines_in_a_pipe(command_line):
+    env, manage, _ = command_line
     with FakeBinance() as fake:
         args = [*manage, "update_asset_prices", "--historical", "--days", "5", "--source",
                 "binance", "-o", f"rest_url={fake.url}"]  # fmt: skip
@@ -188,3 +197,57 @@ def test_progress_bars_on_a_terminal_and_lines_in_a_pipe(tmp_path):
         "4 already fetched"
     )
     assert lines[1:] == ["would write 1 daily bars for 1 assets from binance"]
+
+
+def _minute_bars(db) -> list[int]:
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT start FROM assets_pricebar WHERE interval = '1m' ORDER BY start"
+        ).fetchall()
+    return [int(datetime.fromisoformat(r[0]).replace(tzinfo=UTC).timestamp()) for r in rows]
+
+
+def test_ctrl_c_during_a_request_keeps_the_written_pages_and_the_rerun_fetches_the_rest(
+    command_line,
+):
+    env, manage, db = command_line
+    with FakeBinance(hold=2) as fake:
+        args = [*manage, "update_asset_prices", "--historical", "--interval", "1m", "--days",
+                "1", "--source", "binance", "-o", f"rest_url={fake.url}"]  # fmt: skip
+        proc = subprocess.Popen(
+            args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        try:
+            # The second request is sent only after the first page was written.
+            assert fake.held.wait(60), "the second request never came"
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=60)
+        finally:
+            fake.release()
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)
+            for stream in (proc.stdout, proc.stderr):
+                if stream:
+                    stream.close()
+    assert proc.returncode != 0
+    kept = _minute_bars(db)
+    assert len(kept) == 1000 and kept == list(range(kept[0], kept[0] + 60_000, 60))
+
+    with FakeBinance() as fake:
+        args[-1] = f"rest_url={fake.url}"
+        done = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert len(fake.requests) == 1 and fake.queries[0]["startTime"] == str((kept[-1] + 60) * 1000)
+    assert "1000 already fetched" in done.stdout
+    bars = _minute_bars(db)
+    assert bars[:1000] == kept and bars == list(range(bars[0], bars[-1] + 60, 60))
+
+
+def test_refetch_asks_for_the_whole_range_again(demo):
+    with FakeBinance() as fake:
+        backfill(fake, "--symbols", "BTC-USD", "--days", "3")
+        out = backfill(fake, "--symbols", "BTC-USD", "--days", "3", "--refetch")
+    assert [q["startTime"] for q in fake.queries] == [str((today() - 2 * DAY) * 1000)] * 2
+    assert "3 daily bars" in out and "already fetched" not in out
+    assert len(stored("BTC-USD")) == 3

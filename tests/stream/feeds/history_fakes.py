@@ -5,16 +5,18 @@ start time (:func:`bar_at`), so any range a client asks for has known, exact con
 two runs see the same values. ``faults`` scripts answers by request number (1-based):
 ``{2: Reply(429, ..., {"Retry-After": "7"})}`` answers the second request so and then goes
 on normally. ``first`` is when the provider's data begins (nothing earlier exists).
+``hold`` keeps request number ``hold`` waiting (bounded) until :meth:`release`.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from tickwire.stream.feeds import Bar
 
-from .fakes import FakeHttpServer, Reply, Seen
+from .fakes import WAIT, FakeHttpServer, Reply, Seen
 
 
 def bar_at(symbol: str, interval: int, start: int) -> Bar:
@@ -36,16 +38,27 @@ def bars_in(symbol: str, interval: int, lo: int, hi: int, first: int = 0) -> lis
 class FakeHistory(FakeHttpServer):
     """The shared part: request counting, scripted faults and the query of each request."""
 
-    def __init__(self, faults: dict[int, Reply] | None = None, first: int = 0) -> None:
+    def __init__(
+        self, faults: dict[int, Reply] | None = None, first: int = 0, hold: int | None = None
+    ) -> None:
         super().__init__(self._route)
         self.faults = dict(faults or {})
         self.first = first
+        self.hold = hold
+        self.held = threading.Event()
+        self._released = threading.Event()
         self.queries: list[dict[str, str]] = []
+
+    def release(self) -> None:
+        self._released.set()
 
     def _route(self, seen: Seen) -> Reply:
         parts = urlsplit(seen.path)
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
         self.queries.append(query)
+        if len(self.requests) == self.hold:
+            self.held.set()
+            self._released.wait(WAIT)
         fault = self.faults.get(len(self.requests))
         if fault is not None:
             return fault

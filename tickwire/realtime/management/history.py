@@ -20,6 +20,7 @@ On a terminal, progress is a rich bar per symbol and one for the whole run; else
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -37,11 +38,11 @@ from tickwire.stream.feeds.replay import ReplaySource
 
 __all__ = [
     "INTERVALS",
+    "Backfill",
     "BackfillProgress",
     "PlainProgress",
     "SymbolResult",
     "TerminalProgress",
-    "backfill",
     "run_history",
     "summary",
 ]
@@ -172,102 +173,127 @@ async def _next(pages: AsyncIterator[list[Bar]]) -> list[Bar] | None:
         return None
 
 
-def _fetch_gap(
-    loop: asyncio.AbstractEventLoop,
-    source: Source,
-    result: SymbolResult,
-    interval: int,
-    gap: tuple[int, int],
-    completed: int,
-    dry_run: bool,
-    progress: BackfillProgress,
-    done_before: int,
-) -> None:
-    lo, hi = gap
-    pages = source.history_pages(result.symbol, interval, lo, hi)
-    last = lo - interval
-    try:
-        while (page := loop.run_until_complete(_next(pages))) is not None:
-            if not page:
-                continue
-            bad = [b for b in page if not (lo <= b.start < hi and b.start > last)]
-            if bad or any(b.symbol != result.symbol or b.interval != interval for b in page):
-                raise HistoryError(
-                    f"{source.name} sent bars out of order or out of range (at {bad[:1]})"
-                )
-            last = page[-1].start
-            if not dry_run:
-                save_history_page(
-                    page,
-                    symbol=result.symbol,
-                    interval=interval,
-                    source=source.name,
-                    covered=(lo, min(last + interval, completed)),
-                )
-            result.pages += 1
-            result.bars += len(page)
-            result.first = page[0].start if result.first is None else result.first
-            result.last = last
-            result.last_close = page[-1].close
-            progress.advance(result, done_before + last + interval - lo)
-        if not dry_run:
-            save_history_page(
-                [],
-                symbol=result.symbol,
-                interval=interval,
-                source=source.name,
-                covered=(lo, min(hi, completed)),
-            )
-    finally:
-        loop.run_until_complete(pages.aclose())  # type: ignore[attr-defined]
+class Backfill:
+    """One backfill run: ``days`` days of ``interval``-second bars up to ``now`` from
+    ``source``, symbol by symbol (see the module docstring).
 
+    ``refetch`` asks for the whole range again, covered or not. ``now`` defaults to the
+    wall clock (for a replay source, the end of its file).
+    """
 
-def backfill(
-    source: Source,
-    symbols: list[str],
-    interval: int,
-    days: int,
-    *,
-    dry_run: bool = False,
-    now: float | None = None,
-    progress: BackfillProgress | None = None,
-) -> list[SymbolResult] | None:
-    """Fetch and write ``days`` days of ``interval``-second bars per symbol (module
-    docstring). Returns one result per symbol, or None when the source has no history."""
-    if now is None:
-        now = source.history_until() if isinstance(source, ReplaySource) else time.time()
-    completed = int(now // interval) * interval
-    end = completed + interval
-    start = end - days * 86400
-    progress = progress or _Silent()
-    results: list[SymbolResult] = []
-    loop = asyncio.new_event_loop()
-    try:
-        for symbol in symbols:
-            gaps = coverage_gaps(symbol, interval, source.name, start, end)
-            missing = sum(hi - lo for lo, hi in gaps)
-            result = SymbolResult(symbol, end - start, end - start - missing)
-            progress.begin(result)
-            done = result.already
-            try:
-                for gap in gaps:
-                    _fetch_gap(
-                        loop, source, result, interval, gap, completed, dry_run, progress, done
+    def __init__(
+        self,
+        source: Source,
+        interval: int,
+        days: int,
+        *,
+        dry_run: bool = False,
+        refetch: bool = False,
+        now: float | None = None,
+        progress: BackfillProgress | None = None,
+    ) -> None:
+        if now is None:
+            now = source.history_until() if isinstance(source, ReplaySource) else time.time()
+        self.source = source
+        self.interval = interval
+        self.dry_run = dry_run
+        self.refetch = refetch
+        #: Intervals before this one are complete and may be recorded as covered.
+        self.completed = int(now // interval) * interval
+        self.end = self.completed + interval
+        self.start = self.end - days * 86400
+        self.progress = progress or _Silent()
+        self.loop = asyncio.new_event_loop()
+
+    def run(self, symbols: list[str]) -> list[SymbolResult] | None:
+        """One result per symbol, or None (nothing fetched) if the source has no history."""
+        results: list[SymbolResult] = []
+        try:
+            for n, symbol in enumerate(symbols):
+                try:
+                    results.append(self._symbol(symbol, first=n == 0))
+                except HistoryUnavailable:
+                    return None  # the first symbol found the source has no history
+        finally:
+            self.progress.close()
+            self.loop.close()
+        return results
+
+    def _symbol(self, symbol: str, *, first: bool) -> SymbolResult:
+        if self.refetch:
+            gaps = [(self.start, self.end)]
+        else:
+            gaps = coverage_gaps(symbol, self.interval, self.source.name, self.start, self.end)
+        total = self.end - self.start
+        result = SymbolResult(symbol, total, total - sum(hi - lo for lo, hi in gaps))
+        self.progress.begin(result)
+        done = result.already
+        try:
+            for lo, hi in gaps:
+                self._gap(result, lo, hi, done)
+                done += hi - lo
+        except HistoryUnavailable as exc:
+            if first and result.pages == 0:
+                raise
+            result.error = str(exc)
+        except (HistoryError, ValueError) as exc:
+            result.error = str(exc)
+        self.progress.end(result, self.interval)
+        return result
+
+    def _gap(self, result: SymbolResult, lo: int, hi: int, done_before: int) -> None:
+        pages = self.source.history_pages(result.symbol, self.interval, lo, hi)
+        last = lo - self.interval
+        try:
+            while (page := self._pull(pages)) is not None:
+                if not page:
+                    continue
+                wrong = [
+                    b
+                    for b in page
+                    if not lo <= b.start < hi
+                    or b.start <= last
+                    or (b.symbol, b.interval) != (result.symbol, self.interval)
+                ]
+                if wrong:
+                    raise HistoryError(
+                        f"{self.source.name} sent a bar out of order or out of range: {wrong[0]}"
                     )
-                    done += gap[1] - gap[0]
-            except HistoryUnavailable as exc:
-                if not results and result.pages == 0:
-                    progress.close()
-                    return None  # the source has no history at all
-                result.error = str(exc)
-            except (HistoryError, ValueError) as exc:
-                result.error = str(exc)
-            results.append(result)
-            progress.end(result, interval)
-    finally:
-        loop.close()
-    progress.close()
-    return results
+                last = page[-1].start
+                self._save(page, result.symbol, (lo, last + self.interval))
+                result.pages += 1
+                result.bars += len(page)
+                result.first = page[0].start if result.first is None else result.first
+                result.last = last
+                result.last_close = page[-1].close
+                self.progress.advance(result, done_before + last + self.interval - lo)
+            self._save([], result.symbol, (lo, hi))
+        finally:
+            self.loop.run_until_complete(pages.aclose())  # type: ignore[attr-defined]
+
+    def _pull(self, pages: AsyncIterator[list[Bar]]) -> list[Bar] | None:
+        task = self.loop.create_task(_next(pages))
+        try:
+            return self.loop.run_until_complete(task)
+        except BaseException:
+            # Interrupted (Ctrl-C) while a request was under way: let the request and the
+            # provider's client close before the error goes on, so the generator can end.
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    self.loop.run_until_complete(task)
+            raise
+
+    def _save(self, bars: list[Bar], symbol: str, covered: tuple[int, int]) -> None:
+        if self.dry_run:
+            return
+        save_history_page(
+            bars,
+            symbol=symbol,
+            interval=self.interval,
+            source=self.source.name,
+            covered=(covered[0], min(covered[1], self.completed)),
+        )
 
 
 class _Silent:
@@ -285,7 +311,13 @@ class _Silent:
 
 
 def run_history(
-    out: TextIO, source: Source, symbols: list[str], days: int, interval: int, dry_run: bool
+    out: TextIO,
+    source: Source,
+    symbols: list[str],
+    days: int,
+    interval: int,
+    dry_run: bool,
+    refetch: bool = False,
 ) -> None:
     """The ``--historical`` part of the command: backfill, report, and raise CommandError
     naming the symbols that failed (their bars so far, and everyone else's, are kept)."""
@@ -295,7 +327,8 @@ def run_history(
         progress = TerminalProgress(console, len(symbols), days * 86400, interval)
     else:
         progress = PlainProgress(out)
-    results = backfill(source, symbols, interval, days, dry_run=dry_run, progress=progress)
+    run = Backfill(source, interval, days, dry_run=dry_run, refetch=refetch, progress=progress)
+    results = run.run(symbols)
     if results is None:
         _fallback(out, source, symbols, days, interval, dry_run)
         return

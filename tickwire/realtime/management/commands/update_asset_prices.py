@@ -62,6 +62,11 @@ class Command(BaseCommand):
             default=None,
             help="bar interval of --historical (default 1d)",
         )
+        parser.add_argument(
+            "--refetch",
+            action="store_true",
+            help="with --historical: fetch the whole range again, even what earlier runs got",
+        )
         parser.add_argument("--dry-run", action="store_true", help="print, write nothing")
         add_source_arguments(parser, "TICKWIRE_FEED_SOURCE")
         parser.add_argument(
@@ -74,8 +79,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if options["days"] is not None and not options["historical"]:
             raise CommandError("--days goes with --historical")
-        if options["interval"] is not None and not options["historical"]:
-            raise CommandError("--interval goes with --historical")
+        for flag in ("interval", "refetch"):
+            if options[flag] not in (None, False) and not options["historical"]:
+                raise CommandError(f"--{flag} goes with --historical")
         wanted = list(dict.fromkeys(options["symbols"]))
         assets = list(Asset.objects.filter(is_active=True).order_by("symbol"))
         if wanted:
@@ -96,7 +102,10 @@ class Command(BaseCommand):
         if options["historical"]:
             out = cast(TextIO, getattr(self.stdout, "_out", sys.stdout))  # the stream, for rich
             interval = INTERVALS[options["interval"] or "1d"]
-            run_history(out, source, symbols, options["days"] or 30, interval, options["dry_run"])
+            days = options["days"] or 30
+            run_history(
+                out, source, symbols, days, interval, options["dry_run"], options["refetch"]
+            )
         else:
             self._prices(source, assets, options["timeout"], options["dry_run"])
 
