@@ -136,7 +136,8 @@ class TerminalProgress:
         if result.error is None:
             self.advance(result, result.total)
         else:
-            self.progress.update(self.tasks[result.symbol], note=f"failed: {result.error}")
+            self.progress.update(self.tasks[result.symbol], note="failed")
+            self.progress.console.print(summary(result, interval), markup=False, highlight=False)
 
     def close(self) -> None:
         self.progress.stop()
