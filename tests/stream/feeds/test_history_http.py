@@ -52,6 +52,18 @@ async def test_cursor_paging_follows_the_cursor_until_there_is_none():
     assert [b.start for p in pages for b in p] == list(range(T0, T0 + 100 * DAY, DAY))
 
 
+async def test_the_api_key_goes_in_the_header_unless_the_history_url_carries_it():
+    with FakeBarsApi() as fake:
+        src = source(fake.url + "/bars/{symbol}?seconds={seconds}&from={start}&to={end}",
+                     history_items="data.bars", history_fields=FIELDS, api_key="k1")  # fmt: skip
+        await collect(src.history_pages("AAPL", DAY, T0, T0 + DAY))
+        src = source(fake.url + "/bars/{symbol}?seconds={seconds}&from={start}&to={end}&key={api_key}",
+                     history_items="data.bars", history_fields=FIELDS, api_key="k1")  # fmt: skip
+        await collect(src.history_pages("AAPL", DAY, T0, T0 + DAY))
+    assert fake.requests[0].headers.get("Authorization") == "Bearer k1"
+    assert "Authorization" not in fake.requests[1].headers and fake.queries[1]["key"] == "k1"
+
+
 async def test_without_history_url_there_is_no_history():
     src = build_source("http", [Instrument("AAPL", 1.0)], interval=60, batch_size=10,
                        options={"url": "http://127.0.0.1:9/q?s={symbols}"})  # fmt: skip

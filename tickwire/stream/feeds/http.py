@@ -122,7 +122,7 @@ class HttpPollingSource(Source):
                 page=history_page,
                 cursor=history_cursor,
                 api_key=self.api_key,
-                headers=self._headers() if "{api_key}" not in history_url else {},
+                headers=self._history_headers(history_url),
                 timeout=timeout,
             )
             if history_url
@@ -144,6 +144,12 @@ class HttpPollingSource(Source):
         if self.api_key and "{api_key}" not in self.url and self.api_key_header:
             headers[self.api_key_header] = f"{self.api_key_prefix}{self.api_key}"
         return headers
+
+    def _history_headers(self, history_url: str) -> dict[str, str]:
+        # The key goes in the header unless the history URL carries it itself.
+        if self.api_key and "{api_key}" not in history_url and self.api_key_header:
+            return {self.api_key_header: f"{self.api_key_prefix}{self.api_key}"}
+        return {}
 
     def _client_for(self) -> httpx.AsyncClient:
         if self._client is None:
