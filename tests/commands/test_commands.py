@@ -162,11 +162,11 @@ def test_historical_without_source_history_rolls_up_minute_bars(demo):
         "--days",
         "2",
         "--source",
-        "finnhub",
+        "websocket",
         "-o",
-        "api_key=unused",
+        "url=ws://127.0.0.1:9/",
     )
-    assert "the finnhub source provides no history; rolling up stored 1-minute bars" in out
+    assert "the websocket source provides no history; rolling up stored 1-minute bars" in out
     day = PriceBar.objects.get(asset__symbol="AAPL", interval="1d")
     assert (day.open, day.high, day.low, day.close, day.volume) == (1, 4, Decimal("0.5"), 3, 15)
 

@@ -5,6 +5,11 @@ reads the rows that already exist for those keys, parts of the same bar are merg
 open, last close, extremes, summed volume — so a bar continued after a restart adds up),
 and one ``bulk_create(update_conflicts=True)`` writes them all. That construct is an
 ``INSERT ... ON CONFLICT DO UPDATE`` on both SQLite and PostgreSQL.
+
+Provider history is written a page at a time by :func:`save_history_page`: the bars replace
+what is stored, and the range the page completes is added to the asset's
+:class:`~.models.HistoryCoverage` in the same transaction, so an interrupted backfill
+keeps every page it wrote and knows where to resume (:func:`coverage_gaps`).
 """
 
 from __future__ import annotations
@@ -19,9 +24,16 @@ from django.db import transaction
 from tickwire.stream.feeds import Bar
 from tickwire.stream.feeds.bars import merge_bars
 
-from .models import Asset, PriceBar
+from .models import Asset, HistoryCoverage, PriceBar
 
-__all__ = ["INTERVAL_SECONDS", "rollup_daily", "save_bars", "save_bars_async"]
+__all__ = [
+    "INTERVAL_SECONDS",
+    "coverage_gaps",
+    "rollup_daily",
+    "save_bars",
+    "save_bars_async",
+    "save_history_page",
+]
 
 INTERVAL_SECONDS = {PriceBar.Interval.MINUTE: 60, PriceBar.Interval.DAY: 86400}
 _CODE = {seconds: code for code, seconds in INTERVAL_SECONDS.items()}
@@ -137,3 +149,72 @@ def rollup_daily(symbols: Iterable[str], days: int, now: datetime | None = None)
         key = (minute.symbol, day)
         daily[key] = merge_bars(daily[key], part) if key in daily else part
     return list(daily.values())
+
+
+def _utc(ts: int) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+def coverage_gaps(
+    symbol: str, interval: int, source: str, start: int, end: int
+) -> list[tuple[int, int]]:
+    """The parts of ``[start, end)`` (Unix seconds) that ``source``'s history of
+    ``symbol``'s ``interval``-second bars has not yet covered, oldest first."""
+    rows = HistoryCoverage.objects.filter(
+        asset__symbol=symbol,
+        interval=_CODE[interval],
+        source=source,
+        start__lt=_utc(end),
+        end__gt=_utc(start),
+    ).order_by("start")
+    gaps = []
+    at = start
+    for row in rows:
+        lo, hi = int(row.start.timestamp()), int(row.end.timestamp())
+        if lo > at:
+            gaps.append((at, lo))
+        at = max(at, hi)
+    if at < end:
+        gaps.append((at, end))
+    return gaps
+
+
+def save_history_page(
+    bars: Sequence[Bar],
+    *,
+    symbol: str,
+    interval: int,
+    source: str,
+    covered: tuple[int, int] | None = None,
+) -> int:
+    """Write one page of provider history (replacing stored bars) and record ``covered``
+    (``[start, end)``, Unix seconds) as fetched from ``source``, in one transaction.
+
+    Returns how many bars were written. Raises Asset.DoesNotExist for an unknown symbol.
+    """
+    with transaction.atomic():
+        written = save_bars(bars, merge=False)
+        if covered is not None and covered[1] > covered[0]:
+            _cover(symbol, interval, source, *covered)
+    return written
+
+
+def _cover(symbol: str, interval: int, source: str, start: int, end: int) -> None:
+    asset = Asset.objects.only("pk").get(symbol=symbol)
+    touching = list(
+        HistoryCoverage.objects.select_for_update().filter(
+            asset=asset,
+            interval=_CODE[interval],
+            source=source,
+            start__lte=_utc(end),
+            end__gte=_utc(start),
+        )
+    )
+    lo = min([start, *(int(r.start.timestamp()) for r in touching)])
+    hi = max([end, *(int(r.end.timestamp()) for r in touching)])
+    if len(touching) == 1 and (touching[0].start, touching[0].end) == (_utc(lo), _utc(hi)):
+        return  # already recorded: a rerun leaves the row as it was
+    HistoryCoverage.objects.filter(pk__in=[r.pk for r in touching]).delete()
+    HistoryCoverage.objects.create(
+        asset=asset, interval=_CODE[interval], source=source, start=_utc(lo), end=_utc(hi)
+    )

@@ -170,3 +170,41 @@ class PriceBar(models.Model):
 
     def __str__(self) -> str:
         return f"{self.asset.symbol} {self.interval} {self.start:%Y-%m-%d %H:%M}"
+
+
+class HistoryCoverage(models.Model):
+    """A range ``[start, end)`` of an asset's bars of one interval that a source's history
+    was completely fetched for, so a backfill can skip it.
+
+    Written in the same transaction as the bars it covers; touching or overlapping ranges
+    of one (asset, interval, source) are merged into one row.
+    """
+
+    asset = models.ForeignKey(
+        Asset, on_delete=models.CASCADE, related_name="history_coverage", db_index=False
+    )
+    interval = models.CharField(max_length=2, choices=PriceBar.Interval.choices)
+    source = models.CharField(max_length=32)
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["asset", "interval", "source", "start"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(end__gt=models.F("start")),
+                name="historycoverage_end_after_start",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["asset", "interval", "source", "start"], name="coverage_asset_int_src"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.asset.symbol} {self.interval} from {self.source}: "
+            f"{self.start:%Y-%m-%d %H:%M} .. {self.end:%Y-%m-%d %H:%M}"
+        )

@@ -100,6 +100,28 @@ async def test_history_rolls_the_file_into_daily_bars(csv_file):
     ]
 
 
+async def test_history_pages_roll_the_file_into_bars_of_either_interval(tmp_path):
+    path = tmp_path / "ticks.csv"
+    path.write_text(
+        "symbol,price,volume,ts\n"
+        "AAPL,10,1,1763740800\nMSFT,99,1,1763740801\nAAPL,12,2,1763740830\n"
+        "AAPL,9,3,1763740861\nAAPL,11,4,1763827300\n"
+    )
+    source = ReplaySource(INSTRUMENTS, file=path)
+    assert source.history_until() == 1763827300.0
+    minutes = [b async for page in source.history_pages("AAPL", 60, 1763740800, 1763740920)
+               for b in page]  # fmt: skip
+    assert [(b.start, b.open, b.high, b.low, b.close, b.volume) for b in minutes] == [
+        (1763740800, 10, 12, 10, 12, 3),
+        (1763740860, 9, 9, 9, 9, 3),
+    ]
+    days = [b async for page in source.history_pages("AAPL", 86400, 0, 1763913600) for b in page]
+    assert [(b.start, b.open, b.close, b.volume) for b in days] == [
+        (1763683200, 10, 9, 6),
+        (1763769600, 11, 11, 4),
+    ]
+
+
 def test_missing_file_and_columns_are_config_errors(tmp_path):
     with pytest.raises(SourceConfigError, match="does not exist"):
         ReplaySource(INSTRUMENTS, file=tmp_path / "nope.csv")

@@ -12,13 +12,15 @@ Rate limits are honoured: a 429 (or 503) answer with ``Retry-After`` pauses ever
 for that long (seconds or an HTTP date); without it the source backs off exponentially.
 Other failures are counted, logged and retried on the next round; malformed quotes are
 counted and skipped.
+
+With ``history_url`` the source also has history (``history_pages``): see
+:mod:`tickwire.stream.feeds.history.generic` for the template and its paging.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.utils
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -28,8 +30,9 @@ from urllib.parse import quote
 import httpx
 
 from ..backoff import Backoff
-from .base import Instrument, MalformedMessage, Source, SourceConfigError, Tick
+from .base import Bar, Instrument, MalformedMessage, Source, SourceConfigError, Tick
 from .common import SourceStats, SymbolMap, get_path, parse_fields, redact_url
+from .history import HttpHistory, parse_retry_after
 
 __all__ = ["DEFAULT_HTTP_FIELDS", "HttpPollingSource", "RateLimited", "parse_retry_after"]
 
@@ -50,20 +53,6 @@ class RateLimited(Exception):
         super().__init__(f"HTTP {status}, retry after {retry_after}s")
         self.status = status
         self.retry_after = retry_after
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    text = value.strip()
-    if text.isdigit():
-        return float(text)
-    try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 class HttpPollingSource(Source):
@@ -88,6 +77,11 @@ class HttpPollingSource(Source):
         backoff_max: float = 300.0,
         max_retry_after: float = 3600.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        history_url: str | None = None,
+        history_items: str = "",
+        history_fields: Mapping[str, str] | None = None,
+        history_page: int = 1000,
+        history_cursor: str = "",
     ) -> None:
         if not url:
             raise SourceConfigError("the http source needs a url with {symbols} or {symbol}")
@@ -120,6 +114,20 @@ class HttpPollingSource(Source):
         self._day_volume: dict[str, tuple[int, float]] = {}
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
+        self.history_client = (
+            HttpHistory(
+                history_url,
+                items=history_items,
+                fields=history_fields,
+                page=history_page,
+                cursor=history_cursor,
+                api_key=self.api_key,
+                headers=self._history_headers(history_url),
+                timeout=timeout,
+            )
+            if history_url
+            else None
+        )
 
     # -- requests -------------------------------------------------------------------------
 
@@ -136,6 +144,12 @@ class HttpPollingSource(Source):
         if self.api_key and "{api_key}" not in self.url and self.api_key_header:
             headers[self.api_key_header] = f"{self.api_key_prefix}{self.api_key}"
         return headers
+
+    def _history_headers(self, history_url: str) -> dict[str, str]:
+        # The key goes in the header unless the history URL carries it itself.
+        if self.api_key and "{api_key}" not in history_url and self.api_key_header:
+            return {self.api_key_header: f"{self.api_key_prefix}{self.api_key}"}
+        return {}
 
     def _client_for(self) -> httpx.AsyncClient:
         if self._client is None:
@@ -269,6 +283,16 @@ class HttpPollingSource(Source):
         finally:
             await self.aclose()
         return {t.symbol: t for t in ticks}
+
+    def history_pages(
+        self, symbol: str, interval: int, start: int, end: int
+    ) -> AsyncIterator[list[Bar]]:
+        """Bars from ``history_url`` (see :mod:`.history.generic`); without that option the
+        source has no history (HistoryUnavailable)."""
+        provider = self.symbols.provider(symbol)
+        if self.history_client is None or provider is None:
+            return super().history_pages(symbol, interval, start, end)
+        return self.history_client.pages(symbol, provider, interval, start, end)
 
     async def aclose(self) -> None:
         if self._client is not None:

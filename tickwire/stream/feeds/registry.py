@@ -44,6 +44,13 @@ OPTIONS: dict[str, str] = {
     "loop": "replay: start over at the end of the file",
     "original_time": "replay: keep the file's timestamps instead of starting now",
     "seed": "simulator: random seed for a reproducible walk",
+    "rest_url": "binance/coinbase/finnhub: REST base for history, default the provider's",
+    "weight_limit": "binance: request weight per minute history keeps under (default 6000)",
+    "history_url": "http: history URL template with {symbol} {interval} {start} {end}",
+    "history_items": "http: path of the bar list in a history answer, e.g. data.bars",
+    "history_fields": "http: paths of time, open, high, low, close, volume in a bar",
+    "history_page": "http: bars asked for per history request (time windows; default 1000)",
+    "history_cursor": "http: path of the next history page's cursor (pages by cursor)",
 }
 
 
@@ -171,14 +178,23 @@ def _simulator(inst: list[Instrument], interval: float, batch: int, o: _Options)
 def _finnhub(inst: list[Instrument], interval: float, batch: int, o: _Options) -> Source:
     from .websocket import FinnhubSource
 
-    return FinnhubSource(inst, batch_size=batch, **o.stream_common())
+    return FinnhubSource(
+        inst, batch_size=batch, rest_url=o.get_str("rest_url"), **o.stream_common()
+    )
 
 
 def _binance(inst: list[Instrument], interval: float, batch: int, o: _Options) -> Source:
     from .websocket import BinanceSource
 
     streams = o.get_list("streams", ["trade"])
-    return BinanceSource(inst, streams=streams, batch_size=batch, **o.stream_common())
+    return BinanceSource(
+        inst,
+        streams=streams,
+        batch_size=batch,
+        rest_url=o.get_str("rest_url"),
+        weight_limit=o.get_int("weight_limit", 6000) or 0,
+        **o.stream_common(),
+    )
 
 
 def _coinbase(inst: list[Instrument], interval: float, batch: int, o: _Options) -> Source:
@@ -189,6 +205,7 @@ def _coinbase(inst: list[Instrument], interval: float, batch: int, o: _Options) 
         batch_size=batch,
         api_secret=o.get_str("api_secret"),
         api_secret_file=o.get_str("api_secret_file"),
+        rest_url=o.get_str("rest_url"),
         **o.stream_common(),
     )
 
@@ -224,6 +241,11 @@ def _http(inst: list[Instrument], interval: float, batch: int, o: _Options) -> S
         batch_size=batch,
         timeout=o.get_float("timeout", 10.0, minimum=0.001),
         backoff_max=o.get_float("backoff_max", 300.0, minimum=0.001),
+        history_url=o.get_str("history_url"),
+        history_items=o.get_str("history_items", "") or "",
+        history_fields=o.get_map("history_fields"),
+        history_page=o.get_int("history_page", 1000) or 0,
+        history_cursor=o.get_str("history_cursor", "") or "",
     )
 
 

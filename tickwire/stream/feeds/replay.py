@@ -7,7 +7,9 @@ gaps between them are kept, divided by ``speed`` (``speed=10`` plays ten times f
 time they are played at (so a sped-up demo builds live-looking bars), unless
 ``original_time`` keeps the file's times. With ``loop`` the file starts over at its
 end; otherwise the source ends and the feed stops (a finished demo). Bad rows are counted,
-logged with their line number and skipped.
+logged with their line number and skipped. History (``history_pages``) is the file's ticks
+rolled up into bars by their own times; :meth:`ReplaySource.history_until` says when the
+file ends, which is "now" for a backfill from it.
 """
 
 from __future__ import annotations
@@ -24,11 +26,14 @@ from .bars import BarAggregator
 from .base import Bar, Instrument, MalformedMessage, Source, SourceConfigError, Tick
 from .common import SourceStats, to_price, to_unix, to_volume
 
-__all__ = ["ReplaySource", "check_columns", "read_ticks"]
+__all__ = ["HISTORY_PAGE", "ReplaySource", "check_columns", "read_ticks"]
 
 log = logging.getLogger("tickwire.feed")
 
 _TIME_COLUMNS = ("ts", "time", "timestamp")
+
+#: Bars per page of :meth:`ReplaySource.history_pages`.
+HISTORY_PAGE = 1000
 
 
 def _columns(path: Path) -> set[str]:
@@ -216,21 +221,42 @@ class ReplaySource(Source):
                 last[tick.symbol] = tick
         return last
 
-    async def history(self, symbols: Sequence[str], days: int) -> list[Bar]:
-        """Daily bars of the file's last ``days`` days (by the file's own times)."""
-        wanted = set(symbols)
-        agg = BarAggregator(86400)
+    def history_until(self) -> float:
+        """The time of the file's last tick (0 for an empty file): "now" for its history."""
+        last = 0.0
+        for tick in read_ticks(self.path, SourceStats()):
+            last = max(last, tick.ts)
+        return last
+
+    async def history_pages(
+        self, symbol: str, interval: int, start: int, end: int
+    ) -> AsyncIterator[list[Bar]]:
+        """Bars of ``symbol`` rolled up from the file's ticks (by the file's own times)
+        whose start lies in ``[start, end)``, in pages of up to :data:`HISTORY_PAGE` bars.
+
+        Raises SourceConfigError when the file cannot be read.
+        """
+        agg = BarAggregator(interval)
         bars: list[Bar] = []
-        last_ts = 0.0
-        for tick in read_ticks(self.path, self.stats):
-            if tick.symbol in wanted:
+        for tick in read_ticks(self.path, SourceStats()):
+            if tick.symbol == symbol and start <= agg.period(tick.ts) < end:
                 closed = agg.add(tick)
                 if closed is not None:
                     bars.append(closed)
-                last_ts = max(last_ts, tick.ts)
         bars.extend(agg.drain())
-        first_day = (int(last_ts // 86400) - days + 1) * 86400
-        return sorted((b for b in bars if b.start >= first_day), key=lambda b: (b.symbol, b.start))
+        bars.sort(key=lambda b: b.start)
+        for at in range(0, len(bars), HISTORY_PAGE):
+            yield bars[at : at + HISTORY_PAGE]
+
+    async def history(self, symbols: Sequence[str], days: int) -> list[Bar]:
+        """Daily bars of the file's last ``days`` days (by the file's own times)."""
+        last_day = int(self.history_until() // 86400) * 86400
+        first_day = last_day - (days - 1) * 86400
+        bars: list[Bar] = []
+        for symbol in sorted(set(symbols)):
+            async for page in self.history_pages(symbol, 86400, first_day, last_day + 86400):
+                bars.extend(page)
+        return bars
 
     def status(self) -> dict[str, object]:
         return {

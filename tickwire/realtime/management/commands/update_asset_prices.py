@@ -1,22 +1,23 @@
 """``python manage.py update_asset_prices``: fetch prices (or daily history) once.
 
 Prices come from the configured data source (``--source``, default TICKWIRE_FEED_SOURCE):
-one quote per asset, written in one transaction. ``--historical --days N`` writes daily
-bars instead, from the source's history where it has one, else rolled up from the stored
-1-minute bars. ``--dry-run`` prints what would change and writes nothing.
+one quote per asset, written in one transaction. ``--historical --days N [--interval
+1m|1d]`` backfills bars instead, page by page and resumably, from the source's history
+where it has one, else rolled up from the stored 1-minute bars (see
+:mod:`tickwire.realtime.management.history`). ``--dry-run`` prints what would change and
+writes nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-from datetime import UTC, datetime
-from typing import Any
+import sys
+from typing import Any, TextIO, cast
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from tickwire.assets.bars import rollup_daily, save_bars
 from tickwire.assets.models import Asset
 from tickwire.realtime.management.arguments import (
     add_source_arguments,
@@ -24,9 +25,10 @@ from tickwire.realtime.management.arguments import (
     positive_int,
     symbol,
 )
+from tickwire.realtime.management.history import INTERVALS, run_history
 from tickwire.realtime.runtime import build_source
 from tickwire.realtime.services import instruments_from_assets, persist_quotes, price_decimals
-from tickwire.stream.feeds import Bar, HistoryUnavailable, Instrument, Quote, Source
+from tickwire.stream.feeds import Instrument, Quote, Source
 
 MAX_DAYS = 3650
 
@@ -54,6 +56,17 @@ class Command(BaseCommand):
         parser.add_argument(
             "--days", type=_days, default=None, help="days of history (with --historical)"
         )
+        parser.add_argument(
+            "--interval",
+            choices=sorted(INTERVALS),
+            default=None,
+            help="bar interval of --historical (default 1d)",
+        )
+        parser.add_argument(
+            "--refetch",
+            action="store_true",
+            help="with --historical: fetch the whole range again, even what earlier runs got",
+        )
         parser.add_argument("--dry-run", action="store_true", help="print, write nothing")
         add_source_arguments(parser, "TICKWIRE_FEED_SOURCE")
         parser.add_argument(
@@ -66,6 +79,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if options["days"] is not None and not options["historical"]:
             raise CommandError("--days goes with --historical")
+        for flag in ("interval", "refetch"):
+            if options[flag] not in (None, False) and not options["historical"]:
+                raise CommandError(f"--{flag} goes with --historical")
         wanted = list(dict.fromkeys(options["symbols"]))
         assets = list(Asset.objects.filter(is_active=True).order_by("symbol"))
         if wanted:
@@ -84,7 +100,12 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         symbols = [a.symbol for a in assets]
         if options["historical"]:
-            self._history(source, symbols, options["days"] or 30, options["dry_run"])
+            out = cast(TextIO, getattr(self.stdout, "_out", sys.stdout))  # the stream, for rich
+            interval = INTERVALS[options["interval"] or "1d"]
+            days = options["days"] or 30
+            run_history(
+                out, source, symbols, days, interval, options["dry_run"], options["refetch"]
+            )
         else:
             self._prices(source, assets, options["timeout"], options["dry_run"])
 
@@ -113,41 +134,6 @@ class Command(BaseCommand):
         self.stdout.write(f"{verb} {len(quotes)} of {len(assets)} assets from {source.name}")
         if missing:
             raise CommandError(f"no quote from {source.name} for: {', '.join(missing)}")
-
-    def _history(self, source: Source, symbols: list[str], days: int, dry: bool) -> None:
-        try:
-            bars = asyncio.run(source.history(symbols, days))
-            origin = source.name
-        except HistoryUnavailable as exc:
-            bars = rollup_daily(symbols, days)
-            origin = "stored 1-minute bars"
-            self.stdout.write(f"{exc}; rolling up {origin}")
-        per_symbol: dict[str, list[Bar]] = {}
-        for bar in bars:
-            per_symbol.setdefault(bar.symbol, []).append(bar)
-        for sym in symbols:
-            got = sorted(per_symbol.get(sym, []), key=lambda b: b.start)
-            if got:
-                first, last = (_day(got[0].start), _day(got[-1].start))
-                close = got[-1].close
-                self.stdout.write(
-                    f"{sym:<10} {len(got):>4} daily bars {first} .. {last}, last close {close:g}"
-                )
-            else:
-                self.stdout.write(f"{sym:<10}    0 daily bars")
-        if not dry:
-            save_bars(bars, merge=False)
-        verb = "would write" if dry else "wrote"
-        self.stdout.write(
-            f"{verb} {len(bars)} daily bars for {len(per_symbol)} assets from {origin}"
-        )
-        empty = [s for s in symbols if s not in per_symbol]
-        if empty:
-            raise CommandError(f"no history from {origin} for: {', '.join(empty)}")
-
-
-def _day(start: int) -> str:
-    return datetime.fromtimestamp(start, UTC).strftime("%Y-%m-%d")
 
 
 def _instruments(assets: list[Asset]) -> list[Instrument]:

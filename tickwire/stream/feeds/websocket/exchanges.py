@@ -1,18 +1,28 @@
 """Exchange presets: Finnhub trades, Binance spot streams, Coinbase Advanced Trade.
 
 Each knows its provider's URL, subscribe messages and message shapes; the connection,
-reconnects and silence detection are :class:`~.source.WebSocketSource`'s.
+reconnects and silence detection are :class:`~.source.WebSocketSource`'s. History
+(``history_pages``) comes from the provider's REST API at ``rest_url``, through
+:mod:`tickwire.stream.feeds.history`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from ..base import Instrument, MalformedMessage, SourceConfigError, Tick
-from ..common import parse_fields
+from ..base import Bar, Instrument, MalformedMessage, SourceConfigError, Tick
+from ..common import check_url, parse_fields
 from .cdp import CdpKey, cdp_jwt, load_cdp_key
+from ..history import (
+    BINANCE_REST_URL,
+    COINBASE_REST_URL,
+    FINNHUB_REST_URL,
+    BinanceHistory,
+    CoinbaseHistory,
+    FinnhubHistory,
+)
 from .source import WebSocketSource
 
 __all__ = ["BinanceSource", "CoinbaseSource", "FinnhubSource"]
@@ -26,10 +36,20 @@ class FinnhubSource(WebSocketSource):
     name = "finnhub"
     default_url = "wss://ws.finnhub.io"
 
-    def __init__(self, instruments: Sequence[Instrument], **kw: Any) -> None:
+    def __init__(
+        self, instruments: Sequence[Instrument], *, rest_url: str | None = None, **kw: Any
+    ) -> None:
         super().__init__(instruments, **kw)
         if not self.api_key:
             raise SourceConfigError("the finnhub source needs an API key (api_key)")
+        self.rest_url = check_url(rest_url or FINNHUB_REST_URL, ("http", "https"), "rest_url")
+
+    def history_pages(
+        self, symbol: str, interval: int, start: int, end: int
+    ) -> AsyncIterator[list[Bar]]:
+        """Candles from ``{rest_url}/api/v1/stock/candle`` (see :mod:`..history.finnhub`)."""
+        history = FinnhubHistory(self.rest_url, api_key=self.api_key or "")
+        return history.pages(symbol, self.symbols.provider(symbol) or symbol, interval, start, end)
 
     def connect_url(self) -> str:
         parts = urlsplit(self.url)
@@ -85,14 +105,30 @@ class BinanceSource(WebSocketSource):
         instruments: Sequence[Instrument],
         *,
         streams: Sequence[str] = ("trade",),
+        rest_url: str | None = None,
+        weight_limit: int = 6000,
         **kw: Any,
     ) -> None:
         super().__init__(instruments, **kw)
         bad = [s for s in streams if s not in ("trade", "ticker")]
         if bad or not streams:
             raise SourceConfigError(f"binance streams must be trade and/or ticker, not {bad}")
+        if weight_limit < 1:
+            raise SourceConfigError(f"binance weight_limit must be at least 1, not {weight_limit}")
         self.streams = tuple(streams)
         self._request_id = 0
+        self.rest_url = check_url(rest_url or BINANCE_REST_URL, ("http", "https"), "rest_url")
+        self.weight_limit = weight_limit
+
+    def history_pages(
+        self, symbol: str, interval: int, start: int, end: int
+    ) -> AsyncIterator[list[Bar]]:
+        """Klines from ``{rest_url}/api/v3/klines`` (see :mod:`..history.binance`)."""
+        history = BinanceHistory(
+            self.rest_url, api_key=self.api_key, weight_limit=self.weight_limit
+        )
+        provider = self.symbols.provider(symbol) or self.default_symbol(symbol)
+        return history.pages(symbol, provider, interval, start, end)
 
     def default_symbol(self, symbol: str) -> str:
         base, sep, quote = symbol.partition("-")
@@ -171,11 +207,21 @@ class CoinbaseSource(WebSocketSource):
         *,
         api_secret: str | None = None,
         api_secret_file: str | None = None,
+        rest_url: str | None = None,
         **kw: Any,
     ) -> None:
         super().__init__(instruments, **kw)
         self.cdp_key: CdpKey | None = load_cdp_key(self.api_key, api_secret, api_secret_file)
         self.jwts_signed = 0
+        self.rest_url = check_url(rest_url or COINBASE_REST_URL, ("http", "https"), "rest_url")
+
+    def history_pages(
+        self, symbol: str, interval: int, start: int, end: int
+    ) -> AsyncIterator[list[Bar]]:
+        """Public candles from ``{rest_url}/api/v3/brokerage/market/products/{id}/candles``
+        (see :mod:`..history.coinbase`)."""
+        product = self.symbols.provider(symbol) or symbol
+        return CoinbaseHistory(self.rest_url).pages(symbol, product, interval, start, end)
 
     def subscribe_messages(self) -> list[Any]:
         products = list(self.symbols.to_provider.values())
