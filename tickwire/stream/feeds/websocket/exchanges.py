@@ -14,7 +14,6 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from ..base import Bar, Instrument, MalformedMessage, SourceConfigError, Tick
 from ..common import check_url, parse_fields
-from .cdp import CdpKey, cdp_jwt, load_cdp_key
 from ..history import (
     BINANCE_REST_URL,
     COINBASE_REST_URL,
@@ -23,6 +22,7 @@ from ..history import (
     CoinbaseHistory,
     FinnhubHistory,
 )
+from .cdp import CdpKey, cdp_jwt, load_cdp_key
 from .source import WebSocketSource
 
 __all__ = ["BinanceSource", "CoinbaseSource", "FinnhubSource"]
