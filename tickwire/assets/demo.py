@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
@@ -216,7 +217,7 @@ def _upsert_bars(asset_ids: dict[str, int], bars: list[Bar]) -> int:
     ops = connection.ops
     meta = PriceBar._meta
     q = ops.quote_name
-    columns = [meta.get_field(name).column for name in _BAR_FIELDS]
+    columns = [str(getattr(meta.get_field(name), "column", name)) for name in _BAR_FIELDS]
     update = ", ".join(f"{q(c)} = excluded.{q(c)}" for c in columns[3:])
     sql = (
         f"INSERT INTO {q(meta.db_table)} ({', '.join(q(c) for c in columns)}) "
@@ -224,12 +225,12 @@ def _upsert_bars(asset_ids: dict[str, int], bars: list[Bar]) -> int:
         f"ON CONFLICT ({', '.join(q(c) for c in columns[:3])}) DO UPDATE SET {update}"
     )
 
-    def dec(value: float) -> object:
+    def dec(value: float) -> Any:
         return ops.adapt_decimalfield_value(
             Decimal(repr(value)).quantize(_EIGHT), PRICE_DIGITS, DECIMAL_PLACES
         )
 
-    def vol(value: float) -> object:
+    def vol(value: float) -> Any:
         return ops.adapt_decimalfield_value(
             Decimal(repr(value)).quantize(_EIGHT), QUANTITY_DIGITS, DECIMAL_PLACES
         )
