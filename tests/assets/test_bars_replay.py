@@ -46,8 +46,10 @@ def reference(symbol: str, rule: str) -> pd.DataFrame:
 
 async def replay() -> FeedService:
     source = ReplaySource(INSTRUMENTS, file=TICKS, speed=0, original_time=True)
+    # The bars are written when the feed stops at the end of the file, in one batch: a
+    # periodic write still in flight when the feed is stopped would be cancelled with it.
     feed = FeedService(
-        MemoryBroker(), source, INSTRUMENTS, on_bars=save_bars_async, persist_interval=0.05
+        MemoryBroker(), source, INSTRUMENTS, on_bars=save_bars_async, persist_interval=3600
     )
     await asyncio.wait_for(feed.run(), timeout=120)  # ends with the file
     return feed

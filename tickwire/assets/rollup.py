@@ -15,9 +15,9 @@ Rolled up at query time rather than stored, because it is cheap enough (measured
 ``bars`` case of ``make bench``, figures in BENCHMARKS.md) and stored rollups would need
 their own invalidation whenever a minute is written in parts (a restart merges a minute).
 
-The rows are read newest first and reading stops once ``limit + 1`` buckets are complete,
-so a request costs at most about ``limit x interval`` minutes of rows however wide its
-range. Prices stay ``Decimal`` throughout, so a rolled-up bar carries every stored digit.
+The database does the grouping (``GROUP BY`` the bucket, computed from the Unix time in
+SQL, newest buckets first, ``LIMIT``), so Python only sees the bars it returns: one
+aggregate row per bucket plus the open and close of its first and last minute.
 """
 
 from __future__ import annotations
@@ -25,6 +25,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
+
+from django.db.models import BigIntegerField, ExpressionWrapper, Func, Max, Min, Sum, Value
 
 from .models import Asset, PriceBar
 
@@ -34,6 +37,7 @@ __all__ = ["INTERVALS", "RolledBar", "bars_between"]
 INTERVALS: dict[str, int] = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "1d": 86400}
 
 _FIELDS = ("start", "open", "high", "low", "close", "volume")
+# Minute starts per ``IN (...)`` query, well under SQLite's bound-variable limit.
 _CHUNK = 2000
 
 
@@ -66,47 +70,67 @@ def _stored(asset: Asset, code: str, start: datetime, end: datetime, limit: int)
     return [RolledBar(*row) for row in rows]
 
 
+class _Epoch(Func):
+    """Unix seconds of a datetime column, computed by the database itself (no per-row
+    Python function, which Django's own Extract/Trunc would be on SQLite)."""
+
+    output_field = BigIntegerField()
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        # '%%%%s' is formatted to '%%s' here and unescaped to strftime's '%s' by the backend.
+        return self.as_sql(
+            compiler, connection, template="CAST(strftime('%%%%s', %(expressions)s) AS INTEGER)"
+        )
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return self.as_sql(
+            compiler, connection, template="CAST(EXTRACT(EPOCH FROM %(expressions)s) AS BIGINT)"
+        )
+
+
 def _rolled(
     asset: Asset, interval: int, start: datetime, end: datetime, limit: int
 ) -> list[RolledBar]:
     """Buckets of ``interval`` seconds starting in [start, end], newest first, at most
-    ``limit``, from the 1-minute rows."""
+    ``limit``, from the 1-minute rows: the database groups (high, low, volume and the
+    first and last minute of each bucket), then one more query reads those minutes' open
+    and close."""
     first = _align_up(_epoch(start), interval)
     last = _epoch(end) // interval * interval
     if first > last:
         return []
-    rows = (
-        PriceBar.objects.filter(
-            asset=asset,
-            interval=PriceBar.Interval.MINUTE,
+    bucket = ExpressionWrapper(_Epoch("start") / Value(interval), output_field=BigIntegerField())
+    minutes = PriceBar.objects.filter(asset=asset, interval=PriceBar.Interval.MINUTE)
+    groups = list(
+        minutes.filter(
             start__gte=datetime.fromtimestamp(first, UTC),
             start__lt=datetime.fromtimestamp(last + interval, UTC),
         )
-        .order_by("-start")
-        .values_list(*_FIELDS)
+        .annotate(bucket=bucket)
+        .values("bucket")
+        .annotate(
+            first=Min("start"), last=Max("start"), hi=Max("high"), lo=Min("low"), vol=Sum("volume")
+        )
+        .order_by("-bucket")[:limit]
     )
-    out: list[RolledBar] = []
-    current: RolledBar | None = None
-    bucket = -1
-    # Newest first: each row's open replaces the bucket's open, its close is kept from
-    # the first (newest) row seen.
-    for moment, open_, high, low, close, volume in rows.iterator(chunk_size=_CHUNK):
-        key = _epoch(moment) // interval * interval
-        if current is None or key != bucket:
-            if current is not None:
-                out.append(current)
-                if len(out) >= limit:
-                    return out
-            bucket = key
-            current = RolledBar(datetime.fromtimestamp(key, UTC), open_, high, low, close, volume)
-        else:
-            current.open = open_
-            current.high = max(current.high, high)
-            current.low = min(current.low, low)
-            current.volume += volume
-    if current is not None and len(out) < limit:
-        out.append(current)
-    return out
+    ends = sorted({g["first"] for g in groups} | {g["last"] for g in groups})
+    open_close: dict[datetime, tuple[Decimal, Decimal]] = {}
+    for at in range(0, len(ends), _CHUNK):
+        rows = minutes.filter(start__in=ends[at : at + _CHUNK]).values_list(
+            "start", "open", "close"
+        )
+        open_close.update({moment: (o, c) for moment, o, c in rows})
+    return [
+        RolledBar(
+            datetime.fromtimestamp(_epoch(g["first"]) // interval * interval, UTC),
+            open_close[g["first"]][0],
+            g["hi"],
+            g["lo"],
+            open_close[g["last"]][1],
+            g["vol"],
+        )
+        for g in groups
+    ]
 
 
 def bars_between(
