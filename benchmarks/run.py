@@ -28,6 +28,7 @@ import argparse
 import os
 import platform
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -581,6 +582,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
         type=Path,
         help="write the results here (default: BENCHMARKS.md, full mode only)",
     )
+    parser.add_argument(
+        "--bars",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also run the bars benchmark (benchmarks/bars.py; default: on in full mode)",
+    )
     opts = parser.parse_args(argv)
     opts.argv = argv
     if opts.clients is None:
@@ -602,6 +609,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     opts.drain = 2.0 if opts.quick else 5.0
     if opts.output is None and not opts.quick:
         opts.output = ROOT / "BENCHMARKS.md"
+    if opts.bars is None:
+        opts.bars = not opts.quick
     return opts
 
 
@@ -655,6 +664,15 @@ def main(argv: list[str] | None = None) -> int:
     if opts.output is not None:
         write(opts.output, table)
         print(f"bench: results written to {opts.output} (process logs in {logs})")
+    bars_failed = False
+    if opts.bars:
+        # Its own process: it sets up Django on a temporary database.
+        print("bench: bars (rollups at query time, demo history writes) ...", flush=True)
+        extra = ["--output", str(opts.output)] if opts.output is not None else []
+        bars = subprocess.run([sys.executable, "-m", "benchmarks.bars", *extra], cwd=ROOT)
+        if bars.returncode:
+            bars_failed = True
+            print("bench: FAILED bars benchmark", file=sys.stderr)
     # A peer that stops answering under load is a measurement (Channels at 10,000 clients);
     # anything else failing, or Tickwire failing at all, fails the run.
     failed = [
@@ -666,7 +684,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: FAILED {r.server} with {r.clients:,} clients: {r.error}", file=sys.stderr)
     if capacity is not None and capacity.error:
         print(f"bench: FAILED capacity probe: {capacity.error}", file=sys.stderr)
-    return 1 if failed or (capacity is not None and capacity.error) else 0
+    return 1 if failed or bars_failed or (capacity is not None and capacity.error) else 0
 
 
 if __name__ == "__main__":

@@ -98,7 +98,7 @@ def test_bars_endpoint_daily_with_date_range(client, demo):
 @pytest.mark.parametrize(
     ("query", "field"),
     [
-        ("interval=5m", "interval"),
+        ("interval=7m", "interval"),
         ("start=yesterday", "start"),
         ("end=2025-13-40", "end"),
         ("start=2025-11-22&end=2025-11-21", "start"),

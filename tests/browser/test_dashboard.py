@@ -99,6 +99,105 @@ def test_chart_draws_the_selected_symbol_and_extends_with_ticks(
     page.wait_for_function(f"() => ({SERIES_PIXELS})('chart') > 5")
 
 
+CAPTION = re.compile(r"^([\d,]+) (one-minute|5-minute|15-minute|hourly|daily) bars? of history")
+INTERVAL_LABELS = {
+    "1m": "one-minute",
+    "5m": "5-minute",
+    "15m": "15-minute",
+    "1h": "hourly",
+    "1d": "daily",
+}
+LAST_BAR = "() => { const b = window.tickwireDashboard.chart.bars; return b[b.length - 1]; }"
+
+
+def load_interval(page: Page, symbol: str, interval: str, click: bool = True) -> dict:
+    """Pick ``interval`` (or wait for the page's own first load); return the bars API's
+    answer that the page received, once the chart has taken it in."""
+    with page.expect_response(
+        lambda r: f"/api/assets/{symbol}/bars/" in r.url and f"interval={interval}" in r.url
+    ) as answer:
+        if click:
+            page.locator(f'.seg [data-interval="{interval}"]').click()
+    body = answer.value.json()
+    expect(page.locator("#chart-note")).to_have_text(CAPTION)
+    return body
+
+
+def test_chart_draws_every_bar_the_api_returned_at_each_interval(
+    page: Page, tickwire_server: ServerProcess
+) -> None:
+    with page.expect_response(lambda r: "/api/assets/AAPL/bars/" in r.url) as first:
+        open_live(page, tickwire_server)
+    body = first.value.json()
+    expect(page.locator("#chart-note")).to_have_text(CAPTION)
+    for interval in ("1m", "5m", "15m", "1h", "1d"):
+        if interval != "1m":
+            body = load_interval(page, "AAPL", interval)
+        # A fresh server has two days of simulated minutes: a real chart at every interval.
+        assert body["interval"] == interval and body["count"] >= 2, body["count"]
+        caption = page.locator("#chart-note").inner_text()
+        match = CAPTION.match(caption)
+        assert match, caption
+        assert int(match.group(1).replace(",", "")) == body["count"], (interval, caption)
+        assert match.group(2) == INTERVAL_LABELS[interval]
+        canvas = page.locator("#chart")
+        assert canvas.get_attribute("data-history") == str(body["count"])
+        assert canvas.get_attribute("data-interval") == interval
+        expect(page.locator(f'.seg [data-interval="{interval}"]')).to_have_attribute(
+            "aria-pressed", "true"
+        )
+        # The bars drawn are the API's: the first loaded bar is its first bar.
+        assert page.evaluate("() => window.tickwireDashboard.chart.bars[0].t") == int(
+            page.evaluate("(s) => Date.parse(s)", body["bars"][0]["start"])
+        )
+        if interval in ("1m", "5m"):
+            page.wait_for_function(
+                "() => Number(document.getElementById('chart').dataset.drawn) >= 50"
+            )
+            page.wait_for_function(f"() => ({SERIES_PIXELS})('chart') > 500")
+    # The interval is remembered across reloads.
+    with page.expect_response(lambda r: "interval=1d" in r.url and "/bars/" in r.url):
+        page.reload()
+    expect(page.locator('.seg [data-interval="1d"]')).to_have_attribute("aria-pressed", "true")
+
+
+def test_live_ticks_open_a_new_bar_then_extend_it(
+    page: Page, tickwire_server: ServerProcess
+) -> None:
+    with page.expect_response(lambda r: "/api/assets/AAPL/bars/" in r.url) as first:
+        open_live(page, tickwire_server)
+    history = first.value.json()["count"]
+    assert history > 0
+    expect(page.locator("#chart-note")).to_have_text(CAPTION)
+    # The current minute is not in the history (only closed minutes are stored): the
+    # first live tick opens it, and the caption counts it.
+    page.wait_for_function(
+        f"() => Number(document.getElementById('chart').dataset.bars) === {history} + 1"
+    )
+    expect(page.locator("#chart-note")).to_contain_text("of history + 1 live")
+    opened = page.evaluate(LAST_BAR)
+    last_history = page.evaluate("(s) => Date.parse(s)", first.value.json()["bars"][-1]["start"])
+    assert opened["t"] > last_history and opened["t"] % 60_000 == 0
+    # Later ticks in the same minute move that bar's close, high and low.
+    ticks = int(page.locator("#chart").get_attribute("data-ticks") or 0)
+    page.wait_for_function(
+        f"() => Number(document.getElementById('chart').dataset.ticks) >= {ticks + 3}"
+    )
+    now = page.evaluate(LAST_BAR)
+    bars = int(page.locator("#chart").get_attribute("data-bars") or 0)
+    if now["t"] == opened["t"]:
+        assert bars == history + 1
+        assert now["h"] >= opened["h"] and now["l"] <= opened["l"]
+    else:  # the minute turned meanwhile: that opened the next bar
+        assert bars == history + 2 and now["t"] == opened["t"] + 60_000
+    # The last bar's close is the live price the header shows.
+    page.wait_for_function(
+        """() => { const b = window.tickwireDashboard.chart.bars;
+          const text = document.getElementById("chart-price").textContent.replace(/,/g, "");
+          return b[b.length - 1].c.toFixed(2) === text; }"""
+    )
+
+
 def test_add_and_remove_symbols_by_search(page: Page, tickwire_server: ServerProcess) -> None:
     open_live(page, tickwire_server)
     eth = page.locator('#watchlist tr[data-symbol="ETH-USD"]')

@@ -8,19 +8,34 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 from django.utils.dateparse import parse_date, parse_datetime
-from rest_framework import generics
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
+from rest_framework import generics, serializers
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .models import Asset, PriceBar, normalize_symbol
+from .models import Asset, normalize_symbol
+from .rollup import INTERVALS, bars_between
 from .serializers import AssetSerializer, PriceBarSerializer
 
-#: Most bars one request returns; ask for a narrower range (or 1d) for more history.
+#: Most bars one request returns; ask for a narrower range (or a longer interval) for more.
 MAX_BARS = 5000
-#: Range served when ``start`` is not given, per interval.
-DEFAULT_SPAN = {"1m": timedelta(days=1), "1d": timedelta(days=365)}
+#: Range served when ``start`` is not given, per interval: a chart's worth of bars each
+#: (1,440 minutes, 1,440 five-minute bars, 1,344 quarter hours, 720 hours, a year of days).
+DEFAULT_SPAN = {
+    "1m": timedelta(days=1),
+    "5m": timedelta(days=5),
+    "15m": timedelta(days=14),
+    "1h": timedelta(days=30),
+    "1d": timedelta(days=365),
+}
 
 
 def active_assets() -> QuerySet[Asset]:
@@ -109,19 +124,63 @@ def parse_time(value: str, name: str) -> datetime:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
+_ALLOWED = ", ".join(INTERVALS)
+
+_BarsResponse = inline_serializer(
+    "AssetBarsResponse",
+    {
+        "symbol": serializers.CharField(),
+        "interval": serializers.ChoiceField(choices=list(INTERVALS)),
+        "start": serializers.DateTimeField(),
+        "end": serializers.DateTimeField(),
+        "count": serializers.IntegerField(),
+        "truncated": serializers.BooleanField(),
+        "bars": PriceBarSerializer(many=True),
+    },
+)
+_TIME_HELP = "ISO-8601 date or datetime (UTC when no zone is given) or Unix seconds."
+
+
 class AssetBarsView(APIView):
-    """``GET /api/assets/<symbol>/bars/?interval=1m|1d&start=&end=``: OHLCV history.
+    """``GET /api/assets/<symbol>/bars/?interval=1m|5m|15m|1h|1d&start=&end=``: OHLCV history.
 
     ``start``/``end`` are ISO-8601 (date or datetime) or Unix seconds; ``end`` defaults to
-    now and ``start`` to one day (1m) or one year (1d) before it. Bars are ordered by
-    start time; at most ``MAX_BARS`` (the latest ones) are returned, and ``truncated``
-    says when more exist in the range.
+    now and ``start`` to :data:`DEFAULT_SPAN` of the interval before it. Bars whose start
+    lies in the range are returned oldest first; 5m, 15m and 1h are rolled up from the
+    1-minute bars, 1d combines stored daily bars with days rolled up from minutes
+    (:mod:`tickwire.assets.rollup`). At most ``MAX_BARS`` (the latest ones) are returned,
+    and ``truncated`` says when more exist in the range.
 
     Raises:
         rest_framework.exceptions.NotFound: no active asset has that symbol (HTTP 404).
         rest_framework.exceptions.ValidationError: bad interval, time or range (HTTP 400).
     """
 
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "interval",
+                OpenApiTypes.STR,
+                enum=list(INTERVALS),
+                default="1m",
+                description="Bar length. 1m and 1d are stored; 5m, 15m and 1h are rolled "
+                "up from the 1-minute bars; 1d uses stored daily bars where they exist and "
+                "days rolled up from 1-minute bars elsewhere.",
+            ),
+            OpenApiParameter(
+                "start",
+                OpenApiTypes.STR,
+                description=f"First bar start. {_TIME_HELP} Default: end minus 1 day (1m), "
+                "5 days (5m), 14 days (15m), 30 days (1h) or 365 days (1d).",
+            ),
+            OpenApiParameter("end", OpenApiTypes.STR, description=f"Last bar start. {_TIME_HELP}"),
+        ],
+        responses={
+            200: _BarsResponse,
+            400: OpenApiResponse(description="Unknown interval, bad time or start after end"),
+            404: OpenApiResponse(description="No active asset has that symbol"),
+        },
+    )
     def get(self, request: Request, symbol: str) -> Response:
         symbol = normalize_symbol(symbol)
         asset = active_assets().filter(symbol=symbol).first()
@@ -129,9 +188,10 @@ class AssetBarsView(APIView):
             raise NotFound(f"Unknown symbol '{symbol}'.")
         params = request.query_params
         interval = (params.get("interval") or "1m").strip()
-        if interval not in PriceBar.Interval.values:
-            allowed = ", ".join(PriceBar.Interval.values)
-            raise ValidationError({"interval": [f"Unknown interval '{interval}'. Use {allowed}."]})
+        if interval not in INTERVALS:
+            raise ValidationError(
+                {"interval": [f"Unknown interval '{interval}'. Use one of: {_ALLOWED}."]}
+            )
         end = parse_time(params["end"], "end") if params.get("end") else datetime.now(UTC)
         start = (
             parse_time(params["start"], "start")
@@ -140,12 +200,7 @@ class AssetBarsView(APIView):
         )
         if start > end:
             raise ValidationError({"start": ["start is after end."]})
-        rows = PriceBar.objects.filter(
-            asset=asset, interval=interval, start__gte=start, start__lte=end
-        ).order_by("-start")[: MAX_BARS + 1]
-        bars = list(rows)
-        truncated = len(bars) > MAX_BARS
-        bars = bars[:MAX_BARS][::-1]
+        bars, truncated = bars_between(asset, interval, start, end, MAX_BARS)
         return Response(
             {
                 "symbol": asset.symbol,

@@ -3,17 +3,36 @@
 Loaded only where ``settings.TICKWIRE_DEMO_DATA`` is true (the embedded default and the
 tests); production settings set it false. The demo user and portfolio are
 :mod:`tickwire.portfolios.demo`'s, which loads these first.
+
+Demo history (:func:`write_demo_history`): a couple of days of simulated 1-minute bars per
+demo asset, ending at its current price, so the first chart a new user sees is a real one.
+Written only when the feed's source is the simulator (:func:`demo_history_allowed`):
+invented bars under a real provider's live prices would be false data.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
+from asgiref.sync import async_to_sync
 from django.conf import settings
+from django.db import connection, transaction
 from django.utils import timezone
 
-from .models import Asset
+from tickwire.stream.feeds import Bar, Instrument, SimulatorSource
+
+from .models import DECIMAL_PLACES, PRICE_DIGITS, QUANTITY_DIGITS, Asset, PriceBar
+from .templatetags.market import price_decimals
+
+#: Days of simulated 1-minute bars the embedded default writes on a fresh database.
+DEMO_HISTORY_DAYS = 2
+_BAR_FIELDS = ("asset", "interval", "start", "open", "high", "low", "close", "volume")
+_EIGHT = Decimal("0.00000001")
 
 
 class DemoDataDisabled(RuntimeError):
@@ -125,3 +144,112 @@ def load_demo_assets(*, reset: bool = True) -> tuple[dict[str, Asset], int]:
         assets[spec.symbol] = asset
         created_count += created
     return assets, created_count
+
+
+def demo_history_allowed() -> bool:
+    """Whether simulated history may be written: demo data is enabled and the feed's
+    source (``TICKWIRE_FEED_SOURCE``) is the simulator, whose prices the bars continue."""
+    return demo_data_enabled() and getattr(settings, "TICKWIRE_FEED_SOURCE", "") == "simulator"
+
+
+def write_demo_history(
+    days: int = DEMO_HISTORY_DAYS,
+    *,
+    symbols: Iterable[str] | None = None,
+    now: float | None = None,
+) -> int:
+    """Write ``days`` days of simulated 1-minute bars for the demo assets (or ``symbols``)
+    up to the current minute, each series closing at the asset's current price; returns
+    how many bars were written.
+
+    The bars come from :meth:`SimulatorSource.history_pages` (reproducible with
+    ``TICKWIRE_SIMULATOR_SEED``) and replace stored bars of the same minutes, in one
+    bulk upsert (:func:`_upsert_bars`). Assets without a price are skipped. The caller
+    checks :func:`demo_history_allowed`.
+
+    Raises:
+        ValueError: ``days`` is negative.
+    """
+    if days < 0:
+        raise ValueError(f"days must be 0 or more, not {days}")
+    wanted = {spec.symbol for spec in DEMO_ASSETS} if symbols is None else set(symbols)
+    if days == 0 or not wanted:
+        return 0
+    assets = Asset.objects.filter(symbol__in=wanted, current_price__isnull=False)
+    instruments = [
+        Instrument(
+            a.symbol,
+            float(a.current_price or 0),
+            kind=a.kind,
+            currency=a.currency,
+            decimals=price_decimals(a.kind, a.current_price or Decimal(0)),
+        )
+        for a in assets
+    ]
+    source = SimulatorSource(instruments, seed=getattr(settings, "TICKWIRE_SIMULATOR_SEED", None))
+    end = int((time.time() if now is None else now) // 60 * 60)
+    start = end - days * 86400
+
+    async def collect() -> list[Bar]:
+        bars: list[Bar] = []
+        for inst in instruments:
+            async for page in source.history_pages(inst.symbol, 60, start, end):
+                bars.extend(page)
+        return bars
+
+    bars = async_to_sync(collect)()
+    return _upsert_bars({a.symbol: a.pk for a in assets}, bars)
+
+
+_UPSERT_ROWS = 500
+
+
+def _upsert_bars(asset_ids: dict[str, int], bars: list[Bar]) -> int:
+    """Write 1-minute ``bars`` replacing rows of the same minutes, with ``executemany``
+    of one ``INSERT ... ON CONFLICT DO UPDATE`` (SQLite and PostgreSQL alike).
+
+    Why not :func:`tickwire.assets.bars.save_bars`, which does the same: its
+    ``bulk_create`` spends about 50 us per row preparing field values, 2.2 s for the
+    43,200 bars of a fresh demo on SQLite, most of a first start. This writes them in
+    about a fifth of that; values are adapted by the database backend exactly as the ORM
+    would.
+    """
+    ops = connection.ops
+    meta = PriceBar._meta
+    q = ops.quote_name
+    columns = [str(getattr(meta.get_field(name), "column", name)) for name in _BAR_FIELDS]
+    update = ", ".join(f"{q(c)} = excluded.{q(c)}" for c in columns[3:])
+    sql = (
+        f"INSERT INTO {q(meta.db_table)} ({', '.join(q(c) for c in columns)}) "
+        f"VALUES ({', '.join(['%s'] * len(columns))}) "
+        f"ON CONFLICT ({', '.join(q(c) for c in columns[:3])}) DO UPDATE SET {update}"
+    )
+
+    def dec(value: float) -> Any:
+        return ops.adapt_decimalfield_value(
+            Decimal(repr(value)).quantize(_EIGHT), PRICE_DIGITS, DECIMAL_PLACES
+        )
+
+    def vol(value: float) -> Any:
+        return ops.adapt_decimalfield_value(
+            Decimal(repr(value)).quantize(_EIGHT), QUANTITY_DIGITS, DECIMAL_PLACES
+        )
+
+    rows = [
+        (
+            asset_ids[b.symbol],
+            PriceBar.Interval.MINUTE.value,
+            ops.adapt_datetimefield_value(datetime.fromtimestamp(b.start, UTC)),
+            dec(b.open),
+            dec(b.high),
+            dec(b.low),
+            dec(b.close),
+            vol(b.volume),
+        )
+        for b in bars
+        if b.symbol in asset_ids and b.interval == 60
+    ]
+    with transaction.atomic(), connection.cursor() as cursor:
+        for first in range(0, len(rows), _UPSERT_ROWS):
+            cursor.executemany(sql, rows[first : first + _UPSERT_ROWS])
+    return len(rows)

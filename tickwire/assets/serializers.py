@@ -6,9 +6,11 @@ get every stored digit instead of a float approximation.
 
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
-from .models import DECIMAL_PLACES, PRICE_DIGITS, Asset, PriceBar
+from .models import DECIMAL_PLACES, PRICE_DIGITS, QUANTITY_DIGITS, Asset
 
 
 class AssetSerializer(serializers.ModelSerializer[Asset]):
@@ -51,10 +53,22 @@ class AssetSerializer(serializers.ModelSerializer[Asset]):
         read_only_fields = fields
 
 
-class PriceBarSerializer(serializers.ModelSerializer[PriceBar]):
-    """One OHLCV bar; ``start`` is the ISO-8601 UTC start of its interval."""
+def _price() -> serializers.DecimalField:
+    return serializers.DecimalField(
+        max_digits=PRICE_DIGITS, decimal_places=DECIMAL_PLACES, read_only=True
+    )
 
-    class Meta:
-        model = PriceBar
-        fields = ["start", "open", "high", "low", "close", "volume"]
-        read_only_fields = fields
+
+class PriceBarSerializer(serializers.Serializer[Any]):
+    """One OHLCV bar, stored (:class:`PriceBar`) or rolled up
+    (:class:`tickwire.assets.rollup.RolledBar`); ``start`` is the ISO-8601 UTC start of its
+    interval."""
+
+    start = serializers.DateTimeField(read_only=True)
+    open = _price()
+    high = _price()
+    low = _price()
+    close = _price()
+    volume = serializers.DecimalField(
+        max_digits=QUANTITY_DIGITS, decimal_places=DECIMAL_PLACES, read_only=True
+    )

@@ -8,11 +8,15 @@ The embedded server loads it once, into a database without assets
 password, an edited position and the last prices survive every restart.
 ``tickwire manage load_demo_data`` adds what is missing (:func:`add_demo_data`), and
 ``--reset`` puts everything back as shipped (:func:`load_demo_data`).
+
+On that first load, when the feed's source is the simulator, a couple of days of simulated
+1-minute bars are written too (:func:`tickwire.assets.demo.write_demo_history`), so the
+first chart has history that ends where the live stream begins.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -21,9 +25,12 @@ from django.db import transaction
 
 from tickwire.assets.demo import (
     DEMO_ASSETS,
+    DEMO_HISTORY_DAYS,
     DemoDataDisabled,
     demo_data_enabled,
+    demo_history_allowed,
     load_demo_assets,
+    write_demo_history,
 )
 from tickwire.assets.models import Asset
 
@@ -31,6 +38,7 @@ from .models import Portfolio, Position
 
 __all__ = [
     "DEMO_ASSETS",
+    "DEMO_HISTORY_DAYS",
     "DEMO_PASSWORD",
     "DEMO_PORTFOLIO_CURRENCY",
     "DEMO_PORTFOLIO_NAME",
@@ -42,6 +50,7 @@ __all__ = [
     "add_demo_data",
     "load_demo_data",
     "load_demo_data_once",
+    "write_demo_history",
 ]
 
 DEMO_USERNAME = "demo"
@@ -70,6 +79,8 @@ class DemoSummary:
     positions: int
     #: Whether existing demo rows were put back as shipped (False: left as they were).
     reset: bool = True
+    #: Simulated 1-minute bars written (demo history; 0 when none was asked for).
+    bars: int = 0
 
     @property
     def assets_total(self) -> int:
@@ -83,10 +94,12 @@ class DemoSummary:
             user_state = "created"
         if self.portfolio_created:
             portfolio_state = "created"
+        history = f", {self.bars} simulated 1-minute bars" if self.bars else ""
         return (
             f"Demo data loaded: {self.assets_total} assets ({self.assets_created} created, "
             f"{self.assets_updated} {kept}), user '{DEMO_USERNAME}' ({user_state}), "
-            f"portfolio '{DEMO_PORTFOLIO_NAME}' ({portfolio_state}, {self.positions} positions)."
+            f"portfolio '{DEMO_PORTFOLIO_NAME}' ({portfolio_state}, {self.positions} positions)"
+            f"{history}."
         )
 
 
@@ -104,13 +117,20 @@ def load_demo_data_once() -> DemoSummary | None:
     """Load the demo data into a database that has no assets yet; None, changing
     nothing, when it has some (the demo data was loaded before, or real assets were added).
 
+    When the feed's source is the simulator (:func:`demo_history_allowed`) it also writes
+    ``DEMO_HISTORY_DAYS`` days of simulated 1-minute bars per demo asset, ending at its
+    current price.
+
     Raises:
         DemoDataDisabled: ``settings.TICKWIRE_DEMO_DATA`` is false (production settings).
     """
     _refuse_unless_enabled()
     if Asset.objects.exists():
         return None
-    return add_demo_data()
+    summary = add_demo_data()
+    if demo_history_allowed():
+        summary = replace(summary, bars=write_demo_history(DEMO_HISTORY_DAYS))
+    return summary
 
 
 @transaction.atomic

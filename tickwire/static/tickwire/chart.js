@@ -1,17 +1,35 @@
 /**
- * A small canvas price chart: 1-minute candles (or a line) from bars, extended by live ticks.
+ * A small canvas price chart: candles (or a line) at any bar interval, extended by live ticks.
  *
- * No dependencies. `new PriceChart(canvas)`, then `setSeries(bars)` with history from
- * /api/assets/<symbol>/bars/ (may be empty) and `addTick(price, time, volume)` for every
- * update: a tick updates the bar of its minute or opens the next one. The canvas follows
- * its CSS size (ResizeObserver) and devicePixelRatio; drawing is coalesced to one per
- * animation frame, so a burst of ticks costs one redraw.
+ * No dependencies. `new PriceChart(canvas)`, then `setSeries(bars, kind, interval)` with
+ * history from /api/assets/<symbol>/bars/?interval= (may be empty) and
+ * `addTick(price, time, volume)` for every update: a tick updates the bar of its interval
+ * (UTC-aligned, as the API's) or opens the next one. The canvas carries what it holds for
+ * tests and assistive technology: `data-bars` (bars in the series), `data-history` (of
+ * those, loaded from the API), `data-drawn` (candles in view at the last draw),
+ * `data-ticks`, `data-interval`. The canvas follows its CSS size (ResizeObserver) and
+ * devicePixelRatio; drawing is coalesced to one per animation frame, so a burst of ticks
+ * costs one redraw.
  */
 
 import { fixed, priceDecimals } from "./format.js";
 
 const MINUTE = 60_000;
-const MAX_BARS = 24 * 60;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+/** The intervals the bars API serves, in milliseconds, and how the caption names them. */
+export const INTERVALS = {
+  "1m": { ms: MINUTE, label: "one-minute" },
+  "5m": { ms: 5 * MINUTE, label: "5-minute" },
+  "15m": { ms: 15 * MINUTE, label: "15-minute" },
+  "1h": { ms: HOUR, label: "hourly" },
+  "1d": { ms: DAY, label: "daily" },
+};
+// More than the API's MAX_BARS (5000), so a full response plus live bars all stay.
+const MAX_BARS = 6000;
+// Grid/label spacing candidates for the time axis.
+const LABEL_STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 240, 360, 720].map((m) => m * MINUTE)
+  .concat([1, 2, 7, 14, 30, 91, 182, 365].map((d) => d * DAY));
 const MAX_TICKS = 5000;
 const AXIS_RIGHT = 70;
 const AXIS_BOTTOM = 22;
@@ -32,9 +50,17 @@ function niceStep(range, count) {
   return 10 * magnitude;
 }
 
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
 function hhmm(t) {
   const d = new Date(t);
   return `${String(d.getHours()).padStart(2, "0")}:${String(d.getMinutes()).padStart(2, "0")}`;
+}
+
+/** Day labels are UTC, like daily bars; intraday labels are local wall-clock time. */
+function dayLabel(t) {
+  const d = new Date(t);
+  return `${MONTHS[d.getUTCMonth()]} ${d.getUTCDate()}`;
 }
 
 /** Parse one bar of the REST API ({start, open, high, low, close, volume}); null if invalid. */
@@ -64,7 +90,11 @@ export class PriceChart {
     this.ctx = canvas.getContext("2d");
     this.mode = options.mode === "line" ? "line" : "candles";
     this.kind = options.kind || "stock";
+    this.interval = "1m";
+    this.step = MINUTE;
     this.bars = [];
+    this.history = 0; // how many of the bars came from the API
+    this.drawn = 0;
     this.ticks = []; // {t, p}: every live price, for the line mode
     this.lastVolume = null;
     this.hover = null;
@@ -82,10 +112,18 @@ export class PriceChart {
     });
   }
 
-  /** Replace the history (bars sorted by start; invalid ones dropped) and clear the ticks. */
-  setSeries(bars, kind) {
+  /**
+   * Replace the history (bars sorted by start; invalid ones dropped) and clear the ticks.
+   * @param {string} [interval]  one of INTERVALS' keys; the bars' length
+   */
+  setSeries(bars, kind, interval) {
     if (kind) this.kind = kind;
+    if (interval && INTERVALS[interval]) {
+      this.interval = interval;
+      this.step = INTERVALS[interval].ms;
+    }
     this.bars = bars.filter(Boolean).sort((a, b) => a.t - b.t).slice(-MAX_BARS);
+    this.history = this.bars.length;
     this.ticks = [];
     this.lastVolume = null;
     this._publish();
@@ -114,10 +152,10 @@ export class PriceChart {
       }
       this.lastVolume = cumulativeVolume;
     }
-    const start = Math.floor(t / MINUTE) * MINUTE;
+    const start = Math.floor(t / this.step) * this.step;
     const last = this.bars[this.bars.length - 1];
     if (last && start <= last.t) {
-      // Same minute (or a late tick): update the newest bar.
+      // Same interval (or a late tick): update the newest bar.
       last.h = Math.max(last.h, price);
       last.l = Math.min(last.l, price);
       last.c = price;
@@ -130,7 +168,10 @@ export class PriceChart {
         bar.h = Math.max(bar.h, bar.o);
         bar.l = Math.min(bar.l, bar.o);
       }
-      if (this.bars.length > MAX_BARS) this.bars.shift();
+      if (this.bars.length > MAX_BARS) {
+        this.bars.shift();
+        this.history = Math.max(0, this.history - 1);
+      }
     }
     this.ticks.push({ t: Math.max(t, this.ticks.length ? this.ticks[this.ticks.length - 1].t : t), p: price });
     if (this.ticks.length > MAX_TICKS) this.ticks.splice(0, this.ticks.length - MAX_TICKS);
@@ -142,13 +183,20 @@ export class PriceChart {
   _publish() {
     const last = this.bars[this.bars.length - 1];
     this.canvas.dataset.bars = String(this.bars.length);
+    this.canvas.dataset.history = String(this.history);
     this.canvas.dataset.ticks = String(this.ticks.length);
+    this.canvas.dataset.interval = this.interval;
     this.canvas.setAttribute(
       "aria-label",
       last
-        ? `Price chart, ${this.bars.length} one-minute bars, last ${last.c}`
+        ? `Price chart, ${this.bars.length} ${INTERVALS[this.interval].label} bars, last ${last.c}`
         : "Price chart, no data yet",
     );
+  }
+
+  _setDrawn(count) {
+    this.drawn = count;
+    this.canvas.dataset.drawn = String(count);
   }
 
   requestDraw() {
@@ -192,29 +240,32 @@ export class PriceChart {
 
     const plot = { x: 0, y: PAD_TOP, w: width - AXIS_RIGHT, h: height - PAD_TOP - AXIS_BOTTOM };
     if (!this.bars.length || plot.w < 50 || plot.h < 40) {
+      this._setDrawn(0);
       ctx.fillStyle = colors.text;
       ctx.textAlign = "center";
       ctx.fillText("Waiting for ticks\u2026", width / 2, height / 2);
       return;
     }
 
-    // Time window: candles show a fixed number of minutes; the line shows what it has.
+    // Time window: candles show a fixed number of intervals; the line shows what it has.
+    const STEP = this.step;
     const lastBar = this.bars[this.bars.length - 1];
     const slots = Math.max(20, Math.floor(plot.w / 9));
-    let t1 = lastBar.t + MINUTE;
-    let t0 = t1 - slots * MINUTE;
+    let t1 = lastBar.t + STEP;
+    let t0 = t1 - slots * STEP;
     const lineMode = this.mode === "line";
     let points = [];
     if (lineMode) {
-      const history = this.bars.map((b) => ({ t: b.t + MINUTE, p: b.c }));
+      const history = this.bars.map((b) => ({ t: b.t + STEP, p: b.c }));
       const firstTick = this.ticks.length ? this.ticks[0].t : Infinity;
       points = history.filter((p) => p.t < firstTick).concat(this.ticks);
       t1 = points[points.length - 1].t;
-      t0 = Math.max(points[0].t, t1 - slots * MINUTE);
-      if (t1 - t0 < MINUTE) t0 = t1 - MINUTE; // a short history fills in from the right
+      t0 = Math.max(points[0].t, t1 - slots * STEP);
+      if (t1 - t0 < STEP) t0 = t1 - STEP; // a short history fills in from the right
       points = points.filter((p) => p.t >= t0);
     }
-    const visible = this.bars.filter((b) => b.t + MINUTE > t0);
+    const visible = this.bars.filter((b) => b.t + STEP > t0);
+    this._setDrawn(lineMode ? 0 : visible.length);
     const xOf = (t) => plot.x + ((t - t0) / (t1 - t0)) * plot.w;
 
     let lo = Infinity;
@@ -258,11 +309,9 @@ export class PriceChart {
       ctx.stroke();
       if (Math.abs(y - yLast) > 12) ctx.fillText(fixed(v, decimals), plot.x + plot.w + 6, y);
     }
-    // Vertical grid and time axis, at round minutes.
-    const minutesPerLabel = [1, 2, 5, 10, 15, 30, 60, 120, 240].find(
-      (m) => (plot.w / ((t1 - t0) / MINUTE)) * m >= 70,
-    ) || 480;
-    const labelStep = minutesPerLabel * MINUTE;
+    // Vertical grid and time axis, at round times (UTC days for daily spacing).
+    const labelStep = LABEL_STEPS.find((s) => (plot.w / (t1 - t0)) * s >= 70) || 730 * DAY;
+    const timeLabel = labelStep >= DAY ? dayLabel : hhmm;
     ctx.textAlign = "center";
     for (let t = Math.ceil(t0 / labelStep) * labelStep; t <= t1; t += labelStep) {
       const x = Math.round(xOf(t)) + 0.5;
@@ -270,19 +319,19 @@ export class PriceChart {
       ctx.moveTo(x, plot.y);
       ctx.lineTo(x, plot.y + plot.h);
       ctx.stroke();
-      ctx.fillText(hhmm(t), x, plot.y + plot.h + AXIS_BOTTOM / 2 + 1);
+      ctx.fillText(timeLabel(t), x, plot.y + plot.h + AXIS_BOTTOM / 2 + 1);
     }
 
     // Volume along the bottom fifth.
     const maxVolume = Math.max(0, ...visible.map((b) => b.v));
-    const slotWidth = (plot.w / (t1 - t0)) * MINUTE;
+    const slotWidth = (plot.w / (t1 - t0)) * STEP;
     const bodyWidth = Math.max(1, Math.min(14, slotWidth * 0.7));
     if (maxVolume > 0 && !lineMode) {
       ctx.globalAlpha = 0.28;
       for (const b of visible) {
         const hV = (b.v / maxVolume) * plot.h * 0.2;
         ctx.fillStyle = b.c >= b.o ? colors.up : colors.down;
-        ctx.fillRect(xOf(b.t + MINUTE / 2) - bodyWidth / 2, plot.y + plot.h - hV, bodyWidth, hV);
+        ctx.fillRect(xOf(b.t + STEP / 2) - bodyWidth / 2, plot.y + plot.h - hV, bodyWidth, hV);
       }
       ctx.globalAlpha = 1;
     }
@@ -308,7 +357,7 @@ export class PriceChart {
       ctx.fill();
     } else {
       for (const b of visible) {
-        const x = xOf(b.t + MINUTE / 2);
+        const x = xOf(b.t + STEP / 2);
         const color = b.c >= b.o ? colors.up : colors.down;
         ctx.strokeStyle = color;
         ctx.fillStyle = color;
@@ -349,7 +398,7 @@ export class PriceChart {
     let bar = visible[visible.length - 1];
     if (h && h.x >= plot.x && h.x <= plot.x + plot.w && h.y >= plot.y && h.y <= plot.y + plot.h) {
       const t = t0 + ((h.x - plot.x) / plot.w) * (t1 - t0);
-      const start = Math.floor(t / MINUTE) * MINUTE;
+      const start = Math.floor(t / this.step) * this.step;
       bar = visible.find((b) => b.t === start) || null;
       ctx.strokeStyle = colors.text;
       ctx.setLineDash([2, 3]);
@@ -363,7 +412,8 @@ export class PriceChart {
     }
     if (!bar) return;
     const f = (v) => fixed(v, decimals);
-    const text = `${hhmm(bar.t)}  O ${f(bar.o)}  H ${f(bar.h)}  L ${f(bar.l)}  C ${f(bar.c)}`;
+    const when = this.step >= DAY ? dayLabel(bar.t) : hhmm(bar.t);
+    const text = `${when}  O ${f(bar.o)}  H ${f(bar.h)}  L ${f(bar.l)}  C ${f(bar.c)}`;
     ctx.fillStyle = colors.label;
     ctx.textAlign = "left";
     ctx.fillText(text, plot.x + 8, PAD_TOP / 2);

@@ -4,22 +4,26 @@
  * Everything live comes through one TickwireClient (tickwire-client.js), which reconnects,
  * resumes and keeps the heartbeat. The page draws at once from the JSON the view embeds
  * (last persisted quotes and portfolio values), then applies updates as they arrive.
- * The watchlist, the selected symbol and the chart type are kept in localStorage.
+ * The chart loads the selected symbol's bars at the chosen interval (1m 5m 15m 1h 1d) from
+ * /api/assets/<symbol>/bars/ (the API's default range for that interval) and extends the
+ * last bar with every asset_update; its caption says how many bars it holds.
+ * The watchlist, the selected symbol, the interval and the chart type are kept in
+ * localStorage.
  */
 
 import { State, TickwireClient } from "./tickwire-client.js";
-import { PriceChart, parseBar } from "./chart.js";
+import { INTERVALS, PriceChart, parseBar } from "./chart.js";
 import * as fmt from "./format.js";
 import { $, el, flash, setDirection, setText, store, toast } from "./dom.js";
 import { PortfolioPanel } from "./portfolios.js";
 import { SymbolSearch } from "./search.js";
 
 const config = JSON.parse(document.getElementById("dashboard-config").textContent);
-const BAR_HISTORY_MS = 4 * 60 * 60 * 1000;
 const STORE = {
   watchlist: "tickwire.dashboard.watchlist",
   selected: "tickwire.dashboard.selected",
   mode: "tickwire.dashboard.chartMode",
+  interval: "tickwire.dashboard.interval",
 };
 
 // ---- assets and the watchlist ---------------------------------------------------------
@@ -229,8 +233,13 @@ new SymbolSearch({
 const chosenMode = () => store.get(STORE.mode, null);
 const chart = new PriceChart($("chart"), { mode: chosenMode() || "candles" });
 let selected = null;
+let interval = store.get(STORE.interval, "1m");
+if (!INTERVALS[interval]) interval = "1m";
 let barsLoading = null; // ticks that arrive while history loads: applied after it
+let loadGeneration = 0; // a newer load (symbol or interval) makes an older response stale
+let chartSource = null; // what the caption says about where the bars came from
 const modeButtons = document.querySelectorAll(".seg [data-mode]");
+const intervalButtons = document.querySelectorAll(".seg [data-interval]");
 
 function showMode() {
   for (const b of modeButtons) b.setAttribute("aria-pressed", String(b.dataset.mode === chart.mode));
@@ -243,6 +252,35 @@ for (const button of modeButtons) {
   });
 }
 showMode();
+
+function showInterval() {
+  for (const b of intervalButtons) b.setAttribute("aria-pressed", String(b.dataset.interval === interval));
+}
+for (const button of intervalButtons) {
+  button.addEventListener("click", () => {
+    if (!INTERVALS[button.dataset.interval] || button.dataset.interval === interval) return;
+    interval = button.dataset.interval;
+    store.set(STORE.interval, interval);
+    showInterval();
+    if (selected) loadBars(selected);
+  });
+}
+showInterval();
+
+const count = (n, word) => `${n.toLocaleString("en-US")} ${word} bar${n === 1 ? "" : "s"}`;
+
+/** The caption under the chart: how many bars it holds and where they came from. */
+function renderChartNote() {
+  if (!chartSource) return;
+  const label = INTERVALS[chart.interval].label;
+  const live = chart.bars.length - chart.history;
+  const liveText = live > 0 ? ` + ${live} live` : "";
+  if (chartSource === "history") {
+    setText($("chart-note"), `${count(chart.history, label)} of history${liveText}, extended live with every tick`);
+  } else {
+    setText($("chart-note"), `${chartSource}; ${count(chart.bars.length, label)} from live ticks`);
+  }
+}
 
 function renderChartHeader() {
   const entry = selected ? rows.get(selected) : null;
@@ -269,42 +307,54 @@ async function select(symbol) {
   selected = symbol;
   store.set(STORE.selected, symbol);
   renderChartHeader();
-  chart.setSeries([], symbol ? rows.get(symbol)?.quote.kind : undefined);
   if (!symbol) {
+    loadGeneration += 1;
+    barsLoading = null;
+    chartSource = null;
+    chart.setSeries([], undefined, interval);
     setText($("chart-note"), "Select a symbol in the watchlist.");
     return;
   }
   rows.get(symbol)?.row.classList.add("selected");
+  await loadBars(symbol);
+}
+
+/** Load `symbol`'s bars at the chosen interval into the chart; ticks meanwhile wait. */
+async function loadBars(symbol) {
+  const generation = ++loadGeneration;
+  const wanted = interval;
+  const kind = rows.get(symbol)?.quote.kind;
+  chart.setSeries([], kind, wanted);
+  chartSource = null;
   const pending = [];
   barsLoading = pending;
-  setText($("chart-note"), "Loading 1-minute bars\u2026");
+  setText($("chart-note"), `Loading ${INTERVALS[wanted].label} bars\u2026`);
   let bars = [];
-  let note;
+  let source = "history";
   try {
-    const start = new Date(Date.now() - BAR_HISTORY_MS).toISOString();
-    const url = `${config.assetsApi}${encodeURIComponent(symbol)}/bars/?interval=1m&start=${encodeURIComponent(start)}`;
+    const url = `${config.assetsApi}${encodeURIComponent(symbol)}/bars/?interval=${wanted}`;
     const response = await fetch(url, { headers: { Accept: "application/json" } });
     if (response.ok) {
       const body = await response.json();
-      bars = (Array.isArray(body) ? body : body.results || []).map(parseBar).filter(Boolean);
-      note = `${bars.length} one-minute bar${bars.length === 1 ? "" : "s"} of history, extended live with every tick`;
+      bars = (Array.isArray(body.bars) ? body.bars : []).map(parseBar).filter(Boolean);
     } else {
-      note = response.status === 404
-        ? "No bar history for this symbol; the chart is drawn from live ticks"
-        : `Bar history unavailable (HTTP ${response.status}); the chart is drawn from live ticks`;
+      source = response.status === 404
+        ? "No bar history for this symbol"
+        : `Bar history unavailable (HTTP ${response.status})`;
     }
   } catch (err) {
-    note = "Bar history unavailable; the chart is drawn from live ticks";
+    source = "Bar history unavailable";
   }
-  if (selected !== symbol) return; // another symbol was picked meanwhile
+  if (generation !== loadGeneration) return; // another symbol or interval was picked meanwhile
   barsLoading = null;
-  chart.setSeries(bars, rows.get(symbol)?.quote.kind);
+  chart.setSeries(bars, kind, wanted);
+  chartSource = source;
   if (!chosenMode()) {
     chart.setMode(bars.length >= 5 ? "candles" : "line");
     showMode();
   }
   for (const tick of pending) chart.addTick(tick.price, tick.time, tick.volume);
-  setText($("chart-note"), note);
+  renderChartNote();
 }
 
 // ---- portfolios -----------------------------------------------------------------------
@@ -430,7 +480,11 @@ client.on("asset_update", (data, message) => {
     const volume = fmt.toNumber(data.volume);
     const price = fmt.toNumber(data.price);
     if (barsLoading) barsLoading.push({ price, time, volume });
-    else chart.addTick(price, time, volume);
+    else {
+      const before = chart.bars.length;
+      chart.addTick(price, time, volume);
+      if (chart.bars.length !== before) renderChartNote();
+    }
   }
   setText($("last-tick"), `last tick ${fmt.clock(Number.isFinite(time) ? time : Date.now())}`);
 });
