@@ -73,7 +73,7 @@ class Command(BaseCommand):
         feed_options = FeedOptions(
             interval=options["interval"] or settings.REALTIME_UPDATE_INTERVAL,
             batch_size=options["batch_size"] or settings.REALTIME_BATCH_SIZE,
-            source=options["source"] or settings.TICKWIRE_FEED_SOURCE,
+            source=options["source"],
             symbols=tuple(dict.fromkeys(options["symbols"])),
             verbose=options["verbose"],
             source_options=dict(options["option"]),
@@ -95,5 +95,5 @@ class Command(BaseCommand):
             raise CommandError(str(exc), returncode=2) from None
         except ValueError as exc:  # SourceConfigError: the source's URL, key, file...
             raise CommandError(
-                f"data source {feed_options.source}: {preflight.source_error(exc)}", returncode=2
+                preflight.feed_error(feed_options.source, exc), returncode=2
             ) from None

@@ -13,7 +13,6 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from tickwire.assets.bars import rollup_daily, save_bars
@@ -24,7 +23,7 @@ from tickwire.realtime.management.arguments import (
     positive_int,
     symbol,
 )
-from tickwire.realtime.runtime import build_source
+from tickwire.realtime.runtime import build_feed_source
 from tickwire.realtime.services import instruments_from_assets, persist_quotes, price_decimals
 from tickwire.stream.feeds import Bar, HistoryUnavailable, Instrument, Quote, Source
 
@@ -76,12 +75,7 @@ class Command(BaseCommand):
             assets = [by_symbol[s] for s in wanted]
         if not assets:
             raise CommandError("no active assets to update")
-        name = options["source"] or settings.TICKWIRE_FEED_SOURCE
-        instruments = _instruments(assets)
-        try:
-            source = build_source(name, instruments, options=dict(options["option"]))
-        except ValueError as exc:
-            raise CommandError(str(exc)) from None
+        source = _source(options, _instruments(assets), subset=bool(wanted))
         symbols = [a.symbol for a in assets]
         if options["historical"]:
             self._history(source, symbols, options["days"] or 30, options["dry_run"])
@@ -144,6 +138,20 @@ class Command(BaseCommand):
         empty = [s for s in symbols if s not in per_symbol]
         if empty:
             raise CommandError(f"no history from {origin} for: {', '.join(empty)}")
+
+
+def _source(options: dict[str, Any], instruments: list[Instrument], subset: bool) -> Source:
+    """``--source``/``--option``: that one source for every asset; else the settings' feed
+    source (TICKWIRE_FEED_SOURCES when set: each asset from its route)."""
+    try:
+        return build_feed_source(
+            instruments,
+            source=options["source"],
+            options=dict(options["option"]),
+            complete=not subset,
+        )
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
 
 
 def _day(start: int) -> str:
