@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from tests.servers import ROOT
 from tickwire.stream.feeds import Instrument, RoutedSource
 from tickwire.stream.feeds.routes import (
     RouteConfigError,
@@ -283,3 +284,18 @@ def test_from_the_environment_as_json_or_a_json_or_toml_file(tmp_path):
         load_routes_text('[{"name": ')
     with pytest.raises(RouteConfigError, match="not JSON and not a readable file"):
         load_routes_text(str(tmp_path / "missing.json"))
+
+
+def test_the_documented_example_is_valid_and_its_json_and_toml_forms_agree(tmp_path):
+    text = (ROOT / "docs" / "sources.md").read_text()
+    section = text[text.index("## Several sources at once") :]
+    as_json = section.split("```json\n", 1)[1].split("```", 1)[0]
+    as_toml = section.split("```toml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "sources.toml"
+    path.write_text(as_toml)
+    from_json = parse_routes(load_routes_text(as_json))
+    assert parse_routes(load_routes_text(str(path))) == from_json
+    plan = plan_routes(from_json, ASSETS)
+    assert plan.primary["AAPL"] == "stocks" and plan.primary["EUR-USD"] == "fx"
+    assert plan.backup == {"BTC-USD": "crypto-backup", "ETH-USD": "crypto-backup"}
+    build_routed_source(from_json, ASSETS, interval=1.0, batch_size=10)
