@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import subprocess
+import sys
 
 import pytest
 from django.core.management import CommandError, call_command
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.servers import ROOT
 from tests.stream.feeds.fakes import eventually
 from tests.stream.feeds.providers import Provider
 from tickwire.env import StartupError
@@ -160,3 +164,45 @@ def test_update_asset_prices_quotes_each_asset_from_its_route(demo, settings, ca
     settings.TICKWIRE_FEED_SOURCES = [{"name": "a", "source": "simulator", "symbols": ["NOPE"]}]
     with pytest.raises(CommandError, match="entry 'a': symbols names NOPE"):
         call_command("update_asset_prices", "--dry-run")
+
+
+@pytest.mark.django_db
+def test_the_single_source_symbol_map_naming_a_missing_asset_stops_the_start(demo, settings):
+    settings.TICKWIRE_FEED_SOURCES = None
+    settings.TICKWIRE_FEED_SOURCE = "kabu"
+    settings.TICKWIRE_FEED_OPTIONS = {"symbol_map": "TOYOTA=7203", "password": "p"}
+    with pytest.raises(StartupError) as info:
+        preflight.check_feed(preflight.load_instruments())
+    assert str(info.value) == (
+        "data source kabu (TICKWIRE_FEED_SOURCE): kabu option symbol_map "
+        "(TICKWIRE_FEED_SYMBOL_MAP) names TOYOTA, not an active asset with a price (add it "
+        "in the admin, or remove it)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ('[{"name": "a", "source": "simulator"', "TICKWIRE_FEED_SOURCES is not valid JSON"),
+        (
+            '[{"name": "a", "source": "simulator", "kinds": "fx", "backup": "b"}]',
+            "TICKWIRE_FEED_SOURCES entry 'a': backup 'b' is not an entry; entries: a",
+        ),
+        ("/nonexistent/sources.toml", "not JSON and not a readable file"),
+    ],
+)
+def test_a_wrong_sources_variable_stops_the_server_in_one_line(value, message):
+    result = subprocess.run(
+        [sys.executable, "-m", "tickwire.serve", "--no-setup", "--port", "1"],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "tickwire.settings.local",
+            "TICKWIRE_FEED_SOURCES": value,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr

@@ -251,13 +251,38 @@ async def test_history_pages_come_from_the_primary_or_its_backup_when_it_has_non
     ]
 
 
-async def test_a_source_whose_ticks_end_counts_as_down_and_the_routed_feed_ends_with_all():
-    one = SimulatorSource(STOCKS[:1], interval=0.01, batch_size=5, seed=1)
-    source = RoutedSource([Member("sim", one)], primary={"AAPL": "sim"}, check_interval=0.01)
-    got = []
+class Finite(Source):
+    """A source that yields its batches, then ends (as a replay without loop does)."""
+
+    def __init__(self, *batches: list[Tick]) -> None:
+        self.batches = batches
+
+    async def ticks(self) -> AsyncIterator[list[Tick]]:
+        for batch in self.batches:
+            yield batch
+
+
+async def test_a_source_whose_ticks_end_is_down_and_the_feed_ends_when_every_one_has():
+    source = RoutedSource(
+        [
+            Member("once", Finite([Tick("AAPL", 1.0, 0, 10.0)])),
+            Member("sim", SimulatorSource(STOCKS[:1], interval=0.01, batch_size=5, seed=1)),
+        ],
+        primary={"AAPL": "once"},
+        backup={"AAPL": "sim"},
+        check_interval=0.01,
+    )
+    got: list[Tick] = []
     async for batch in source.ticks():
         got.extend(batch)
-        if len(got) >= 3:
+        if len(got) >= 4:
             break
-    assert {t.symbol for t in got} == {"AAPL"}
-    assert all(t.ts > 0 for t in got)
+    assert got[0] == Tick("AAPL", 1.0, 0, 10.0)
+    assert all(t.ts > 0 for t in got)  # the simulator's ticks, let through in time order
+    route = source.routes["AAPL"]
+    assert route.active == "sim" and route.reason == "once down: its ticks ended"
+    ends = RoutedSource(
+        [Member("a", Finite([Tick("AAPL", 1.0, 0, 10.0)])), Member("b", Finite())],
+        primary={"AAPL": "a", "MSFT": "b"},
+    )
+    assert [t async for batch in ends.ticks() for t in batch] == [Tick("AAPL", 1.0, 0, 10.0)]

@@ -252,15 +252,12 @@ class RoutedSource(Source):
                 async for batch in member.source.ticks():
                     await queue.put((member.name, batch))
                 member.ended = "its ticks ended"
-            except asyncio.CancelledError:
-                raise
+                log.warning("feed source %s: its ticks ended", member.name)
             except Exception as exc:
                 member.ended = f"its ticks failed: {exc!r}"
                 log.exception("feed source %s failed", member.name)
-            finally:
-                if member.ended is not None:
-                    with contextlib.suppress(asyncio.QueueFull):
-                        queue.put_nowait(None)
+            # Wakes the merge loop to switch away now, or to end once every source has.
+            await queue.put(None)
 
         async def timer() -> None:
             while True:
@@ -284,8 +281,10 @@ class RoutedSource(Source):
                         return
                     continue
                 name, batch = item
-                self.check()
+                # Admitted as the routes stood when it was queued: a source's last ticks
+                # before it ended still count.
                 passed = self.admit(name, batch)
+                self.check()
                 if passed:
                     yield passed
         finally:
