@@ -54,7 +54,7 @@ class Command(BaseCommand):
             default=None,
             help="assets per batch / per HTTP request (default REALTIME_BATCH_SIZE)",
         )
-        add_source_arguments(parser, "TICKWIRE_FEED_SOURCE, normally simulator")
+        add_source_arguments(parser, "TICKWIRE_FEED_SOURCES when set, else TICKWIRE_FEED_SOURCE")
         parser.add_argument(
             "--symbols", nargs="+", type=symbol, default=[], help="only these symbols"
         )
