@@ -286,3 +286,43 @@ async def test_a_source_whose_ticks_end_is_down_and_the_feed_ends_when_every_one
         primary={"AAPL": "a", "MSFT": "b"},
     )
     assert [t async for batch in ends.ticks() for t in batch] == [Tick("AAPL", 1.0, 0, 10.0)]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_silence_rules_on_a_clock_quiet_everywhere_is_no_reason_to_switch():
+    clock = Clock()
+    source = RoutedSource(
+        [
+            Member("main", Canned("main", 1.0), stale_after=5.0, recover_after=3.0),
+            Member("spare", Canned("spare", 2.0)),
+        ],
+        primary={"AAPL": "main"},
+        backup={"AAPL": "spare"},
+        clock=clock,
+    )
+    route = source.routes["AAPL"]
+    source.check()
+    clock.now = 1.0
+    assert source.admit("main", [Tick("AAPL", 1.0, 0, 100.0)])
+    clock.now = 10.0
+    source.check()
+    assert route.active == "main"  # main is quiet, but so is spare
+    assert source.admit("spare", [Tick("AAPL", 2.0, 0, 101.0)]) == []
+    source.check()
+    assert route.active == "spare" and route.reason == "main silent for AAPL for 9.0s"
+    for now in (11.0, 12.0, 13.9):
+        clock.now = now
+        source.admit("main", [Tick("AAPL", 1.0, 0, 100.0 + now)])
+        source.check()
+        assert route.active == "spare"  # healthy again since 11.0, not yet for 3s
+    clock.now = 14.0
+    source.check()
+    assert route.active == "main" and route.reason == "main healthy again for 3.0s"
+    assert route.switches == 2

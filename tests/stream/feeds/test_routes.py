@@ -244,6 +244,11 @@ def test_shape_mistakes_name_the_entry_and_the_field(raw, message):
             "asset with a price (add it in the admin, or remove it)",
         ),
         (
+            [{"name": "k", "source": "kabu", "options": {"symbol_map": "TOYOTA"}}],
+            "TICKWIRE_FEED_SOURCES entry 'k': options: kabu option symbol_map = 'TOYOTA': "
+            "expected NAME=VALUE pairs separated by commas",
+        ),
+        (
             [{"name": "fx", "source": "http", "kinds": "fx"}],
             "TICKWIRE_FEED_SOURCES entry 'fx' (http): the http source needs a url",
         ),

@@ -189,11 +189,14 @@ class RoutedSource(Source):
                 ", ".join(symbols),
             )
 
-    def _fresh(self, member: Member, symbol: str, now: float) -> bool:
-        if member.stale_after is None:
+    @staticmethod
+    def _fresh(member: Member, symbol: str, now: float, window: float | None) -> bool:
+        """Whether ``member`` sent a tick of ``symbol`` within ``window`` (None: any time
+        counts as fresh, since silence is then not watched)."""
+        if window is None:
             return True
         last = member.last_tick.get(symbol)
-        return last is not None and now - last <= member.stale_after
+        return last is not None and now - last <= window
 
     def _decide(self, route: AssetRoute, up: Mapping[str, bool], now: float) -> str | None:
         assert route.backup is not None
@@ -212,12 +215,12 @@ class RoutedSource(Source):
                 last = primary.last_tick.get(route.symbol, self.started_at)
                 last = max(last, primary.up_since or last)
                 quiet = now - last
-                if quiet > stale and self._fresh(backup, route.symbol, now):
+                if quiet > stale and self._fresh(backup, route.symbol, now, stale):
                     # Staleness is measured against the primary's own time: a primary
                     # that just came up gets stale_after to send something.
                     return f"{primary.name} silent for {route.symbol} for {quiet:.1f}s"
             return None
-        healthy = up[primary.name] and self._fresh(primary, route.symbol, now)
+        healthy = up[primary.name] and self._fresh(primary, route.symbol, now, primary.stale_after)
         if not healthy:
             route.primary_ok_since = None
             return None

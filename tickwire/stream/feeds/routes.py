@@ -279,9 +279,13 @@ def _mapped(spec: RouteSpec) -> tuple[str, ...]:
     raw = spec.options.get("symbol_map")
     if not raw:
         return ()
-    return tuple(
-        k.upper() for k in _Options(spec.source, {"symbol_map": raw}).get_map("symbol_map")
-    )
+    try:
+        mapping = _Options(spec.source, {"symbol_map": raw}).get_map("symbol_map")
+    except SourceConfigError as exc:
+        if spec.label:
+            raise
+        raise RouteConfigError(f"{_label(spec)}: options: {_no_variable(exc)}") from None
+    return tuple(k.upper() for k in mapping)
 
 
 def plan_routes(
