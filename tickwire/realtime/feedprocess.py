@@ -27,7 +27,7 @@ from tickwire.stream.feeds import CONTROL_CHANNEL, FeedService
 
 from . import services
 from .preflight import NO_INSTRUMENTS
-from .runtime import broker_from_settings, build_source, feed_heartbeat
+from .runtime import broker_from_settings, build_feed_source, feed_heartbeat
 
 __all__ = [
     "FeedOptions",
@@ -54,7 +54,9 @@ class MemoryBrokerFeedError(Exception):
 class FeedOptions:
     interval: float
     batch_size: int
-    source: str = "simulator"
+    #: ``--source``: this one source for every asset; None: the settings'
+    #: (TICKWIRE_FEED_SOURCES when set, else TICKWIRE_FEED_SOURCE).
+    source: str | None = None
     symbols: tuple[str, ...] = ()
     verbose: bool = False
     #: Source options (``--option KEY=VALUE``) over TICKWIRE_FEED_OPTIONS.
@@ -94,12 +96,13 @@ async def run_feed_process(
         raise UnknownSymbolsError(
             f"unknown symbols (not active assets with a price): {', '.join(missing)}"
         )
-    source = build_source(
-        options.source,
+    source = build_feed_source(
         instruments,
+        source=options.source,
         interval=options.interval,
         batch_size=options.batch_size,
         options=options.source_options,
+        complete=not options.symbols,
     )
     # Checked after the symbols and the source, so every configuration error shows up
     # without Redis too.

@@ -65,7 +65,32 @@ def _feed_state(feed_id: str, status: Mapping[str, Any]) -> dict[str, Any]:
         "published": int(status.get("published") or 0),
         "rejected": int(status.get("rejected_ticks") or 0),
         "last_tick_at": status.get("last_publish_at") or status.get("started_at"),
+        "routes": _routes(source_status),
     }
+
+
+def _routes(source_status: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A routed source's members (TICKWIRE_FEED_SOURCES), as ``{"route", "source", "up",
+    "active_for", "failovers", "recoveries"}``; empty for a single source."""
+    members = source_status.get("sources")
+    if not isinstance(members, Mapping):
+        return []
+    out = []
+    for name, member in members.items():
+        if not isinstance(member, Mapping):
+            continue
+        inner = member.get("status")
+        out.append(
+            {
+                "route": str(name),
+                "source": str(inner.get("source", "unknown")) if isinstance(inner, Mapping) else "",
+                "up": bool(member.get("up")),
+                "active_for": int(member.get("active_for") or 0),
+                "failovers": int(member.get("failovers") or 0),
+                "recoveries": int(member.get("recoveries") or 0),
+            }
+        )
+    return out
 
 
 class TickwireCollector(Collector):
@@ -182,6 +207,35 @@ class TickwireCollector(Collector):
             if feed["last_tick_at"] is not None:
                 age.add_metric(key, max(0.0, now - float(feed["last_tick_at"])))
         yield from (ticks, rejected, up, age)
+        yield from self._routes()
+
+    def _routes(self) -> Iterator[Metric]:
+        # Per route (a configured source), never per asset: label sets stay few.
+        labels = ["route", "source", "feed"]
+        up = GaugeMetricFamily(
+            "tickwire_feed_route_up",
+            "1 while a source of TICKWIRE_FEED_SOURCES is up (connected, its ticks running).",
+            labels=labels,
+        )
+        active = GaugeMetricFamily(
+            "tickwire_feed_route_active_assets",
+            "Assets a source of TICKWIRE_FEED_SOURCES serves right now (as primary or backup).",
+            labels=labels,
+        )
+        switches = CounterMetricFamily(
+            "tickwire_feed_failovers_total",
+            "Assets switched away from this primary source to its backup (direction "
+            "to_backup) and back to it (to_primary).",
+            labels=[*labels, "direction"],
+        )
+        for feed in self.feeds:
+            for route in feed["routes"]:
+                key = [route["route"], route["source"], feed["feed"]]
+                up.add_metric(key, 1 if route["up"] else 0)
+                active.add_metric(key, route["active_for"])
+                switches.add_metric([*key, "to_backup"], route["failovers"])
+                switches.add_metric([*key, "to_primary"], route["recoveries"])
+        yield from (up, active, switches)
 
     def _latency(self) -> Metric:
         buckets, total, _count = self.runtime.node.latency.snapshot()

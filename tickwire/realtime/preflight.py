@@ -32,16 +32,18 @@ from tickwire.stream.feeds import Instrument, SourceConfigError
 from tickwire.stream.feeds.registry import OPTIONS, env_name
 
 from .publishers import broker_from_settings
-from .runtime import build_source
+from .runtime import build_feed_source, build_source
 from .services import instruments_from_assets
 
 __all__ = [
     "NO_INSTRUMENTS",
     "check_broker",
     "check_database",
+    "check_feed",
     "check_feed_source",
     "check_server",
     "database_error",
+    "feed_error",
     "redacted_url",
     "source_error",
 ]
@@ -122,6 +124,29 @@ def check_feed_source(
         ) from None
 
 
+def check_feed(instruments: list[Instrument]) -> None:
+    """The feed's source(s) as configured — ``TICKWIRE_FEED_SOURCES`` when set, else
+    ``TICKWIRE_FEED_SOURCE`` — can be built for ``instruments`` (every active asset).
+
+    Raises StartupError naming the entry and field, or the option and its variable.
+    """
+    if settings.TICKWIRE_FEED_SOURCES is None:
+        check_feed_source(settings.TICKWIRE_FEED_SOURCE, instruments)
+        return
+    try:
+        build_feed_source(instruments)
+    except SourceConfigError as exc:
+        raise StartupError(str(exc)) from None
+
+
+def feed_error(source: str | None, exc: ValueError) -> str:
+    """One line for a source error of a feed whose ``--source`` is ``source`` (None: the
+    settings')."""
+    if source is None and settings.TICKWIRE_FEED_SOURCES is not None:
+        return str(exc)
+    return f"data source {source or settings.TICKWIRE_FEED_SOURCE}: {source_error(exc)}"
+
+
 def source_error(exc: ValueError) -> str:
     """The source's message, plus the variable of an option it names as ``(option)``."""
     text = str(exc)
@@ -177,7 +202,7 @@ def _check_server() -> None:
     check_database()
     if settings.TICKWIRE_FEED_IN_PROCESS:
         instruments = load_instruments()
-        check_feed_source(settings.TICKWIRE_FEED_SOURCE, instruments)
+        check_feed(instruments)
         if not instruments:
             log.warning("%s", NO_INSTRUMENTS)
     check_broker()

@@ -33,7 +33,7 @@ from tickwire.stream.feeds import (
     Source,
     control_message,
 )
-from tickwire.stream.feeds import registry as feed_registry
+from tickwire.stream.feeds.routes import build_routed_source, parse_routes, single_route
 from tickwire.stream.hub import Outbox
 from tickwire.stream.node import Node
 from tickwire.stream.protocol import CloseCode
@@ -49,6 +49,7 @@ from .subscriptions import Subscriptions
 __all__ = [
     "Runtime",
     "broker_from_settings",
+    "build_feed_source",
     "build_source",
     "current_runtime",
     "feed_heartbeat",
@@ -66,22 +67,57 @@ def build_source(
     interval: float | None = None,
     batch_size: int | None = None,
     options: Mapping[str, Any] | None = None,
+    complete: bool = True,
 ) -> Source:
-    """The data source named ``name`` (``TICKWIRE_FEED_SOURCE``), configured from settings.
+    """The data source named ``name`` (``TICKWIRE_FEED_SOURCE``), configured from settings,
+    for every instrument (or, with a ``symbol_map``, exactly the mapped ones).
 
     ``options`` (e.g. from ``--option``) override ``TICKWIRE_FEED_OPTIONS``. Raises
     SourceConfigError (a ValueError) for an unknown name or a bad option.
     """
-    merged: dict[str, Any] = dict(settings.TICKWIRE_FEED_OPTIONS)
+    return build_feed_source(
+        instruments,
+        source=name,
+        interval=interval,
+        batch_size=batch_size,
+        options=options,
+        complete=complete,
+    )
+
+
+def build_feed_source(
+    instruments: list[Instrument],
+    *,
+    source: str | None = None,
+    interval: float | None = None,
+    batch_size: int | None = None,
+    options: Mapping[str, Any] | None = None,
+    complete: bool = True,
+) -> Source:
+    """The feed's source as configured: the routes of ``TICKWIRE_FEED_SOURCES`` when set,
+    else the one ``TICKWIRE_FEED_SOURCE``. A ``source`` or ``options`` given (``--source``,
+    ``--option``) mean that one source for everything, whatever the routes say.
+
+    ``complete``: ``instruments`` are every active asset (not a ``--symbols`` subset), so
+    a route or symbol map naming another symbol is an error. Raises SourceConfigError (a
+    ValueError) naming the entry, the option or the variable.
+    """
+    defaults: dict[str, Any] = {}
     if settings.TICKWIRE_SIMULATOR_SEED is not None:
-        merged.setdefault("seed", settings.TICKWIRE_SIMULATOR_SEED)
-    merged.update(options or {})
-    return feed_registry.build_source(
-        name,
+        defaults["seed"] = settings.TICKWIRE_SIMULATOR_SEED
+    routes = settings.TICKWIRE_FEED_SOURCES
+    if source is None and not options and routes is not None:
+        specs = parse_routes(routes)
+    else:
+        merged: dict[str, Any] = {**defaults, **settings.TICKWIRE_FEED_OPTIONS, **(options or {})}
+        specs = [single_route(source or settings.TICKWIRE_FEED_SOURCE, merged)]
+    return build_routed_source(
+        specs,
         instruments,
         interval=interval or settings.REALTIME_UPDATE_INTERVAL,
         batch_size=batch_size or settings.REALTIME_BATCH_SIZE,
-        options=merged,
+        complete=complete,
+        defaults=defaults,
     )
 
 
@@ -157,7 +193,7 @@ class Runtime:
 
     async def start_feed(self) -> FeedService:
         instruments = await services.load_instruments()
-        source = build_source(settings.TICKWIRE_FEED_SOURCE, instruments)
+        source = build_feed_source(instruments)
         feed = self.feed = FeedService(
             self.broker,
             source,

@@ -60,6 +60,7 @@ def instruments_from_assets(assets: list[Asset]) -> list[Instrument]:
                 day_low=_f(a.day_low),
                 volume=float(a.volume or 0),
                 decimals=price_decimals(a.kind, price),
+                exchange=a.exchange,
             )
         )
     return out

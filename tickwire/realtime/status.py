@@ -23,6 +23,7 @@ __all__ = [
     "cluster_stats",
     "database_ok",
     "feed_heartbeats",
+    "feed_routes",
     "feed_running",
     "health_report",
     "price_feed_running",
@@ -62,8 +63,12 @@ async def service_status(
     if not staff:
         return body
     body["price_feed"] = runtime.feed.status() if runtime.feed is not None else None
+    feeds = [body["price_feed"]] if body["price_feed"] is not None else []
     if runtime.cluster.shared and body["price_feed"] is None:
-        body["price_feed_processes"] = await _feeds(runtime)
+        feeds = body["price_feed_processes"] = await _feeds(runtime)
+    routes = [r for r in (feed_routes(f) for f in feeds) if r is not None]
+    if routes:
+        body["feed_routes"] = routes[0]
     body["broker"] = {
         "url_scheme": settings.TICKWIRE_BROKER_URL.split(":", 1)[0],
         "connected": runtime.broker.is_connected,
@@ -124,6 +129,31 @@ async def feed_heartbeats(runtime: Runtime) -> list[dict[str, Any]]:
     if not runtime.cluster.shared:
         return []
     return await _feeds(runtime)
+
+
+def feed_routes(feed: dict[str, Any]) -> dict[str, Any] | None:
+    """Which source serves each asset, and each source's state, of a feed running
+    TICKWIRE_FEED_SOURCES (None for a single source): ``{"sources": {name: {"source",
+    "up", "primary_for", "backup_for", "active_for", "failovers", "recoveries"}},
+    "assets": {symbol: {"active", "primary", "backup", "since", "switches",
+    "last_switch_reason"}}, "unrouted": [...]}``."""
+    source = feed.get("source")
+    if not isinstance(source, dict) or not isinstance(source.get("sources"), dict):
+        return None
+    sources = {}
+    for name, member in source["sources"].items():
+        inner = member.get("status") or {}
+        sources[name] = {
+            "source": inner.get("source"),
+            "connected": inner.get("connected"),
+            **{k: v for k, v in member.items() if k != "status"},
+        }
+    return {
+        "sources": sources,
+        "assets": source.get("assets", {}),
+        "unrouted": source.get("unrouted", []),
+        "switches": source.get("switches", 0),
+    }
 
 
 def feed_running(runtime: Runtime) -> bool:

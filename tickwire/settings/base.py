@@ -17,6 +17,7 @@ import dj_database_url
 
 from tickwire.env import (
     SettingError,
+    StartupError,
     env_bool,
     env_float,
     env_int,
@@ -29,6 +30,7 @@ from tickwire.env import (
 from tickwire.logconfig import logging_config
 from tickwire.realtime.access import networks
 from tickwire.stream.feeds.registry import SOURCES, options_from_env
+from tickwire.stream.feeds.routes import RouteConfigError, load_routes_text, parse_routes
 
 # Where the package's code, templates and static files are: a checkout or site-packages.
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -193,6 +195,17 @@ if TICKWIRE_FEED_SOURCE not in SOURCES:
 # Options of the data source (URL, key, symbol map, ...; docs/sources.md), read from
 # TICKWIRE_FEED_<OPTION> variables; a settings module may assign a dict instead.
 TICKWIRE_FEED_OPTIONS: dict[str, object] = dict(options_from_env(os.environ))
+# Several sources at once, with routing and failover (docs/sources.md, "Several sources at
+# once"): JSON, or the path of a .json or .toml file. A settings module may assign the list
+# (or dict) itself. Unset: the one source above serves every asset.
+_routes = env_str("TICKWIRE_FEED_SOURCES", "").strip()
+try:
+    TICKWIRE_FEED_SOURCES: object = load_routes_text(_routes) if _routes else None
+    if TICKWIRE_FEED_SOURCES is not None:
+        parse_routes(TICKWIRE_FEED_SOURCES)
+except RouteConfigError as exc:
+    # The message names the setting, the entry and the field already.
+    raise StartupError(str(exc)) from None
 _seed = env_str("TICKWIRE_SIMULATOR_SEED", "")
 try:
     TICKWIRE_SIMULATOR_SEED: int | None = int(_seed) if _seed else None

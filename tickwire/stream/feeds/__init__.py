@@ -11,6 +11,8 @@ from .base import (
     Tick,
 )
 from .registry import SOURCES, build_source
+from .router import RoutedSource
+from .routes import RouteConfigError, build_routed_source, parse_routes
 from .service import CONTROL_CHANNEL, FeedService, Quote, control_message
 from .simulator import SimulatorSource
 
@@ -24,10 +26,14 @@ __all__ = [
     "Instrument",
     "MalformedMessage",
     "Quote",
+    "RouteConfigError",
+    "RoutedSource",
     "SimulatorSource",
     "Source",
     "SourceConfigError",
     "Tick",
+    "build_routed_source",
     "build_source",
     "control_message",
+    "parse_routes",
 ]

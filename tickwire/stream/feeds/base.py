@@ -63,6 +63,8 @@ class Instrument:
     volume: float = 0.0
     #: Decimal places prices are rounded to (the instrument's tick size).
     decimals: int = 2
+    #: Where it trades (``Asset.exchange``); feed routes may select by it.
+    exchange: str = ""
 
 
 class SourceConfigError(ValueError):

@@ -54,7 +54,7 @@ class Command(BaseCommand):
             default=None,
             help="assets per batch / per HTTP request (default REALTIME_BATCH_SIZE)",
         )
-        add_source_arguments(parser, "TICKWIRE_FEED_SOURCE, normally simulator")
+        add_source_arguments(parser, "TICKWIRE_FEED_SOURCES when set, else TICKWIRE_FEED_SOURCE")
         parser.add_argument(
             "--symbols", nargs="+", type=symbol, default=[], help="only these symbols"
         )
@@ -73,7 +73,7 @@ class Command(BaseCommand):
         feed_options = FeedOptions(
             interval=options["interval"] or settings.REALTIME_UPDATE_INTERVAL,
             batch_size=options["batch_size"] or settings.REALTIME_BATCH_SIZE,
-            source=options["source"] or settings.TICKWIRE_FEED_SOURCE,
+            source=options["source"],
             symbols=tuple(dict.fromkeys(options["symbols"])),
             verbose=options["verbose"],
             source_options=dict(options["option"]),
@@ -95,5 +95,5 @@ class Command(BaseCommand):
             raise CommandError(str(exc), returncode=2) from None
         except ValueError as exc:  # SourceConfigError: the source's URL, key, file...
             raise CommandError(
-                f"data source {feed_options.source}: {preflight.source_error(exc)}", returncode=2
+                preflight.feed_error(feed_options.source, exc), returncode=2
             ) from None

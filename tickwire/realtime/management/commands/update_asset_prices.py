@@ -15,7 +15,6 @@ import asyncio
 import sys
 from typing import Any, TextIO, cast
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from tickwire.assets.models import Asset
@@ -26,7 +25,7 @@ from tickwire.realtime.management.arguments import (
     symbol,
 )
 from tickwire.realtime.management.history import INTERVALS, run_history
-from tickwire.realtime.runtime import build_source
+from tickwire.realtime.runtime import build_feed_source
 from tickwire.realtime.services import instruments_from_assets, persist_quotes, price_decimals
 from tickwire.stream.feeds import Instrument, Quote, Source
 
@@ -92,12 +91,7 @@ class Command(BaseCommand):
             assets = [by_symbol[s] for s in wanted]
         if not assets:
             raise CommandError("no active assets to update")
-        name = options["source"] or settings.TICKWIRE_FEED_SOURCE
-        instruments = _instruments(assets)
-        try:
-            source = build_source(name, instruments, options=dict(options["option"]))
-        except ValueError as exc:
-            raise CommandError(str(exc)) from None
+        source = _source(options, _instruments(assets), subset=bool(wanted))
         symbols = [a.symbol for a in assets]
         if options["historical"]:
             out = cast(TextIO, getattr(self.stdout, "_out", sys.stdout))  # the stream, for rich
@@ -136,10 +130,24 @@ class Command(BaseCommand):
             raise CommandError(f"no quote from {source.name} for: {', '.join(missing)}")
 
 
+def _source(options: dict[str, Any], instruments: list[Instrument], subset: bool) -> Source:
+    """``--source``/``--option``: that one source for every asset; else the settings' feed
+    source (TICKWIRE_FEED_SOURCES when set: each asset from its route)."""
+    try:
+        return build_feed_source(
+            instruments,
+            source=options["source"],
+            options=dict(options["option"]),
+            complete=not subset,
+        )
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+
+
 def _instruments(assets: list[Asset]) -> list[Instrument]:
     priced = {i.symbol: i for i in instruments_from_assets(assets)}
     # Assets without a price yet can still be quoted by external sources.
-    return [priced.get(a.symbol) or Instrument(a.symbol, 0.0, kind=a.kind) for a in assets]
+    return [priced.get(a.symbol) or Instrument(a.symbol, 0.0, kind=a.kind, exchange=a.exchange) for a in assets]
 
 
 def _quote(asset: Asset, price: float) -> Quote:
