@@ -147,7 +147,10 @@ def _source(options: dict[str, Any], instruments: list[Instrument], subset: bool
 def _instruments(assets: list[Asset]) -> list[Instrument]:
     priced = {i.symbol: i for i in instruments_from_assets(assets)}
     # Assets without a price yet can still be quoted by external sources.
-    return [priced.get(a.symbol) or Instrument(a.symbol, 0.0, kind=a.kind, exchange=a.exchange) for a in assets]
+    return [
+        priced.get(a.symbol) or Instrument(a.symbol, 0.0, kind=a.kind, exchange=a.exchange)
+        for a in assets
+    ]
 
 
 def _quote(asset: Asset, price: float) -> Quote:
