@@ -5,6 +5,7 @@ mistake stops the start with a line naming the entry and the field."""
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import os
 import subprocess
@@ -20,9 +21,10 @@ from tests.stream.feeds.providers import Provider
 from tickwire.env import StartupError
 from tickwire.realtime import metrics, preflight, status
 from tickwire.realtime.feedprocess import FeedOptions, run_feed_process
-from tickwire.realtime.runtime import Runtime
+from tickwire.realtime.runtime import Runtime, build_feed_source
 from tickwire.stream.brokers import MemoryBroker
 from tickwire.stream.feeds import RoutedSource
+from tickwire.stream.feeds.kabu import KabuStationSource
 from tickwire.stream.feeds.simulator import SimulatorSource
 
 FAST = {"backoff_initial": 0.02, "backoff_max": 0.05}
@@ -121,7 +123,7 @@ def test_a_route_naming_an_asset_the_database_lacks_stops_the_start(demo, settin
         preflight.check_feed(preflight.load_instruments())
     assert str(info.value) == (
         "TICKWIRE_FEED_SOURCES entry 'jp': options.symbol_map names TOYOTA, not an active "
-        "asset with a price (add it in the admin, or remove it)"
+        "asset with a price (add it with `tickwire manage add_asset SYMBOL --price P`, or remove it)"
     )
 
 
@@ -176,7 +178,7 @@ def test_the_single_source_symbol_map_naming_a_missing_asset_stops_the_start(dem
     assert str(info.value) == (
         "data source kabu (TICKWIRE_FEED_SOURCE): kabu option symbol_map "
         "(TICKWIRE_FEED_SYMBOL_MAP) names TOYOTA, not an active asset with a price (add it "
-        "in the admin, or remove it)"
+        "with `tickwire manage add_asset SYMBOL --price P`, or remove it)"
     )
 
 
@@ -206,3 +208,20 @@ def test_a_wrong_sources_variable_stops_the_server_in_one_line(value, message):
     )
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.django_db
+def test_the_readme_kabu_example_serves_the_added_asset_and_nothing_else(demo, settings):
+    # README: add TOYOTA with add_asset, then TICKWIRE_FEED_SYMBOL_MAP=TOYOTA=7203.
+    call_command(
+        "add_asset", "TOYOTA", "--name", "Toyota Motor", "--exchange", "TSE",
+        "--currency", "JPY", "--price", "2900", stdout=io.StringIO(),
+    )  # fmt: skip
+    settings.TICKWIRE_FEED_SOURCES = None
+    settings.TICKWIRE_FEED_SOURCE = "kabu"
+    settings.TICKWIRE_FEED_OPTIONS = {"symbol_map": "TOYOTA=7203", "password": "p"}
+    instruments = preflight.load_instruments()
+    preflight.check_feed(instruments)  # no StartupError
+    source = build_feed_source(instruments)
+    assert isinstance(source, KabuStationSource)
+    assert source.registrations == [{"Symbol": "7203", "Exchange": 1}]

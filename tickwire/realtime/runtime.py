@@ -70,7 +70,7 @@ def build_source(
     complete: bool = True,
 ) -> Source:
     """The data source named ``name`` (``TICKWIRE_FEED_SOURCE``), configured from settings,
-    for every instrument (or, with a ``symbol_map``, exactly the mapped ones).
+    for every instrument it can carry (see :func:`~tickwire.stream.feeds.routes.single_route`).
 
     ``options`` (e.g. from ``--option``) override ``TICKWIRE_FEED_OPTIONS``. Raises
     SourceConfigError (a ValueError) for an unknown name or a bad option.

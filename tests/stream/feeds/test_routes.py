@@ -140,8 +140,35 @@ def test_the_single_source_symbol_map_naming_a_missing_asset_is_an_error_not_a_f
         )
     assert str(info.value) == (
         "kabu option symbol_map (TICKWIRE_FEED_SYMBOL_MAP) names TOYOTA, not an active "
-        "asset with a price (add it in the admin, or remove it)"
+        "asset with a price (add it with `tickwire manage add_asset SYMBOL --price P`, or remove it)"
     )
+
+
+def test_a_single_source_symbol_map_renames_without_narrowing_what_the_source_carries():
+    # Mapping one odd symbol must not stop the others: Binance still carries every crypto
+    # asset, Finnhub everything; only kabu (no default market here) serves just its map.
+    binance = build_routed_source(
+        [single_route("binance", {"symbol_map": "BTC-USD=BTCFDUSD"})],
+        ASSETS,
+        interval=1.0,
+        batch_size=10,
+    )
+    assert binance.symbols.to_provider == {"BTC-USD": "BTCFDUSD", "ETH-USD": "ethusdt"}
+    finnhub = build_routed_source(
+        [single_route("finnhub", {"symbol_map": "BTC-USD=BINANCE:BTCUSDT", "api_key": "k"})],
+        ASSETS,
+        interval=1.0,
+        batch_size=10,
+    )
+    assert finnhub.symbols.to_provider["BTC-USD"] == "BINANCE:BTCUSDT"
+    assert set(finnhub.symbols.to_provider) == {i.symbol for i in ASSETS}
+    kabu = build_routed_source(
+        [single_route("kabu", {"symbol_map": "AAPL=7203", "password": "p"})],
+        ASSETS,
+        interval=1.0,
+        batch_size=10,
+    )
+    assert kabu.symbols.to_provider == {"AAPL": "7203"}
 
 
 def test_a_subset_of_instruments_skips_names_outside_it():
@@ -236,12 +263,12 @@ def test_shape_mistakes_name_the_entry_and_the_field(raw, message):
         (
             [{"name": "a", "source": "simulator", "symbols": ["AAPL", "TOYOTA"]}],
             "TICKWIRE_FEED_SOURCES entry 'a': symbols names TOYOTA, not an active asset with "
-            "a price (add it in the admin, or remove it)",
+            "a price (add it with `tickwire manage add_asset SYMBOL --price P`, or remove it)",
         ),
         (
             [{"name": "k", "source": "kabu", "options": {"symbol_map": "TOYOTA=7203"}}],
             "TICKWIRE_FEED_SOURCES entry 'k': options.symbol_map names TOYOTA, not an active "
-            "asset with a price (add it in the admin, or remove it)",
+            "asset with a price (add it with `tickwire manage add_asset SYMBOL --price P`, or remove it)",
         ),
         (
             [{"name": "k", "source": "kabu", "options": {"symbol_map": "TOYOTA"}}],

@@ -252,14 +252,16 @@ def load_routes_text(text: str) -> object:
 
 
 def single_route(source: str, options: Mapping[str, Any]) -> RouteSpec:
-    """The one route of the single-source settings (``TICKWIRE_FEED_SOURCE``): every asset,
-    or — with a ``symbol_map`` — exactly the mapped ones."""
-    mapped = bool(options.get("symbol_map"))
+    """The one route of the single-source settings (``TICKWIRE_FEED_SOURCE``): every asset.
+
+    The source itself picks what it can carry (Binance and Coinbase: crypto, plus what
+    ``symbol_map`` names; kabu with a ``symbol_map``: exactly the mapped symbols); the map's
+    keys must still be assets (checked by :func:`plan_routes`)."""
     return RouteSpec(
         name=source,
         source=source,
         options=dict(options),
-        everything=not mapped,
+        everything=True,
         label=f"{source} option",
     )
 
@@ -318,7 +320,7 @@ def plan_routes(
                     raise RouteConfigError(
                         f"{where}{' ' if spec.label else ': '}{key} names "
                         f"{', '.join(missing)}, not an active asset with a price "
-                        "(add it in the admin, or remove it)"
+                        "(add it with `tickwire manage add_asset SYMBOL --price P`, or remove it)"
                     )
         listed = spec.symbols or (mapped if not spec.selects else ())
         for symbol in listed:
