@@ -97,7 +97,7 @@ async def _feed(on_persist=None):
     feed = FeedService(
         broker, SimulatorSource(INSTRUMENTS, seed=1), INSTRUMENTS, on_persist=on_persist
     )
-    return broker, feed, got
+    return feed, got
 
 
 async def test_feed_applies_quotes_in_order_publishes_persists_and_acknowledges():
@@ -106,7 +106,7 @@ async def test_feed_applies_quotes_in_order_publishes_persists_and_acknowledges(
     async def on_persist(quotes):
         persisted.append([(q.symbol, q.price, q.high, q.volume) for q in quotes])
 
-    broker, feed, got = await _feed(on_persist)
+    feed, got = await _feed(on_persist)
     await feed.publish([SimulatorSource(INSTRUMENTS, seed=2).step(1.0)[0]])  # seq 1 on AAPL
     got.clear()
     persisted.clear()
@@ -149,7 +149,7 @@ async def test_a_failed_write_is_acknowledged_as_not_persisted_and_retried():
     async def failing(quotes):
         raise OSError("database is down")
 
-    broker, feed, got = await _feed(failing)
+    feed, _ = await _feed(failing)
     ack = await feed.apply_quotes(
         parse_apply_quotes(seal(apply_quotes_message("req-1", [QuoteUpdate("MSFT", 60.0)]), 1))
     )
@@ -158,7 +158,7 @@ async def test_a_failed_write_is_acknowledged_as_not_persisted_and_retried():
 
 
 async def test_bad_frames_are_counted_and_answered_when_they_carry_a_request_id():
-    broker, feed, got = await _feed()
+    feed, got = await _feed()
     feed.handle_control(b"[1, 2]")
     feed.handle_control(frame({"request_id": "req-1", "quotes": [{"symbol": "AAPL"}]}))
     await eventually(lambda: any(p.channel == reply_channel("req-1") for p in got), "the ack")
@@ -171,3 +171,19 @@ async def test_bad_frames_are_counted_and_answered_when_they_carry_a_request_id(
     assert reply is None and feed.control_errors == 3
     reply = await feed.execute_control(frame({"request_id": "x", "quotes": [7]}))
     assert reply is not None and parse_ack(reply + b"}").error is not None
+
+
+async def test_an_expired_request_is_refused_unapplied():
+    feed, got = await _feed()
+    body = apply_quotes_message("req-1", [QuoteUpdate("MSFT", 60.0)], expires_at=1.0)
+    ack = await feed.apply_quotes(parse_apply_quotes(seal(body, 1)))
+    assert ack.error is not None and "expired" in ack.error and not ack.applied
+    assert feed.quotes["MSFT"].price == 50.0 and not got
+    with pytest.raises(ControlMessageError, match=r"data\.expires_at must be greater than 0"):
+        parse_apply_quotes(
+            frame({"request_id": "r", "expires_at": -1, "quotes": [{"symbol": "A", "price": 1}]})
+        )
+    with pytest.raises(ControlMessageError, match="unknown field 'reply_to'"):
+        parse_apply_quotes(
+            frame({"request_id": "r", "reply_to": "x", "quotes": [{"symbol": "A", "price": 1}]})
+        )

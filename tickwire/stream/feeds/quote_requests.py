@@ -13,12 +13,16 @@ on :func:`reply_channel` of the request id, or on the same socket.
 
 Request::
 
-    {"type": "apply_quotes", "data": {"request_id": "a1b2...", "quotes": [
+    {"type": "apply_quotes", "data": {"request_id": "a1b2...", "expires_at": 1764470010.5,
+     "quotes": [
         {"symbol": "MSFT", "price": 505.92, "volume": 0, "day_volume": 1200, "ts": 1764470000.5}
     ]}}
 
 ``volume`` (default 0), ``day_volume`` (null: add ``volume`` to the day's) and ``ts`` (Unix
 seconds; 0 or absent: when the feed applies it) are optional; any other field is refused.
+``expires_at`` (Unix seconds, optional) is when the sender stops waiting for the answer: a
+feed that gets the request later (it was stopped, or the broker slow) refuses it unapplied,
+so a sender that gave up can say truthfully that nothing was applied.
 
 Acknowledgement::
 
@@ -106,6 +110,8 @@ class QuoteUpdate:
 class ApplyQuotes:
     request_id: str
     quotes: tuple[QuoteUpdate, ...]
+    #: Unix time after which the request must not be applied (None: no limit).
+    expires_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +156,9 @@ def reply_channel(request_id: str) -> str:
     return REPLY_PREFIX + request_id
 
 
-def apply_quotes_message(request_id: str, quotes: list[QuoteUpdate]) -> bytes:
+def apply_quotes_message(
+    request_id: str, quotes: list[QuoteUpdate], expires_at: float | None = None
+) -> bytes:
     """The body of an ``apply_quotes`` request, to publish on CONTROL_CHANNEL.
 
     Raises ControlMessageError for a request the feed would refuse (checked here too, so a
@@ -163,7 +171,10 @@ def apply_quotes_message(request_id: str, quotes: list[QuoteUpdate]) -> bytes:
             _quote(item, index)
     except ValueError as exc:
         raise ControlMessageError(f"apply_quotes {exc}", request_id) from None
-    body = encode_body(APPLY_QUOTES, {"request_id": request_id, "quotes": items})
+    data: dict[str, Any] = {"request_id": request_id, "quotes": items}
+    if expires_at is not None:
+        data["expires_at"] = expires_at
+    body = encode_body(APPLY_QUOTES, data)
     parse_apply_quotes(body + b"}")
     return body
 
@@ -243,11 +254,16 @@ def parse_apply_quotes(frame: bytes) -> ApplyQuotes:
         raise ControlMessageError(
             f"apply_quotes takes at most {MAX_APPLY_QUOTES} quotes, not {len(quotes)}", request_id
         )
+    unknown = sorted(set(data) - {"request_id", "quotes", "expires_at"})
+    if unknown:
+        raise ControlMessageError(f"apply_quotes has unknown field {unknown[0]!r}", request_id)
     try:
         parsed = tuple(_quote(item, i) for i, item in enumerate(quotes))
+        raw = data.get("expires_at")
+        expires = None if raw is None else _number(raw, "data.expires_at", positive=True)
     except ValueError as exc:
         raise ControlMessageError(f"apply_quotes {exc}", request_id) from None
-    return ApplyQuotes(request_id, parsed)
+    return ApplyQuotes(request_id, parsed, expires)
 
 
 def parse_ack(frame: bytes) -> QuotesAck:

@@ -305,11 +305,18 @@ class FeedService:
 
         Each quote is published with its channel's next seq, folded into the day's high,
         low and volume and into the bars like any tick. Quotes for symbols this feed does
-        not carry are rejected with the reason. ``persisted`` says whether the write that
+        not carry are rejected with the reason; a request past its ``expires_at`` is
+        refused whole (``error``), unapplied. ``persisted`` says whether the write that
         followed succeeded (on failure the quotes stay dirty and the next round retries).
         """
         self.quote_requests += 1
         ack = QuotesAck(request.request_id, feed=self._identity())
+        if request.expires_at is not None and time.time() > request.expires_at:
+            # The sender has given up and told its user nothing was applied: keep it so.
+            self.control_errors += 1
+            ack.error = "the request expired before the feed received it; nothing applied"
+            log.warning("one-off quotes request %s expired unapplied", request.request_id)
+            return ack
         ticks: list[Tick] = []
         for update in request.quotes:
             if update.symbol not in self.quotes:
