@@ -38,9 +38,17 @@ TICKWIRE = Path(sys.executable).parent / "tickwire"
 
 
 @pytest.fixture
-def home() -> Iterator[Path]:
+def home(request) -> Iterator[Path]:
     # Short on purpose: a Unix socket path has at most 107 bytes.
     path = Path(tempfile.mkdtemp(prefix="tw-", dir="/tmp"))
+    if os.environ.get("TICKWIRE_TEST_DATABASE") == "postgres":
+        # Not the e2e session's shared database, whose server's feed writes MSFT too.
+        pg = request.getfixturevalue("postgres_server")
+        url = pg.create_database("tickwire_oneoff_" + path.name[3:].lower().replace("-", "_"))
+    else:
+        url = f"sqlite:///{path / 'db.sqlite3'}"
+    # The user's configuration, where `tickwire manage` finds it.
+    (path / ".env").write_text(f"DATABASE_URL={url}\n")
     (path / "server-feed.csv").write_text(
         "symbol,price,volume,ts\n" + "".join(f"AAPL,{200 + i},1,{i + 1}\n" for i in range(50))
     )
@@ -50,7 +58,10 @@ def home() -> Iterator[Path]:
 
 
 def feed_env(home: Path) -> dict[str, str]:
+    """The server's settings: its home's database, and a replay of AAPL as its feed."""
+    database = (home / ".env").read_text().strip().removeprefix("DATABASE_URL=")
     return {
+        "DATABASE_URL": database,
         "TICKWIRE_FEED_SOURCE": "replay",
         "TICKWIRE_FEED_FILE": str(home / "server-feed.csv"),
         "TICKWIRE_FEED_LOOP": "true",
@@ -83,15 +94,22 @@ def update_args(home: Path, ack_timeout: str = "20") -> list[str]:
 
 
 def run_update(home: Path, ack_timeout: str = "20", **extra: str) -> tuple[int, str]:
-    proc = subprocess.run(
+    proc = subprocess.Popen(
         update_args(home, ack_timeout),
         cwd=ROOT,
-        env=user_env(home, **extra),
-        capture_output=True,
+        env=user_env(home, PYTHONFAULTHANDLER="1", **extra),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
-        timeout=120,
     )
-    return proc.returncode, proc.stdout + proc.stderr
+    try:
+        out, _ = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        # SIGABRT makes the faulthandler print where every thread is stuck.
+        proc.send_signal(signal.SIGABRT)
+        out, _ = proc.communicate(timeout=30)
+        raise AssertionError(f"update_asset_prices did not finish:\n{out}") from None
+    return proc.returncode, out
 
 
 def rest_price(server: ServerProcess, symbol: str = "MSFT") -> float:
@@ -245,14 +263,17 @@ async def test_a_feed_process_on_redis_carries_the_commands_price(home):
         feed.start()
         wait_until(lambda: _healthy(node), 60, "the node's health with the feed process")
         shared = {k: v for k, v in env.items() if k not in feed_env(home)}
+        assert "DATABASE_URL" not in shared  # the command reads it from TICKWIRE_HOME/.env
         _, update, code, out = await update_while_subscribed(node, home, **shared)
         assert code == 0, out + feed.log()
         assert update is not None and update["data"]["price"] == PRICE, out + feed.log()
         assert f"sent through the running price feed (feed process on {redis.url}): " in out
         assert "1 published, 0 rejected" in out
         assert rest_price(node) == PRICE
-        # The feed process stopped: the command writes directly again.
+        # The feed process stopped: once its heartbeat is gone (at once on a clean stop,
+        # after TICKWIRE_NODE_TIMEOUT_SECONDS if it died), the command writes directly.
         feed.stop()
+        wait_until(lambda: not _healthy(node), 30, "the node to see no feed process")
         (home / "quote.csv").write_text("symbol,price,volume,ts\nMSFT,77.25,7,1\n")
         code, out = run_update(home, **shared)
         assert code == 0 and "no price feed is running: written to the database" in out, out

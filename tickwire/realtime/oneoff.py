@@ -19,7 +19,9 @@ caller must not write directly then, since that write would race the feed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +50,9 @@ __all__ = [
     "FeedUnreachable",
     "deliver_quotes",
 ]
+
+#: Seconds beyond the acknowledgement wait that the whole exchange with Redis may take.
+_REDIS_GRACE = 15.0
 
 
 class FeedDidNotAnswer(Exception):
@@ -88,7 +93,16 @@ def deliver_quotes(quotes: list[QuoteUpdate], timeout: float = 10.0) -> Delivery
     url = settings.TICKWIRE_BROKER_URL
     if url.startswith("memory:"):
         return _through_socket(settings.TICKWIRE_HOME, request_id, body, timeout)
-    return asyncio.run(_through_redis(url, request_id, body, timeout))
+    return asyncio.run(_bounded(_through_redis(url, request_id, body, timeout), timeout))
+
+
+async def _bounded(work: Coroutine[Any, Any, Delivery], timeout: float) -> Delivery:
+    # Redis calls have no timeout of their own: a Redis that stops answering mid-way
+    # (paused, say) must not hang the command.
+    try:
+        return await asyncio.wait_for(work, timeout + _REDIS_GRACE)
+    except TimeoutError:
+        raise FeedUnreachable(f"Redis did not answer within {timeout + _REDIS_GRACE:g}s") from None
 
 
 def _read_ack(frame: bytes, request_id: str, where: str) -> QuotesAck:
@@ -153,9 +167,12 @@ async def _through_redis(url: str, request_id: str, body: bytes, timeout: float)
             ) from None
         if not feeds:
             return Delivery("database")
-        # Subscribed before the request goes out, so the answer cannot be missed.
-        await broker.subscribe(channel)
-        await broker.publish(CONTROL_CHANNEL, body)
+        try:
+            # Subscribed before the request goes out, so the answer cannot be missed.
+            await broker.subscribe(channel)
+            await broker.publish(CONTROL_CHANNEL, body)
+        except (BrokerUnavailable, ConnectionError, OSError) as exc:
+            raise FeedUnreachable(f"the request could not be sent through Redis: {exc}") from None
         try:
             frame = await asyncio.wait_for(answers.get(), timeout)
         except TimeoutError:
@@ -166,7 +183,8 @@ async def _through_redis(url: str, request_id: str, body: bytes, timeout: float)
             ) from None
         return Delivery(where, _read_ack(frame, request_id, where))
     finally:
-        await broker.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(broker.close(), 5.0)
 
 
 def _redacted(url: str) -> str:
