@@ -151,11 +151,13 @@ class Command(BaseCommand):
             delivery = deliver_quotes(updates, ack_timeout)
         except ControlMessageError as exc:
             raise CommandError(f"the source's quotes cannot be sent: {exc}") from None
-        except (FeedDidNotAnswer, FeedUnreachable) as exc:
+        except FeedDidNotAnswer as exc:
             # A direct write now would race a feed that may be running: write nothing.
             raise CommandError(
                 f"{exc}; nothing was written (the feed refuses the request once it expires)"
             ) from None
+        except FeedUnreachable as exc:
+            raise CommandError(f"{exc}; nothing was written") from None
         if delivery.note:
             self.stdout.write(delivery.note)
         return delivery
