@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -290,3 +291,22 @@ def _healthy(server: ServerProcess) -> bool:
             return r.status == 200
     except OSError:
         return False
+
+
+def test_an_unreachable_redis_writes_nothing(home):
+    server = ServerProcess(home, env=feed_env(home))
+    server.start()  # migrates and loads the demo data
+    server.stop()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed_port = s.getsockname()[1]
+    url = f"redis://127.0.0.1:{closed_port}/0"
+    code, out = run_update(home, TICKWIRE_BROKER_URL=url)
+    assert code == 1, out
+    assert f"cannot reach the broker {url} to find the running price feed" in out
+    assert "nothing was written" in out
+    server.start()
+    try:
+        assert rest_price(server) != PRICE
+    finally:
+        server.stop()
