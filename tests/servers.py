@@ -37,6 +37,8 @@ class ServerProcess:
         self.env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": settings,
+            # Its own home: its .env, static files and control socket are not the checkout's.
+            "TICKWIRE_HOME": str(workdir),
             "DATABASE_URL": os.environ.get("TICKWIRE_E2E_DATABASE_URL")
             or f"sqlite:///{workdir / 'db.sqlite3'}",
             "REALTIME_UPDATE_INTERVAL": "0.05",

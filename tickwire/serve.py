@@ -47,9 +47,12 @@ def main(argv: list[str] | None = None) -> int:
         options = uvicorn_options()
         if not args.no_setup:
             prepare_database()
-        from tickwire.realtime import preflight
+        from tickwire.realtime import control_socket, preflight
 
         preflight.check_server()
+        # The in-process feed listens on TICKWIRE_HOME/run/control.sock while the server
+        # runs, so `update_asset_prices` goes through it (the runtime opens and removes it).
+        control_socket.enable()
     except StartupError as exc:
         fail("tickwire", exc)
     import uvicorn

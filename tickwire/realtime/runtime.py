@@ -39,7 +39,7 @@ from tickwire.stream.node import Node
 from tickwire.stream.protocol import CloseCode
 from tickwire.stream.tasks import log_failure
 
-from . import services
+from . import control_socket, services
 from .cluster import Cluster, FeedHeartbeat, create_cluster, create_feed_heartbeat
 from .connection import Connection
 from .publishers import LoopPublisher, broker_from_settings
@@ -162,6 +162,8 @@ class Runtime:
         )
         self.feed: FeedService | None = None
         self.feed_heartbeat: FeedHeartbeat | None = None
+        #: The local control socket (embedded server: no broker another process reaches).
+        self.control_endpoint: control_socket.ControlEndpoint | None = None
         self._control: Outbox | None = None
         self.connections: dict[str, Connection] = {}
         self.started_at = time.time()
@@ -212,6 +214,10 @@ class Runtime:
         self.feed_heartbeat = feed_heartbeat(self.broker, feed)
         if self.feed_heartbeat is not None:
             self.feed_heartbeat.start()
+        elif control_socket.enabled():
+            path = control_socket.socket_path(settings.TICKWIRE_HOME)
+            endpoint = control_socket.ControlEndpoint(path, feed.execute_control)
+            self.control_endpoint = endpoint if await endpoint.start() else None
         log.info("feed %s started with %d instruments", source.name, len(instruments))
         return feed
 
@@ -238,6 +244,9 @@ class Runtime:
         if self.feed_heartbeat is not None:
             await self.feed_heartbeat.stop()
             self.feed_heartbeat = None
+        if self.control_endpoint is not None:
+            await self.control_endpoint.stop()
+            self.control_endpoint = None
         if self.feed is not None:
             await self.feed.stop()
             self.feed = None

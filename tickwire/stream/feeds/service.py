@@ -11,7 +11,11 @@ OHLCV bars (:class:`~tickwire.stream.feeds.bars.BarAggregator`); closed bars go 
 
 Control: a ``force_price_update`` message on :data:`CONTROL_CHANNEL` (published by the
 REST endpoint, from any process) makes the feed fetch those symbols now — sources that can
-poll on demand do, streaming sources republish their latest quote.
+poll on demand do, streaming sources republish their latest quote. An ``apply_quotes``
+message (:mod:`.quote_requests`; sent by ``update_asset_prices``) hands the feed quotes to
+apply as ticks: published, folded into the day and the bars, persisted at once, and
+acknowledged on the request's reply channel. A bad control frame is counted and logged,
+never fatal.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -31,6 +37,16 @@ from ..channels import asset_channel
 from ..protocol import encode_body, utc_timestamp
 from .bars import BarAggregator
 from .base import Bar, Instrument, Source, Tick
+from .quote_requests import (
+    APPLY_QUOTES,
+    ApplyQuotes,
+    ControlMessageError,
+    QuotesAck,
+    Rejection,
+    message_type,
+    parse_apply_quotes,
+    reply_channel,
+)
 
 __all__ = [
     "CONTROL_CHANNEL",
@@ -205,10 +221,12 @@ class FeedService:
         self.bar_failures = 0
         self.bars_dropped = 0
         self.forced_updates = 0
+        self.quote_requests = 0
+        self.applied_quotes = 0
         self.control_errors = 0
         self._task: asyncio.Task[None] | None = None
         self._persist_task: asyncio.Task[None] | None = None
-        self._control_tasks: set[asyncio.Task[int]] = set()
+        self._control_tasks: set[asyncio.Task[object]] = set()
 
     # -- the pure part: ticks to encoded updates -------------------------------------------
 
@@ -270,26 +288,122 @@ class FeedService:
         sent = await self.publish(ticks) if ticks else 0
         fresh = {t.symbol for t in ticks}
         stamp = utc_timestamp()
-        items = [
-            (asset_channel(s), self.quotes[s].body(stamp))
-            for s in known
-            if s not in fresh
-        ]
+        items = [(asset_channel(s), self.quotes[s].body(stamp)) for s in known if s not in fresh]
         if items:
             await self.broker.publish_many(items)
             self.published += len(items)
         log.info("forced update of %d symbols: %d updates", len(known), sent + len(items))
         return sent + len(items)
 
-    def handle_control(self, frame: bytes) -> None:
-        """Act on a control frame from the broker (called from its delivery handler)."""
+    # -- control: one-off quotes ------------------------------------------------------------
+
+    def _identity(self) -> dict[str, object]:
+        return {"pid": os.getpid(), "host": socket.gethostname(), "source": self.source.name}
+
+    async def apply_quotes(self, request: ApplyQuotes) -> QuotesAck:
+        """Apply one-off quotes as ticks, in order, then persist at once; returns the ack.
+
+        Each quote is published with its channel's next seq, folded into the day's high,
+        low and volume and into the bars like any tick. Quotes for symbols this feed does
+        not carry are rejected with the reason; a request past its ``expires_at`` is
+        refused whole (``error``), unapplied. ``persisted`` says whether the write that
+        followed succeeded (on failure the quotes stay dirty and the next round retries).
+        """
+        self.quote_requests += 1
+        ack = QuotesAck(request.request_id, feed=self._identity())
+        if request.expires_at is not None and time.time() > request.expires_at:
+            # The sender has given up and told its user nothing was applied: keep it so.
+            self.control_errors += 1
+            ack.error = "the request expired before the feed received it; nothing applied"
+            log.warning("one-off quotes request %s expired unapplied", request.request_id)
+            return ack
+        ticks: list[Tick] = []
+        for update in request.quotes:
+            if update.symbol not in self.quotes:
+                ack.rejected.append(Rejection(update.symbol, "not a symbol this feed quotes"))
+            else:
+                ticks.append(update.tick())
+        items = self.apply(ticks)
+        if items:
+            publications = await self.broker.publish_many(items)
+            self.published += len(items)
+            self.last_publish_at = time.time()
+            self.applied_quotes += len(items)
+            for tick, pub in zip(ticks, publications, strict=True):
+                ack.applied.append({"symbol": tick.symbol, "price": tick.price, "seq": pub.seq})
+        failures = self.persist_failures
+        if self.on_persist is not None:
+            await self.persist()
+        ack.persisted = self.on_persist is not None and self.persist_failures == failures
+        log.info(
+            "applied %d one-off quotes (%d rejected) for request %s",
+            len(ack.applied),
+            len(ack.rejected),
+            request.request_id,
+        )
+        return ack
+
+    async def execute_control(self, frame: bytes) -> bytes | None:
+        """Act on a control frame and return the acknowledgement body, if the message has
+        one (``apply_quotes``); a forced update is only started. For callers that carry
+        the reply themselves (the server's local control socket). Never raises for a bad
+        frame: it is counted, logged, and acknowledged with the error when it has a
+        request id.
+        """
         try:
-            symbols = parse_control(frame)
-        except ValueError as exc:
+            kind = message_type(frame)
+            if kind == APPLY_QUOTES:
+                return (await self.apply_quotes(parse_apply_quotes(frame))).body()
+        except ControlMessageError as exc:
+            self.control_errors += 1
+            log.warning("ignored control message: %s", exc)
+            if exc.request_id is None:
+                return None
+            return QuotesAck(exc.request_id, error=str(exc), feed=self._identity()).body()
+        self.handle_control(frame)
+        return None
+
+    async def _apply_and_reply(self, frame: bytes) -> None:
+        try:
+            request: ApplyQuotes | None = parse_apply_quotes(frame)
+        except ControlMessageError as exc:
+            self.control_errors += 1
+            log.warning("ignored control message: %s", exc)
+            if exc.request_id is None:
+                return
+            request, ack = None, QuotesAck(exc.request_id, error=str(exc))
+            ack.feed = self._identity()
+        if request is not None:
+            ack = await self.apply_quotes(request)
+        try:
+            await self.broker.publish(reply_channel(ack.request_id), ack.body())
+        except Exception:
+            log.exception("acknowledging request %s failed", ack.request_id)
+
+    def handle_control(self, frame: bytes) -> None:
+        """Act on a control frame from the broker (called from its delivery handler).
+
+        ``apply_quotes`` is applied and acknowledged on the request's reply channel;
+        ``force_price_update`` fetches now. Anything else is counted and logged.
+        """
+        try:
+            kind = message_type(frame)
+        except ControlMessageError as exc:
             self.control_errors += 1
             log.warning("ignored control message: %s", exc)
             return
-        task = asyncio.ensure_future(self.force_update(symbols))
+        work: Awaitable[object]
+        if kind == APPLY_QUOTES:
+            work = self._apply_and_reply(frame)
+        else:
+            try:
+                symbols = parse_control(frame)
+            except ValueError as exc:
+                self.control_errors += 1
+                log.warning("ignored control message: %s", exc)
+                return
+            work = self.force_update(symbols)
+        task = asyncio.ensure_future(work)
         # Keep a reference until done: the loop holds tasks only weakly.
         self._control_tasks.add(task)
         task.add_done_callback(self._control_tasks.discard)
@@ -413,6 +527,9 @@ class FeedService:
             "bar_failures": self.bar_failures,
             "bars_dropped": self.bars_dropped,
             "forced_updates": self.forced_updates,
+            "quote_requests": self.quote_requests,
+            "applied_quotes": self.applied_quotes,
+            "control_errors": self.control_errors,
             "last_publish_at": self.last_publish_at,
             "source": self.source.status(),
         }

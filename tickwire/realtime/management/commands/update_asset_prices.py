@@ -1,11 +1,13 @@
 """``python manage.py update_asset_prices``: fetch prices (or daily history) once.
 
 Prices come from the configured data source (``--source``, default TICKWIRE_FEED_SOURCE):
-one quote per asset, written in one transaction. ``--historical --days N [--interval
-1m|1d]`` backfills bars instead, page by page and resumably, from the source's history
-where it has one, else rolled up from the stored 1-minute bars (see
-:mod:`tickwire.realtime.management.history`). ``--dry-run`` prints what would change and
-writes nothing.
+one quote per asset. While a price feed runs (the embedded server's, or a feed process on
+Redis) the quotes go through it (:mod:`tickwire.realtime.oneoff`), so subscribers get them
+and the feed's own persistence does not overwrite them; with no feed running they are
+written in one transaction. ``--historical --days N [--interval 1m|1d]`` backfills bars
+instead, page by page and resumably, from the source's history where it has one, else
+rolled up from the stored 1-minute bars (see :mod:`tickwire.realtime.management.history`).
+``--dry-run`` prints what would change and writes nothing.
 """
 
 from __future__ import annotations
@@ -25,9 +27,16 @@ from tickwire.realtime.management.arguments import (
     symbol,
 )
 from tickwire.realtime.management.history import INTERVALS, run_history
+from tickwire.realtime.oneoff import (
+    Delivery,
+    FeedDidNotAnswer,
+    FeedUnreachable,
+    deliver_quotes,
+)
 from tickwire.realtime.runtime import build_feed_source
 from tickwire.realtime.services import instruments_from_assets, persist_quotes, price_decimals
-from tickwire.stream.feeds import Instrument, Quote, Source
+from tickwire.stream.feeds import Instrument, Quote, Source, Tick
+from tickwire.stream.feeds.quote_requests import ControlMessageError, QuoteUpdate
 
 MAX_DAYS = 3650
 
@@ -74,6 +83,12 @@ class Command(BaseCommand):
             default=15.0,
             help="seconds to wait for streaming sources to quote every symbol (default 15)",
         )
+        parser.add_argument(
+            "--ack-timeout",
+            type=positive_float,
+            default=10.0,
+            help="seconds to wait for a running price feed to acknowledge (default 10)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["days"] is not None and not options["historical"]:
@@ -101,11 +116,16 @@ class Command(BaseCommand):
                 out, source, symbols, days, interval, options["dry_run"], options["refetch"]
             )
         else:
-            self._prices(source, assets, options["timeout"], options["dry_run"])
+            self._prices(
+                source, assets, options["timeout"], options["dry_run"], options["ack_timeout"]
+            )
 
-    def _prices(self, source: Source, assets: list[Asset], timeout: float, dry: bool) -> None:
+    def _prices(
+        self, source: Source, assets: list[Asset], timeout: float, dry: bool, ack_timeout: float
+    ) -> None:
         ticks = asyncio.run(source.fetch([a.symbol for a in assets], timeout))
         quotes: list[Quote] = []
+        fetched: list[Tick] = []
         missing: list[str] = []
         for asset in assets:
             tick = ticks.get(asset.symbol)
@@ -117,17 +137,64 @@ class Command(BaseCommand):
             old = float(asset.current_price) if asset.current_price is not None else None
             quote.apply(tick)
             quotes.append(quote)
+            fetched.append(tick)
             if old:
                 move = f"{(tick.price - old) / old * 100:+.2f}%"
                 self.stdout.write(f"{asset.symbol:<10} {old:>14g} -> {tick.price:<14g} {move}")
             else:
                 self.stdout.write(f"{asset.symbol:<10} {'-':>14} -> {tick.price:g}")
-        verb = "would update" if dry else "updated"
-        if quotes and not dry:
-            persist_quotes(quotes)
-        self.stdout.write(f"{verb} {len(quotes)} of {len(assets)} assets from {source.name}")
+        if dry or not quotes:
+            verb = "would update" if dry else "updated"
+            self.stdout.write(f"{verb} {len(quotes)} of {len(assets)} assets from {source.name}")
+        else:
+            delivery = self._deliver(fetched, ack_timeout)
+            if not delivery.through_feed:
+                persist_quotes(quotes)
+                self.stdout.write(
+                    f"updated {len(quotes)} of {len(assets)} assets from {source.name}: "
+                    "no price feed is running: written to the database"
+                )
+            else:
+                self._report(delivery, len(assets), source.name)
         if missing:
             raise CommandError(f"no quote from {source.name} for: {', '.join(missing)}")
+
+    def _deliver(self, ticks: list[Tick], ack_timeout: float) -> Delivery:
+        updates = [QuoteUpdate(t.symbol, t.price, t.volume, t.day_volume, t.ts) for t in ticks]
+        try:
+            delivery = deliver_quotes(updates, ack_timeout)
+        except ControlMessageError as exc:
+            raise CommandError(f"the source's quotes cannot be sent: {exc}") from None
+        except FeedDidNotAnswer as exc:
+            # A direct write now would race a feed that may be running: write nothing.
+            raise CommandError(
+                f"{exc}; nothing was written (the feed refuses the request once it expires)"
+            ) from None
+        except FeedUnreachable as exc:
+            raise CommandError(f"{exc}; nothing was written") from None
+        if delivery.note:
+            self.stdout.write(delivery.note)
+        return delivery
+
+    def _report(self, delivery: Delivery, total: int, origin: str) -> None:
+        ack = delivery.ack
+        assert ack is not None
+        if ack.error:
+            raise CommandError(f"the running price feed ({delivery.via}) refused: {ack.error}")
+        self.stdout.write(
+            f"updated {len(ack.applied)} of {total} assets from {origin}: sent through the "
+            f"running price feed ({delivery.via}): {len(ack.applied)} published, "
+            f"{len(ack.rejected)} rejected"
+        )
+        for rejection in ack.rejected:
+            self.stdout.write(f"{rejection.symbol:<10} rejected by the feed: {rejection.reason}")
+        if not ack.persisted:
+            self.stdout.write(
+                "the feed could not write the database yet; it retries with its next batch"
+            )
+        if ack.rejected:
+            names = ", ".join(r.symbol for r in ack.rejected)
+            raise CommandError(f"the running price feed rejected: {names}")
 
 
 def _source(options: dict[str, Any], instruments: list[Instrument], subset: bool) -> Source:
