@@ -187,3 +187,31 @@ async def test_an_expired_request_is_refused_unapplied():
         parse_apply_quotes(
             frame({"request_id": "r", "reply_to": "x", "quotes": [{"symbol": "A", "price": 1}]})
         )
+
+
+async def test_a_quote_older_than_the_feeds_latest_is_rejected_never_published():
+    feed, got = await _feed()
+    latest = feed.quotes["MSFT"].ts
+    body = apply_quotes_message(
+        "req-1", [QuoteUpdate("MSFT", 60.0, 0.0, None, latest - 60), QuoteUpdate("AAPL", 101.0)]
+    )
+    ack = await feed.apply_quotes(parse_apply_quotes(seal(body, 1)))
+    assert [a["symbol"] for a in ack.applied] == ["AAPL"]
+    (rejection,) = ack.rejected
+    assert rejection.symbol == "MSFT" and "before the feed's latest quote of it" in rejection.reason
+    assert feed.quotes["MSFT"].price == 50.0
+    assert [orjson.loads(p.frame)["data"]["symbol"] for p in got] == ["AAPL"]
+
+
+async def test_the_simulator_walks_on_from_a_one_off_price():
+    source = SimulatorSource(INSTRUMENTS, seed=4)
+    broker = MemoryBroker()
+    await broker.start(lambda pub: None)
+    feed = FeedService(broker, source, INSTRUMENTS)
+    await feed.apply_quotes(
+        parse_apply_quotes(seal(apply_quotes_message("r", [QuoteUpdate("MSFT", 500.0)]), 1))
+    )
+    (tick,) = source.step(symbols={"MSFT"})
+    # One step of the walk from 500, not from the 50 the simulation had.
+    assert 450.0 < tick.price < 550.0
+    await broker.close()

@@ -136,6 +136,12 @@ class Source(ABC):
         """
         return _no_history(self.name)
 
+    def adopt(self, ticks: Sequence[Tick]) -> None:
+        """The feed published ``ticks`` that did not come from this source (one-off quotes
+        sent through the running feed). A source that makes prices up (the simulator)
+        continues from them; a provider's next real tick supersedes them anyway."""
+        return None
+
     def status(self) -> dict[str, object]:
         """State for ``/realtime/status/``: connected, last message, errors."""
         return {"source": self.name}

@@ -19,6 +19,7 @@ import csv
 import logging
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -213,12 +214,16 @@ class ReplaySource(Source):
         return []
 
     async def fetch(self, symbols: Sequence[str], timeout: float = 15.0) -> dict[str, Tick]:
-        """The last tick of each symbol in the file."""
+        """The last tick of each symbol in the file, played now: stamped with the current
+        time like every tick this source plays, unless ``original_time``."""
         wanted = set(symbols)
         last: dict[str, Tick] = {}
         for tick in read_ticks(self.path, self.stats):
             if tick.symbol in wanted:
                 last[tick.symbol] = tick
+        if not self.original_time:
+            now = time.time()
+            last = {s: replace(t, ts=now) for s, t in last.items()}
         return last
 
     def history_until(self) -> float:

@@ -157,6 +157,23 @@ class RoutedSource(Source):
             out.append(tick)
         return out
 
+    def adopt(self, ticks: Sequence[Tick]) -> None:
+        """One-off quotes the feed published: they count as the asset's latest tick (so a
+        provider's older tick is still refused after them), and the sources carrying the
+        asset are told, so a simulated one walks on from them."""
+        by_member: dict[str, list[Tick]] = {}
+        for tick in ticks:
+            route = self.routes.get(tick.symbol)
+            if route is None:
+                continue
+            if tick.ts and tick.ts > route.last_ts:
+                route.last_ts = tick.ts
+                route.last_from = ""
+            for name in {route.primary, route.backup, route.active} - {None}:
+                by_member.setdefault(str(name), []).append(tick)
+        for name, adopted in by_member.items():
+            self.members[name].source.adopt(adopted)
+
     def check(self) -> None:
         """Update each member's up state and switch assets whose rule says so."""
         now = self.clock()

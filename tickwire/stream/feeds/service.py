@@ -319,11 +319,22 @@ class FeedService:
             return ack
         ticks: list[Tick] = []
         for update in request.quotes:
-            if update.symbol not in self.quotes:
+            quote = self.quotes.get(update.symbol)
+            if quote is None:
                 ack.rejected.append(Rejection(update.symbol, "not a symbol this feed quotes"))
+            elif update.ts and update.ts < quote.ts:
+                # Never a price going backwards in time: the feed has a newer one.
+                ack.rejected.append(
+                    Rejection(
+                        update.symbol,
+                        f"observed at {utc_timestamp(update.ts)}, before the feed's latest "
+                        f"quote of it ({utc_timestamp(quote.ts)})",
+                    )
+                )
             else:
                 ticks.append(update.tick())
         items = self.apply(ticks)
+        self.source.adopt(ticks)
         if items:
             publications = await self.broker.publish_many(items)
             self.published += len(items)

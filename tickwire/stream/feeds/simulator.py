@@ -93,6 +93,13 @@ class SimulatorSource(Source):
             next_at = max(next_at + self.interval, loop.time())
             await asyncio.sleep(next_at - loop.time())
 
+    def adopt(self, ticks: Sequence[Tick]) -> None:
+        """Walk on from prices the feed published from elsewhere (one-off quotes), so a
+        price set by ``update_asset_prices`` is where the simulation continues."""
+        for tick in ticks:
+            if tick.symbol in self._prices and tick.price > 0:
+                self._prices[tick.symbol] = tick.price
+
     async def refresh(self, symbols: Sequence[str]) -> list[Tick]:
         """Step just these instruments now (a forced update)."""
         return self.step(symbols=set(symbols))
