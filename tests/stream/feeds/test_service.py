@@ -1,5 +1,7 @@
 """The feed service and its quotes: the numbers users see."""
 
+import asyncio
+
 import orjson
 
 from tickwire.stream.brokers import MemoryBroker
@@ -83,3 +85,34 @@ async def test_persist_is_batched_and_retried_after_failure():
     assert await feed.persist() == 2
     assert await feed.persist() == 0  # nothing dirty any more
     assert calls == [["AAPL", "EUR-USD"], ["AAPL", "EUR-USD"]]
+
+
+async def test_stop_waits_for_a_write_under_way_instead_of_cutting_it_off():
+    written: list[list[str]] = []
+    started = asyncio.Event()
+    release = asyncio.Event()
+
+    async def slow_persist(quotes):
+        started.set()
+        await release.wait()  # a database write taking its time
+        written.append([q.symbol for q in quotes])
+
+    broker = MemoryBroker()
+    await broker.start(lambda pub: None)
+    insts = [Instrument("AAPL", 100.0)]
+    feed = FeedService(
+        broker, SimulatorSource(insts, seed=1), insts, on_persist=slow_persist,
+        persist_interval=0.01,
+    )  # fmt: skip
+    await feed.publish([Tick("AAPL", 101.0, 1.0, 1.0)])
+    feed.start()
+    await asyncio.wait_for(started.wait(), 10)
+    stopping = asyncio.ensure_future(feed.stop())
+    await asyncio.sleep(0.05)
+    assert not stopping.done(), "stop() must wait for the write under way"
+    release.set()
+    await asyncio.wait_for(stopping, 10)
+    # The write finished and counted; the quote is clean, not lost and not written twice.
+    assert written[0] == ["AAPL"] and feed.persist_failures == 0
+    assert not feed.quotes["AAPL"].dirty
+    await broker.close()

@@ -226,6 +226,8 @@ class FeedService:
         self.control_errors = 0
         self._task: asyncio.Task[None] | None = None
         self._persist_task: asyncio.Task[None] | None = None
+        #: Set by :meth:`stop`: the persistence loop ends after the write under way.
+        self._stopping: asyncio.Event | None = None
         self._control_tasks: set[asyncio.Task[object]] = set()
 
     # -- the pure part: ticks to encoded updates -------------------------------------------
@@ -432,7 +434,8 @@ class FeedService:
         self.started_at = time.time()
         self._task = asyncio.ensure_future(self._run())
         if self.on_persist is not None or self.on_bars is not None:
-            self._persist_task = asyncio.ensure_future(self._persist_loop())
+            self._stopping = asyncio.Event()
+            self._persist_task = asyncio.ensure_future(self._persist_loop(self._stopping))
         return self._task
 
     async def run(self) -> None:
@@ -456,11 +459,17 @@ class FeedService:
     async def stop(self) -> None:
         """Stop the source, then flush dirty quotes once more."""
         self.running = False
-        for task in (self._task, self._persist_task):
-            if task is not None and not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        if self._persist_task is not None:
+            # Never cancelled mid-write: a write cut off in our task may still finish in
+            # its database thread, uncounted, and its quotes would no longer be dirty.
+            if self._stopping is not None:
+                self._stopping.set()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._persist_task
         self._task = self._persist_task = None
         for control in list(self._control_tasks):
             control.cancel()
@@ -470,9 +479,12 @@ class FeedService:
             self._pending_bars.extend(self.bars.drain())
         await self.persist_bars()
 
-    async def _persist_loop(self) -> None:
+    async def _persist_loop(self, stopping: asyncio.Event) -> None:
         while True:
-            await asyncio.sleep(self.persist_interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), self.persist_interval)
+            if stopping.is_set():
+                return  # stop() writes what is left
             await self.persist()
             if self.bars is not None:
                 self._pending_bars.extend(self.bars.flush(time.time()))
