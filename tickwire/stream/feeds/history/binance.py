@@ -87,13 +87,12 @@ class BinanceHistory:
 
     def client(self) -> BinanceRestClient:
         headers = {"X-MBX-APIKEY": self.api_key} if self.api_key else {}
-        extra: dict[str, Any] = {"sleep": self.sleep} if self.sleep else {}
         return BinanceRestClient(
             self.rest_url,
             weight_limit=self.weight_limit,
             clock=self.clock,
             headers=headers,
-            **extra,
+            sleep=self.sleep,
         )
 
     async def pages(

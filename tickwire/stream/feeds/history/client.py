@@ -131,13 +131,13 @@ class RestClient:
         timeout: float = 15.0,
         max_retries: int = 5,
         max_retry_after: float = 600.0,
-        sleep: Sleep = asyncio.sleep,
+        sleep: Sleep | None = None,
     ) -> None:
         self.provider = provider
         self.base_url = base_url.rstrip("/")
         self.max_retries = max_retries
         self.max_retry_after = max_retry_after
-        self.sleep = sleep
+        self.sleep = sleep or asyncio.sleep
         self.requests = 0
         self.rate_limited = 0
         self._backoff = Backoff(1.0, 60.0, jitter=0.5)

@@ -33,8 +33,7 @@ class CoinbaseHistory:
         self.requests = 0
 
     def client(self) -> RestClient:
-        extra: dict[str, Any] = {"sleep": self.sleep} if self.sleep else {}
-        return RestClient("coinbase", self.rest_url, **extra)
+        return RestClient("coinbase", self.rest_url, sleep=self.sleep)
 
     async def pages(
         self, symbol: str, product_id: str, interval: int, start: int, end: int

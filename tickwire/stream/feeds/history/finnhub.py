@@ -37,8 +37,7 @@ class FinnhubHistory:
         self.requests = 0
 
     def client(self) -> RestClient:
-        extra: dict[str, Any] = {"sleep": self.sleep} if self.sleep else {}
-        return RestClient("finnhub", self.rest_url, **extra)
+        return RestClient("finnhub", self.rest_url, sleep=self.sleep)
 
     async def pages(
         self, symbol: str, provider_symbol: str, interval: int, start: int, end: int

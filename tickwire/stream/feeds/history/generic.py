@@ -106,8 +106,9 @@ class HttpHistory:
         return url
 
     def client(self) -> RestClient:
-        extra: dict[str, Any] = {"sleep": self.sleep} if self.sleep else {}
-        return RestClient("http", self.url, headers=self.headers, timeout=self.timeout, **extra)
+        return RestClient(
+            "http", self.url, headers=self.headers, timeout=self.timeout, sleep=self.sleep
+        )
 
     async def pages(
         self, symbol: str, provider_symbol: str, interval: int, start: int, end: int
@@ -123,11 +124,7 @@ class HttpHistory:
                         self.request_url(provider_symbol, interval, start, end, cursor)
                     )
                     self.requests = client.requests
-                    page = [
-                        b
-                        for b in self._bars(symbol, interval, payload)
-                        if start <= b.start < end and b.start > last
-                    ]
+                    page = self._page(symbol, interval, payload, start, end, last)
                     if page:
                         last = page[-1].start
                         yield page
@@ -138,14 +135,18 @@ class HttpHistory:
             for lo, hi in windows(start, end, self.page * interval):
                 payload = await client.get(self.request_url(provider_symbol, interval, lo, hi))
                 self.requests = client.requests
-                page = [
-                    b
-                    for b in self._bars(symbol, interval, payload)
-                    if lo <= b.start < hi and b.start > last
-                ]
+                page = self._page(symbol, interval, payload, lo, hi, last)
                 if page:
                     last = page[-1].start
                     yield page
+
+    def _page(
+        self, symbol: str, interval: int, payload: Any, lo: int, hi: int, last: int
+    ) -> list[Bar]:
+        """The answer's bars starting in ``[lo, hi)`` and after ``last`` (the previous
+        page's last start), so pages stay strictly ascending."""
+        bars = self._bars(symbol, interval, payload)
+        return [b for b in bars if lo <= b.start < hi and b.start > last]
 
     def _bars(self, symbol: str, interval: int, payload: Any) -> list[Bar]:
         try:
