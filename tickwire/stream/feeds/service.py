@@ -368,26 +368,31 @@ class FeedService:
             if kind == APPLY_QUOTES:
                 return (await self.apply_quotes(parse_apply_quotes(frame))).body()
         except ControlMessageError as exc:
-            self.control_errors += 1
-            log.warning("ignored control message: %s", exc)
-            if exc.request_id is None:
-                return None
-            return QuotesAck(exc.request_id, error=str(exc), feed=self._identity()).body()
+            refusal = self._refusal(exc)
+            return None if refusal is None else refusal.body()
         self.handle_control(frame)
         return None
 
+    def _ignore(self, exc: ValueError) -> None:
+        """Count and log a control frame that cannot be acted on."""
+        self.control_errors += 1
+        log.warning("ignored control message: %s", exc)
+
+    def _refusal(self, exc: ControlMessageError) -> QuotesAck | None:
+        """Ignore a bad frame; the ack carrying the error when it names a request id."""
+        self._ignore(exc)
+        if exc.request_id is None:
+            return None
+        return QuotesAck(exc.request_id, error=str(exc), feed=self._identity())
+
     async def _apply_and_reply(self, frame: bytes) -> None:
         try:
-            request: ApplyQuotes | None = parse_apply_quotes(frame)
+            ack = await self.apply_quotes(parse_apply_quotes(frame))
         except ControlMessageError as exc:
-            self.control_errors += 1
-            log.warning("ignored control message: %s", exc)
-            if exc.request_id is None:
+            refusal = self._refusal(exc)
+            if refusal is None:
                 return
-            request, ack = None, QuotesAck(exc.request_id, error=str(exc))
-            ack.feed = self._identity()
-        if request is not None:
-            ack = await self.apply_quotes(request)
+            ack = refusal
         try:
             await self.broker.publish(reply_channel(ack.request_id), ack.body())
         except Exception:
@@ -402,8 +407,7 @@ class FeedService:
         try:
             kind = message_type(frame)
         except ControlMessageError as exc:
-            self.control_errors += 1
-            log.warning("ignored control message: %s", exc)
+            self._ignore(exc)
             return
         work: Awaitable[object]
         if kind == APPLY_QUOTES:
@@ -412,8 +416,7 @@ class FeedService:
             try:
                 symbols = parse_control(frame)
             except ValueError as exc:
-                self.control_errors += 1
-                log.warning("ignored control message: %s", exc)
+                self._ignore(exc)
                 return
             work = self.force_update(symbols)
         task = asyncio.ensure_future(work)
