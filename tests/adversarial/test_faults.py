@@ -22,10 +22,12 @@ from pathlib import Path
 import pytest
 import redis
 
+from tests.servers import wait_until
+
 from .clients import JsStream, PyStream, Recorder
 from .deploy import Deployment, start_deployment
 from .figures import report
-from .wire import get_json, wait_until
+from .wire import get_json
 
 pytestmark = pytest.mark.e2e
 

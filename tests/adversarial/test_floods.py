@@ -17,8 +17,10 @@ import time
 
 import pytest
 
+from tests.servers import wait_until
+
 from .figures import report, rss_mib
-from .wire import OP_PING, OP_TEXT, RawSocket, active_connections, encode_frame, wait_until
+from .wire import OP_PING, OP_TEXT, RawSocket, active_connections, encode_frame
 
 pytestmark = pytest.mark.e2e
 

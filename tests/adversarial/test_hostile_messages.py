@@ -13,8 +13,10 @@ import json
 
 import pytest
 
+from tests.servers import wait_until
+
 from .figures import report
-from .wire import OP_BINARY, OP_TEXT, RawSocket, active_connections, wait_until
+from .wire import OP_BINARY, OP_TEXT, RawSocket, active_connections
 
 pytestmark = pytest.mark.e2e
 

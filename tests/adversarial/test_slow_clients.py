@@ -18,10 +18,10 @@ from datetime import datetime
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-from tests.servers import ServerProcess
+from tests.servers import ServerProcess, wait_until
 
 from .figures import describe_latencies, report
-from .wire import RawSocket, active_connections, get_json, wait_until
+from .wire import RawSocket, active_connections, get_json
 
 pytestmark = pytest.mark.e2e
 

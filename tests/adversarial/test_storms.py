@@ -17,10 +17,10 @@ import time
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-from tests.servers import ServerProcess
+from tests.servers import ServerProcess, wait_until
 
 from .figures import describe_latencies, report, rss_mib
-from .wire import active_connections, wait_until
+from .wire import active_connections
 
 pytestmark = pytest.mark.e2e
 

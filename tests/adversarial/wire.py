@@ -15,7 +15,6 @@ import struct
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,18 +32,6 @@ def get_json(url: str, timeout: float = 5.0) -> tuple[int, Any]:
         return status, json.loads(body)
     except ValueError:
         return status, None
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Poll ``predicate`` (bounded) until it is truthy; return its value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not happen within {timeout}s")
-        time.sleep(0.1)
 
 
 def active_connections(base_url: str) -> int | None:

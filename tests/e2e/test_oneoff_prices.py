@@ -30,7 +30,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from tests.infra import FeedProcess, RedisServer
-from tests.servers import ROOT, ServerProcess
+from tests.servers import ROOT, ServerProcess, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -116,17 +116,6 @@ def run_update(home: Path, ack_timeout: str = "20", **extra: str) -> tuple[int, 
 def rest_price(server: ServerProcess, symbol: str = "MSFT") -> float:
     with urllib.request.urlopen(f"{server.url}/api/assets/{symbol}/", timeout=5) as r:
         return float(json.loads(r.read())["price"])
-
-
-def wait_until(predicate, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not happen within {timeout}s")
-        time.sleep(0.1)
 
 
 async def recv(ws, timeout: float = 10.0) -> dict:

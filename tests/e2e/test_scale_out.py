@@ -12,7 +12,6 @@ import asyncio
 import json
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.infra import FeedProcess, NginxServer, RedisServer
-from tests.servers import ROOT, ServerProcess
+from tests.servers import ROOT, ServerProcess, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -46,18 +45,6 @@ def get_json(url: str, token: str | None = None) -> tuple[int, dict]:
             return r.status, json.loads(r.read())
     except urllib.error.HTTPError as e:
         return e.code, json.loads(e.read())
-
-
-def wait_until(predicate, timeout: float = 30.0, what: str = "condition"):
-    """Poll (bounded) until ``predicate()`` is truthy; returns its value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not happen within {timeout}s")
-        time.sleep(0.05)
 
 
 def healthy(server: ServerProcess) -> bool:
