@@ -13,8 +13,8 @@ import sys
 
 import pytest
 from django.core.management import CommandError, call_command
-from prometheus_client.parser import text_string_to_metric_families
 
+from tests.realtime.prometheus import samples
 from tests.servers import ROOT
 from tests.stream.feeds.fakes import eventually
 from tests.stream.feeds.providers import Provider
@@ -44,14 +44,6 @@ def routes(main: Provider, spare: Provider) -> list[dict]:
         {"name": "spare", "source": "websocket", "options": {"url": spare.url("/"), **FAST}},
         {"name": "sim", "source": "simulator", "kinds": ["crypto", "fx"]},
     ]
-
-
-def samples(text: bytes) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    out = {}
-    for family in text_string_to_metric_families(text.decode()):
-        for s in family.samples:
-            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
-    return out
 
 
 async def test_the_in_process_feed_runs_the_routes_and_reports_each_switch(demo, settings):

@@ -7,8 +7,8 @@ import time
 
 import pytest
 from django.test import RequestFactory, override_settings
-from prometheus_client.parser import text_string_to_metric_families
 
+from tests.realtime.prometheus import samples
 from tickwire.realtime import metrics, views
 from tickwire.realtime.access import networks
 from tickwire.realtime.connection import Connection
@@ -24,14 +24,6 @@ async def rt():
     await runtime.start(run_feed=False)
     yield runtime
     await runtime.stop()
-
-
-def samples(text: bytes) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    out = {}
-    for family in text_string_to_metric_families(text.decode()):
-        for s in family.samples:
-            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
-    return out
 
 
 async def connect(rt, name, channels, user_id=None):
