@@ -32,7 +32,7 @@ from tickwire.stream.feeds import Instrument, SourceConfigError
 from tickwire.stream.feeds.registry import OPTIONS, env_name
 
 from .publishers import broker_from_settings
-from .runtime import build_feed_source, build_source
+from .runtime import build_feed_source
 from .services import instruments_from_assets
 
 __all__ = [
@@ -117,7 +117,7 @@ def check_feed_source(
     Raises StartupError with the source's own message and the variable to set.
     """
     try:
-        build_source(name, instruments, options=options)
+        build_feed_source(instruments, source=name, options=options)
     except SourceConfigError as exc:
         raise StartupError(
             f"data source {name} (TICKWIRE_FEED_SOURCE): {source_error(exc)}"

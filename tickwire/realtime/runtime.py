@@ -50,7 +50,6 @@ __all__ = [
     "Runtime",
     "broker_from_settings",
     "build_feed_source",
-    "build_source",
     "current_runtime",
     "feed_heartbeat",
     "get_runtime",
@@ -58,31 +57,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("tickwire.realtime")
-
-
-def build_source(
-    name: str,
-    instruments: list[Instrument],
-    *,
-    interval: float | None = None,
-    batch_size: int | None = None,
-    options: Mapping[str, Any] | None = None,
-    complete: bool = True,
-) -> Source:
-    """The data source named ``name`` (``TICKWIRE_FEED_SOURCE``), configured from settings,
-    for every instrument it can carry (see :func:`~tickwire.stream.feeds.routes.single_route`).
-
-    ``options`` (e.g. from ``--option``) override ``TICKWIRE_FEED_OPTIONS``. Raises
-    SourceConfigError (a ValueError) for an unknown name or a bad option.
-    """
-    return build_feed_source(
-        instruments,
-        source=name,
-        interval=interval,
-        batch_size=batch_size,
-        options=options,
-        complete=complete,
-    )
 
 
 def build_feed_source(

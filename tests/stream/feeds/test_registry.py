@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tickwire.realtime.runtime import build_source as runtime_build_source
+from tickwire.realtime.runtime import build_feed_source
 from tickwire.stream.feeds import SOURCES, SourceConfigError, build_source
 from tickwire.stream.feeds.http import HttpPollingSource
 from tickwire.stream.feeds.kabu import KabuStationSource
@@ -84,8 +84,8 @@ def test_options_come_from_tickwire_feed_variables():
 
 def test_runtime_wrapper_applies_settings_and_overrides(settings):
     settings.TICKWIRE_FEED_OPTIONS = {"api_key": "from-settings", "url": "wss://a.test/"}
-    source = runtime_build_source("finnhub", STOCKS, options={"url": "wss://b.test/"})
+    source = build_feed_source(STOCKS, source="finnhub", options={"url": "wss://b.test/"})
     assert isinstance(source, FinnhubSource)
     assert source.api_key == "from-settings" and source.url == "wss://b.test/"
-    sim = runtime_build_source("simulator", STOCKS)
+    sim = build_feed_source(STOCKS, source="simulator")
     assert sim.interval == settings.REALTIME_UPDATE_INTERVAL
