@@ -30,7 +30,7 @@ run: $(RUN_STAMP)
 
 ## Set everything up and run the whole test suite, then the database-facing tests
 ## (models, API, end to end) again on a real PostgreSQL server.
-PG_TESTS ?= tests/test_database_backend.py tests/assets tests/portfolios tests/e2e
+PG_TESTS ?= tests/test_database_backend.py tests/assets tests/portfolios tests/alerts tests/e2e
 test: venv sysdeps
 	$(PY) -m pytest
 	TICKWIRE_TEST_DATABASE=postgres $(PY) -m pytest -q $(PG_TESTS)

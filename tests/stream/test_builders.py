@@ -135,6 +135,38 @@ def test_error():
     assert "id" not in bare and "request_type" not in bare["data"]
 
 
+ALERT_EVENT = {
+    "event_id": "6f1c0f0e-9d2b-4a51-8c1e-1f7d2a0b9c11",
+    "rule_id": 7,
+    "name": "AAPL above 200",
+    "target": {"asset": "AAPL"},
+    "condition": "above",
+    "kind": "above",
+    "value": "200.35",
+    "measure": "200.35",
+    "level": "200",
+    "message": "AAPL at 200.35 is above 200",
+    "fired_at": TS,
+}
+
+
+def test_alert_carries_the_event_outside_any_channel():
+    msg = one(b.alert({**ALERT_EVENT, "extra": "not sent"}))
+    assert isinstance(msg, m.Alert)
+    assert msg.seq is None and msg.data == ALERT_EVENT
+    assert (msg.event_id, msg.rule_id, msg.kind, msg.value, msg.level) == (
+        ALERT_EVENT["event_id"], 7, "above", "200.35", "200",
+    )  # fmt: skip
+    assert msg.target == {"asset": "AAPL"} and msg.fired_at == TS
+
+
+def test_alert_refuses_an_event_without_its_fields():
+    with pytest.raises(ValueError, match="lacks rule_id"):
+        b.alert({k: v for k, v in ALERT_EVENT.items() if k != "rule_id"})
+    with pytest.raises(p.ProtocolError, match="'target' must be an object"):
+        m.parse_server_message({"type": "alert", "data": {**ALERT_EVENT, "target": "AAPL"}})
+
+
 def test_every_server_type_has_a_builder_and_a_type():
     built = {
         ServerType.CONNECTION: b.connection("c", None),
@@ -147,6 +179,7 @@ def test_every_server_type_has_a_builder_and_a_type():
         ServerType.CONFIGURED: b.configured(False),
         ServerType.RESYNC: b.resync("asset.A", seq=1, epoch="e", reason="r"),
         ServerType.ERROR: b.error(ErrorCode.INTERNAL_ERROR, "x"),
+        ServerType.ALERT: b.alert(ALERT_EVENT),
     }
     assert set(built) == set(ServerType)
     for kind, frame in built.items():

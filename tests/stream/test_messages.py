@@ -13,7 +13,7 @@ from tickwire.stream.protocol import ProtocolError
 
 def test_public_api_is_pinned():
     assert set(m.__all__) == {
-        "AssetUpdate", "Authenticated", "Configured", "Connected", "PortfolioUpdate", "Resync",
+        "Alert", "AssetUpdate", "Authenticated", "Configured", "Connected", "PortfolioUpdate", "Resync",
         "Pong", "ServerError", "ServerMessage", "StreamPosition", "Subscribed", "Unsubscribed",
         "parse_server_frame", "parse_server_message", "parse_timestamp",
     }  # fmt: skip

@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "tickwire.accounts",
     "tickwire.assets",
     "tickwire.portfolios",
+    "tickwire.alerts",
     "tickwire.realtime",
 ]
 
@@ -281,6 +282,39 @@ TICKWIRE_PORTFOLIO_THROTTLE_SECONDS = env_float(
 TICKWIRE_SESSION_CHECK_SECONDS = env_float(
     "TICKWIRE_SESSION_CHECK_SECONDS", 60.0, minimum=0.1, maximum=86400
 )
+# --- alerts (docs/alerts.md) -----------------------------------------------------------------
+# Rules one user may have.
+TICKWIRE_ALERT_RULES_PER_USER = env_int("TICKWIRE_ALERT_RULES_PER_USER", 100, minimum=1)
+# The evaluator saves a rule's state at once when its armed/fired state changes; the rest
+# (last value, move/deviation windows) at most this often, and when it stops.
+TICKWIRE_ALERT_STATE_SAVE_SECONDS = env_float(
+    "TICKWIRE_ALERT_STATE_SAVE_SECONDS", 5.0, minimum=0.1, maximum=3600
+)
+# Email and webhook deliveries: the time one attempt may take, the first retry delay
+# (doubled each time, with jitter, up to the maximum), and for how long a delivery is
+# retried before it is marked failed.
+TICKWIRE_ALERT_DELIVERY_TIMEOUT = env_float(
+    "TICKWIRE_ALERT_DELIVERY_TIMEOUT", 10.0, minimum=0.1, maximum=300
+)
+TICKWIRE_ALERT_RETRY_BASE_SECONDS = env_float(
+    "TICKWIRE_ALERT_RETRY_BASE_SECONDS", 2.0, minimum=0.01, maximum=3600
+)
+TICKWIRE_ALERT_RETRY_MAX_SECONDS = env_float(
+    "TICKWIRE_ALERT_RETRY_MAX_SECONDS", 300.0, minimum=0.01, maximum=86400
+)
+TICKWIRE_ALERT_RETRY_FOR_SECONDS = env_float(
+    "TICKWIRE_ALERT_RETRY_FOR_SECONDS", 24 * 3600.0, minimum=0, maximum=30 * 86400
+)
+# Email through Django's email backend (SMTP unless EMAIL_BACKEND says otherwise).
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1, maximum=65535)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = TICKWIRE_ALERT_DELIVERY_TIMEOUT
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "tickwire@localhost")
 # --- sign-in throttling (tickwire/accounts/throttle.py) -------------------------------------
 # Failed sign-ins (login page, admin, /api/auth/token/) allowed per account and per client
 # address in each window; past either, sign-in answers 429 with Retry-After until it ends.

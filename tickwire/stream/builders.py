@@ -21,6 +21,7 @@ from .messages import StreamPosition
 from .protocol import PROTOCOL_VERSION, ErrorCode, ServerType, encode, encode_body, seal
 
 __all__ = [
+    "alert",
     "asset_update",
     "asset_update_body",
     "authenticated",
@@ -242,6 +243,33 @@ def portfolio_revoked(portfolio_id: int) -> bytes:
         "portfolio_id": portfolio_id,
     }
     return encode(ServerType.ERROR, data)
+
+
+#: The fields of an ``alert`` message's ``data``, in order (docs/protocol.md, "Alerts").
+ALERT_FIELDS = (
+    "event_id",
+    "rule_id",
+    "name",
+    "target",
+    "condition",
+    "kind",
+    "value",
+    "measure",
+    "level",
+    "message",
+    "fired_at",
+)
+
+
+def alert(event: Mapping[str, Any]) -> bytes:
+    """``alert`` (:class:`~tickwire.stream.messages.Alert`): a rule of the connection's user
+    fired. ``event`` holds :data:`ALERT_FIELDS` (the alert event's JSON form, the same
+    object a webhook receives); sent to every open connection of the owner, outside any
+    channel, so it has no ``seq``."""
+    missing = [name for name in ALERT_FIELDS if name not in event]
+    if missing:
+        raise ValueError(f"alert event lacks {', '.join(missing)}")
+    return encode(ServerType.ALERT, {name: event[name] for name in ALERT_FIELDS})
 
 
 def resync(channel: str, *, seq: int, epoch: str, reason: str) -> bytes:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Final
 
 __all__ = [
+    "ALERTS_CONTROL_CHANNEL",
     "ASSET_CHANNEL_PREFIX",
     "PORTFOLIO_CHANNEL_PREFIX",
     "USER_CHANNEL_PREFIX",
@@ -48,6 +49,10 @@ def portfolio_control_channel(portfolio_id: int) -> str:
 def user_control_channel(user_id: int) -> str:
     """The internal channel on which a user's logouts and revocations reach every node."""
     return f"control.{USER_CHANNEL_PREFIX}{user_id}"
+
+
+#: The internal channel on which alert rule changes reach the alert evaluator.
+ALERTS_CONTROL_CHANNEL: Final = "control.alerts"
 
 
 def user_channel(user_id: int) -> str:

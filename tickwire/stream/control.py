@@ -25,15 +25,19 @@ import logging
 from collections.abc import Callable
 from typing import Any, Final, Protocol
 
-from .channels import portfolio_control_channel, user_control_channel
+from .channels import ALERTS_CONTROL_CHANNEL, portfolio_control_channel, user_control_channel
 from .hub import Outbox
 from .protocol import encode_body
 
 __all__ = [
+    "ALERTS_CONTROL",
+    "ALERTS_CONTROL_CHANNEL",
+    "ALERT_RULE_CHANGED",
     "CREDENTIAL_REVOKED",
     "PORTFOLIO_CHANGED",
     "PORTFOLIO_CONTROL",
     "PORTFOLIO_REVOKED",
+    "USER_ALERT",
     "USER_CONTROL",
     "USER_DISABLED",
     "FrameSink",
@@ -56,6 +60,13 @@ CREDENTIAL_REVOKED: Final = "credential_revoked"
 USER_DISABLED: Final = "user_disabled"
 #: A portfolio of the user's was given to another owner: their subscriptions to it end.
 PORTFOLIO_REVOKED: Final = "portfolio_revoked"
+#: On ``control.user.<id>``: an alert of the user's fired; ``data["alert"]`` is the event's
+#: JSON form, which every node sends as an ``alert`` message to the user's connections.
+USER_ALERT: Final = "alert"
+#: On ``control.alerts``: a rule was created, changed or deleted (``data["rule_id"]``);
+#: the evaluator reloads it from the database.
+ALERTS_CONTROL: Final = "alerts_control"
+ALERT_RULE_CHANGED: Final = "rule_changed"
 
 
 def credential_ref(kind: str, secret: str) -> str:

@@ -22,6 +22,7 @@ import orjson
 from .protocol import ErrorCode, ProtocolError, ServerType
 
 __all__ = [
+    "Alert",
     "AssetUpdate",
     "Authenticated",
     "Configured",
@@ -130,6 +131,28 @@ class Resync(ServerMessage):
     epoch: str
     reason: str
     recovered: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Alert(ServerMessage):
+    """An alert rule of this user fired (docs/protocol.md, "Alerts"). Numbers are decimal
+    strings, as the rule's levels are; ``event_id`` is the event's idempotency key, the
+    same on every channel it is delivered by (WebSocket, email, webhook)."""
+
+    event_id: str
+    rule_id: int | None
+    name: str
+    #: ``{"asset": "AAPL"}`` or ``{"portfolio": 12}``.
+    target: dict[str, Any]
+    #: The rule's condition kind (``above``, ``cross``, ``move``...).
+    condition: str
+    #: The line that fired (``above``, ``cross_up``, ``move_down``, ``change_below``...).
+    kind: str
+    value: str
+    measure: str
+    level: str
+    message: str
+    fired_at: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,6 +335,26 @@ def parse_server_message(message: object) -> ServerMessage:
             epoch=epoch,
             reason=_text(data, "reason", kind) or "",
             recovered=bool(data.get("recovered", False)),
+        )
+    if kind == ServerType.ALERT:
+        event_id = _text(data, "event_id", kind, required=True)
+        target = data.get("target")
+        if not isinstance(target, dict):
+            raise _bad(kind, "'target' must be an object")
+        assert event_id is not None
+        return Alert(
+            *base,
+            event_id=event_id,
+            rule_id=_int(data, "rule_id", kind),
+            name=_text(data, "name", kind) or "",
+            target=target,
+            condition=_text(data, "condition", kind) or "",
+            kind=_text(data, "kind", kind) or "",
+            value=_text(data, "value", kind) or "",
+            measure=_text(data, "measure", kind) or "",
+            level=_text(data, "level", kind) or "",
+            message=_text(data, "message", kind) or "",
+            fired_at=_text(data, "fired_at", kind) or "",
         )
     if kind == ServerType.AUTHENTICATED:
         return Authenticated(*base, user_id=_int(data, "user_id", kind))

@@ -115,6 +115,8 @@ class ServerType(StrEnum):
     #: A channel's stream broke beyond repair (the broker lost history): a fresh snapshot
     #: follows, and updates continue from the ``seq`` given (docs/scaling.md).
     RESYNC = "resync"
+    #: An alert rule of the connection's user fired (docs/alerts.md); needs no subscription.
+    ALERT = "alert"
     ERROR = "error"
 
 

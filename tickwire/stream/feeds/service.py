@@ -55,6 +55,7 @@ __all__ = [
     "FeedService",
     "PersistCallback",
     "Quote",
+    "QuoteObserver",
     "control_message",
     "parse_control",
 ]
@@ -179,6 +180,9 @@ class Quote:
 
 PersistCallback = Callable[[list[Quote]], Awaitable[None]]
 BarsCallback = Callable[[list[Bar]], Awaitable[None]]
+#: Called with the quote after each accepted tick has been folded into it, in tick order,
+#: before the update is published (the alert evaluator watches every price this way).
+QuoteObserver = Callable[[Quote], None]
 
 
 class FeedService:
@@ -229,6 +233,8 @@ class FeedService:
         #: Set by :meth:`stop`: the persistence loop ends after the write under way.
         self._stopping: asyncio.Event | None = None
         self._control_tasks: set[asyncio.Task[object]] = set()
+        #: See :data:`QuoteObserver`; an observer that raises is logged and skipped.
+        self.observers: list[QuoteObserver] = []
 
     # -- the pure part: ticks to encoded updates -------------------------------------------
 
@@ -242,6 +248,11 @@ class FeedService:
                 self.rejected += 1
                 continue
             quote.apply(tick)
+            for observer in self.observers:
+                try:
+                    observer(quote)
+                except Exception:  # a watcher's bug must never stop the prices
+                    log.exception("a quote observer failed on %s", tick.symbol)
             if self.bars is not None:
                 bar_tick = tick if tick.ts else replace(tick, ts=quote.ts)
                 closed = self.bars.add(bar_tick)
