@@ -88,6 +88,10 @@ def _json_value(value: Any) -> Any:
 
 
 def _errors(response: httpx.Response) -> dict[str, list[str]]:
+    if response.status_code == 404:
+        # Someone else's rule is 404 exactly like a missing one.
+        path = response.request.url.path
+        return {"detail": [f"not found: {path} is no rule or event of yours"]}
     try:
         body = response.json()
     except ValueError:
@@ -102,8 +106,6 @@ def _errors(response: httpx.Response) -> dict[str, list[str]]:
             else:
                 out[str(field)] = [str(messages)]
         return out
-    if response.status_code == 404:
-        return {"detail": ["not found (no such rule or event of yours)"]}
     return {"detail": [f"HTTP {response.status_code} {response.reason_phrase}"]}
 
 
