@@ -17,7 +17,6 @@ from django.http import HttpRequest, HttpResponse
 
 __all__ = ["ContentSecurityPolicyMiddleware", "allow_inline_styles"]
 
-
 class ContentSecurityPolicyMiddleware:
     """Adds the policy to HTML responses that do not set one of their own."""
 

@@ -86,7 +86,9 @@ class DatabaseUnavailableMiddleware:
         _forget_connections(exception)
         response: HttpResponse
         if request.path.startswith("/api/") or "json" in request.headers.get("Accept", ""):
-            response = JsonResponse({"detail": _MESSAGE, "code": DATABASE_UNAVAILABLE}, status=503)
+            response = JsonResponse(
+                {"detail": _MESSAGE, "code": DATABASE_UNAVAILABLE}, status=503
+            )
         else:
             response = HttpResponse(_MESSAGE, status=503, content_type="text/plain")
         response["Retry-After"] = _retry_after()

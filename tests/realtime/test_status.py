@@ -195,7 +195,9 @@ async def test_a_feed_with_no_instruments_is_not_a_running_feed(rt):
         (False, True, False, ["price_feed", "broker"]),
     ],
 )
-async def test_health_names_each_failing_dependency(rt, monkeypatch, feed, db, connected, failing):
+async def test_health_names_each_failing_dependency(
+    rt, monkeypatch, feed, db, connected, failing
+):
     async def feed_running(runtime):
         return feed
 

@@ -43,7 +43,5 @@ def test_resync_names_the_channel_like_subscriptions_do():
         "recovered": False,
         "reason": "epoch_changed",
     }
-    portfolio = orjson.loads(
-        builders.resync("portfolio.7", seq=0, epoch="", reason="history_lost")
-    )["data"]
+    portfolio = orjson.loads(builders.resync("portfolio.7", seq=0, epoch="", reason="history_lost"))["data"]
     assert portfolio["portfolio_id"] == 7 and "symbol" not in portfolio

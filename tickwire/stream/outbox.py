@@ -196,7 +196,9 @@ class Outbox:
 
     # -- the direct path ------------------------------------------------------------------
 
-    def direct(self, write: Callable[[bytes], object], pacer: Pacer, writable: bool = True) -> None:
+    def direct(
+        self, write: Callable[[bytes], object], pacer: Pacer, writable: bool = True
+    ) -> None:
         """Write frames straight to ``write`` (a byte stream: it gets whole WebSocket text
         frames) while the connection can take them; see :meth:`set_writable`."""
         self._write = write
