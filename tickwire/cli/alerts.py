@@ -46,10 +46,10 @@ def add_parser(commands: Subparsers) -> None:
     p = commands.add_parser(
         "alerts",
         help="your alert rules on the server: list, add, remove, events, watch",
-        description="Alert rules kept and evaluated by the server, on every tick, delivered "
-        "by WebSocket, email or webhook even while nothing of yours runs. (`tickwire alert`, "
-        "without s, evaluates a rule here, on the prices this command receives, while it "
-        "runs.) Needs your API token: --token or TICKWIRE_TOKEN (POST /api/auth/token/).",
+        description="Alert rules kept and evaluated by the server on every tick, delivered by\n"
+        "WebSocket, email or webhook even while nothing of yours runs. (`tickwire alert`,\n"
+        "without s, evaluates a rule here, on the prices it receives, while it runs.)\n"
+        "Needs your API token: --token or TICKWIRE_TOKEN (POST /api/auth/token/).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n"
         "  tickwire alerts add AAPL above 200 --cooldown 300\n"
@@ -84,7 +84,7 @@ def add_parser(commands: Subparsers) -> None:
         usage="tickwire alerts add (SYMBOL | --portfolio ID) CONDITION [VALUE ...] [options]",
         description="Add a rule. CONDITION VALUE: above LEVEL, below LEVEL, outside HIGH "
         "LOW, cross LEVEL [--direction up|down|both], change-above PCT, change-below PCT "
-        "(since the previous close; -5 is down 5%%), move PCT --within SECONDS [--direction], "
+        "(since the previous close; -5 is down 5%), move PCT --within SECONDS [--direction], "
         "deviation (--stds K | --percent P) (--size N | --seconds T).",
     )
     add.add_argument("words", nargs="+", metavar="SYMBOL CONDITION VALUE")
