@@ -190,3 +190,25 @@ def test_watch_prints_each_alert_as_it_arrives(as_json):
         assert len(lines) == 2
         assert lines[0].endswith("ALERT rule 7 (AAPL over 200): AAPL at 200.5 is above 200")
         assert "watching the alerts" in done.stderr
+
+
+def test_settings_show_and_change(server, token):
+    shown = alerts(server, token, "settings", "--json")
+    assert shown.returncode == 0, shown.stderr
+    before = json.loads(shown.stdout)
+    changed = alerts(server, token, "settings", "--webhook-url", "https://example.org/hook",
+                     "--rotate-secret")  # fmt: skip
+    try:
+        assert changed.returncode == 0, changed.stderr
+        lines = changed.stdout.splitlines()
+        assert lines[:2] == [
+            "email: (your account address)",
+            "webhook_url: https://example.org/hook",
+        ]
+        assert lines[2].startswith("webhook_secret: ")
+        assert lines[2] != f"webhook_secret: {before['webhook_secret']}"
+        bad = alerts(server, token, "settings", "--webhook-url", "ftp://example.org/")
+        assert bad.returncode == 1
+        assert bad.stderr == "tickwire: webhook_url: Must be an http:// or https:// URL.\n"
+    finally:
+        alerts(server, token, "settings", "--webhook-url", before["webhook_url"])

@@ -45,7 +45,7 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 def add_parser(commands: Subparsers) -> None:
     p = commands.add_parser(
         "alerts",
-        help="your alert rules on the server: list, add, remove, events, watch",
+        help="your alert rules on the server: list, add, remove, events, watch, settings",
         description="Alert rules kept and evaluated by the server on every tick, delivered by\n"
         "WebSocket, email or webhook even while nothing of yours runs. (`tickwire alert`,\n"
         "without s, evaluates a rule here, on the prices it receives, while it runs.)\n"
@@ -136,6 +136,18 @@ def add_parser(commands: Subparsers) -> None:
     events.add_argument("--rule", type=_ID, metavar="ID", help="only this rule's")
     events.add_argument("--limit", type=positive(int), default=20, help="at most this many (20)")
     events.set_defaults(act=_events)
+
+    prefs = actions.add_parser(
+        "settings",
+        parents=[conn],
+        help="where alerts go besides the WebSocket: email, webhook",
+        description="Show your alert settings; with options, change them first. An empty "
+        "--email means your account's address; an empty --webhook-url, no webhook.",
+    )
+    prefs.add_argument("--email", metavar="ADDRESS", help="where email alerts go")
+    prefs.add_argument("--webhook-url", metavar="URL", help="an http:// or https:// URL")
+    prefs.add_argument("--rotate-secret", action="store_true", help="a new webhook signing secret")
+    prefs.set_defaults(act=_settings)
 
     watch = actions.add_parser(
         "watch",
@@ -329,6 +341,22 @@ def _events(api: AlertsAPI, args: argparse.Namespace, out: TextIO) -> int:
             rule = f"rule {e['rule_id']}" if e["rule_id"] is not None else "deleted rule"
             sent = "; ".join(_delivery(d) for d in e["deliveries"])
             print(f"{_when(e['fired_at'])}  {rule}  {e['message']}  · {sent}", file=out)
+    return 0
+
+
+def _settings(api: AlertsAPI, args: argparse.Namespace, out: TextIO) -> int:
+    changes = {
+        k: v for k, v in (("email", args.email), ("webhook_url", args.webhook_url)) if v is not None
+    }
+    prefs = api.update_alert_settings(**changes) if changes else api.alert_settings()
+    if args.rotate_secret:
+        prefs = api.rotate_webhook_secret()
+    if args.json:
+        _print_json(prefs, out)
+    else:
+        print(f"email: {prefs['email'] or '(your account address)'}", file=out)
+        print(f"webhook_url: {prefs['webhook_url'] or '(none)'}", file=out)
+        print(f"webhook_secret: {prefs['webhook_secret']}", file=out)
     return 0
 
 
