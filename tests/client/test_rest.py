@@ -173,3 +173,10 @@ def test_the_blocking_client_yields_them_too():
         while not isinstance(event, AlertFired):
             event = client.next_event(timeout=10)
     assert event.alert.name == "AAPL over 200"
+
+
+def test_a_server_that_is_not_tickwire_is_named(server):
+    with AlertsAPI(server.url + "/static", "t") as elsewhere, pytest.raises(APIError) as info:
+        elsewhere.alerts()
+    assert info.value.status == 404
+    assert "is this a Tickwire server with alerts?" in str(info.value)

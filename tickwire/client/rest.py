@@ -89,9 +89,11 @@ def _json_value(value: Any) -> Any:
 
 def _errors(response: httpx.Response) -> dict[str, list[str]]:
     if response.status_code == 404:
-        # Someone else's rule is 404 exactly like a missing one.
         path = response.request.url.path
-        return {"detail": [f"not found: {path} is no rule or event of yours"]}
+        if path.rstrip("/").rpartition("/")[2].isdigit():
+            # Someone else's rule is 404 exactly like a missing one.
+            return {"detail": [f"not found: {path} is no rule or event of yours"]}
+        return {"detail": [f"not found: {path} (is this a Tickwire server with alerts?)"]}
     try:
         body = response.json()
     except ValueError:
@@ -258,4 +260,9 @@ class AlertsAPI:
             raise APIError(response.status_code, _errors(response), method, path)
         if response.status_code == 204 or not response.content:
             return None
-        return response.json()
+        try:
+            return response.json()
+        except ValueError:
+            raise ConnectionFailed(
+                f"{self.base_url}{path} did not answer JSON: is it a Tickwire server?"
+            ) from None
