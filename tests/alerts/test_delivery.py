@@ -297,3 +297,49 @@ async def test_a_started_dispatcher_sends_when_woken_and_stops_cleanly():
         receiver.close()
     assert not dispatcher.running
     assert receiver.received[0].signed
+
+
+# -- visible: /metrics and staff status -----------------------------------------------------
+
+
+async def test_the_feed_runtime_counts_deliveries_for_metrics_and_staff_status():
+    from tests.realtime.prometheus import samples
+    from tickwire.realtime import metrics, status
+    from tickwire.realtime.runtime import Runtime
+
+    receiver = WebhookReceiver(SECRET, answers=[(500, {}, "oops")])
+    runtime = Runtime(broker=MemoryBroker())
+    await runtime.start(run_feed=False)
+    try:
+        await runtime.start_feed()  # no assets: the feed runs idle, the dispatcher beside it
+        assert runtime.dispatcher is not None and runtime.dispatcher.running
+        rule = await sync_to_async(make_rule)(["websocket", "webhook"], webhook_url=receiver.url)
+        event = await sync_to_async(fire)(rule)
+        runtime.dispatcher.wake()
+        deadline = time.monotonic() + 10
+        while await sync_to_async(pending_count)():
+            assert time.monotonic() < deadline, "deliveries still pending"
+            await asyncio.sleep(0.05)
+        scraped = samples(metrics.render(runtime, []))
+        body = await status.service_status(runtime, user_id=None, staff=True)
+        public = await status.service_status(runtime, user_id=None)
+    finally:
+        await runtime.stop()
+        receiver.close()
+    assert runtime.dispatcher is None  # stopped with the feed
+
+    def count(channel, result):
+        key = (("channel", channel), ("result", result))
+        return scraped[("tickwire_alert_deliveries_total", key)]
+
+    assert count("websocket", "delivered") == 1
+    assert (count("webhook", "retried"), count("webhook", "delivered")) == (1, 1)
+    assert count("email", "failed") == 0
+    assert body["alert_deliveries"]["pending"] == 0
+    assert body["alert_deliveries"]["counts"]["webhook"] == {
+        "delivered": 1,
+        "failed": 0,
+        "retried": 1,
+    }
+    assert "alert_deliveries" not in public
+    assert {r.headers["Idempotency-Key"] for r in receiver.received} == {str(event.key)}

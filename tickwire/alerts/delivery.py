@@ -195,6 +195,14 @@ class Dispatcher:
         self._sending: set[asyncio.Task[None]] = set()
         self._client: httpx.AsyncClient | None = None
 
+    async def status(self) -> dict[str, Any]:
+        """For staff status: rows still pending (in the database, whoever wrote them) and
+        this dispatcher's counts, ``{channel: {result: n}}``."""
+        counts: dict[str, dict[str, int]] = {}
+        for (channel, result), n in sorted(self.counts.items()):
+            counts.setdefault(channel, {})[result] = n
+        return {"pending": await sync_to_async(pending_count)(), "counts": counts}
+
     @property
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
