@@ -392,6 +392,14 @@ def _fires(rule, n):
     return out
 
 
+def test_an_email_subject_is_one_line_whatever_the_rule_is_called():
+    from tickwire.alerts import mail
+
+    email = mail.message({"name": "AAPL\r\nBcc: all@example.com", "event_id": "k"}, "a@b.test")
+    assert email.subject == "Tickwire alert: AAPL Bcc: all@example.com"
+    assert email.message()["Bcc"] is None
+
+
 def test_retry_after_reads_seconds_and_http_dates_and_ignores_nonsense():
     from datetime import UTC, datetime
 
