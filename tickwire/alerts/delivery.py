@@ -101,10 +101,13 @@ def _lease() -> timedelta:
 def claim(limit: int = BATCH) -> list[Claim]:
     """Claim up to ``limit`` due pending rows: count the attempt and lease them."""
     now = timezone.now()
+    due = AlertDelivery.objects.filter(status=AlertDelivery.PENDING, next_attempt_at__lte=now)
+    # Looked for first outside a transaction: on SQLite every transaction here takes the
+    # database's write lock, which a poll every second that finds nothing must not.
+    if not due.exists():
+        return []
     with transaction.atomic():
-        rows = AlertDelivery.objects.filter(
-            status=AlertDelivery.PENDING, next_attempt_at__lte=now
-        ).order_by("next_attempt_at", "id")
+        rows = due.order_by("next_attempt_at", "id")
         if connection.features.has_select_for_update_skip_locked:
             rows = rows.select_for_update(skip_locked=True, of=("self",))
         picked = list(rows.select_related("event")[:limit])
