@@ -53,7 +53,7 @@ from .models import CHANNELS, EMAIL, WEBHOOK, WEBSOCKET, AlertDelivery, AlertSet
 from .outbox import event_payload
 from .webhooks import Attempt
 
-__all__ = ["RESULTS", "Claim", "Dispatcher", "pending_count"]
+__all__ = ["RESULTS", "Claim", "Dispatcher", "claim", "pending_count", "record"]
 
 log = logging.getLogger("tickwire.alerts.delivery")
 
