@@ -177,13 +177,11 @@ def fired(rule: AlertRule, quantity: str = "value") -> list[tuple[float, Decimal
 # -- fixtures ---------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def owner():
+def create_owner():
     return get_user_model().objects.create_user("eve", "eve@example.com", "pw")
 
 
-@pytest.fixture
-def assets():
+def create_assets() -> dict[str, Asset]:
     return {
         symbol: Asset.objects.create(
             symbol=symbol,
@@ -197,14 +195,28 @@ def assets():
     }
 
 
-@pytest.fixture
-def portfolio(owner, assets):
+def create_portfolio(owner, assets: dict[str, Asset]) -> Portfolio:
     portfolio = Portfolio.objects.create(owner=owner, name="Main", currency="USD")
     for symbol, quantity in HOLDINGS.items():
         Position.objects.create(
             portfolio=portfolio, asset=assets[symbol], quantity=Decimal(quantity)
         )
     return portfolio
+
+
+@pytest.fixture
+def owner():
+    return create_owner()
+
+
+@pytest.fixture
+def assets():
+    return create_assets()
+
+
+@pytest.fixture
+def portfolio(owner, assets):
+    return create_portfolio(owner, assets)
 
 
 def make_rule(owner, target, condition, **options) -> AlertRule:
@@ -360,7 +372,7 @@ async def test_rules_created_changed_and_deleted_while_ticks_flow(owner, assets,
         # Runs right after the evaluator's own observer: the rule it just judged with.
         engine = run.evaluator.engine
         rule = engine.rule(key[0]) if key and key[0] in engine else None
-        level = rule.condition.level if rule is not None else None  # type: ignore[attr-defined]
+        level = rule.condition.level if rule is not None else None
         seen.append((quote.ts, Decimal(repr(quote.price)), level))
 
     async with running(path, speed=1.0) as run:
@@ -382,7 +394,7 @@ async def test_rules_created_changed_and_deleted_while_ticks_flow(owner, assets,
             rule.condition = {"kind": "above", "level": "195"}
             await sync_to_async(rule.save)()
             await wait_for(
-                lambda: run.evaluator.engine.rule(key[0]).condition.level == 195,  # type: ignore[attr-defined]
+                lambda: run.evaluator.engine.rule(key[0]).condition.level == 195,
                 "the changed rule",
             )
             await wait_for(past(240), "tick 240")
