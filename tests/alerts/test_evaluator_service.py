@@ -38,7 +38,8 @@ from tickwire.realtime.publishers import LoopPublisher
 from tickwire.realtime.runtime import Runtime
 from tickwire.realtime.status import alerts_status, service_status
 from tickwire.stream import control
-from tickwire.stream.brokers import MemoryBroker
+from tickwire.stream.brokers import Broker, MemoryBroker
+from tickwire.stream.brokers.redis import RedisBroker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -227,10 +228,18 @@ def test_scaled_out_nodes_show_the_feed_processs_evaluator():
     assert alerts_status(NoFeed(), [{"feed_id": "feed-0"}]) is None
 
 
-async def test_the_feed_process_hears_rule_changes_through_its_broker(owner, assets, tmp_path):
-    """``tickwire feed``'s evaluator: control.alerts reaches it by the broker's handler."""
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+async def test_the_feed_process_hears_rule_changes_through_its_broker(
+    owner, assets, tmp_path, request, kind
+):
+    """``tickwire feed``'s evaluator: control.alerts reaches it by the broker's handler,
+    on the memory broker and on a real Redis."""
     path = steady(tmp_path / "wave.csv", "AAPL", ["199", "201"], 2000, gap=0.01)
-    broker = MemoryBroker()
+    if kind == "redis":
+        url = request.getfixturevalue("redis_server").url
+        broker: Broker = RedisBroker(url, prefix=f"alerts-{tmp_path.name}")
+    else:
+        broker = MemoryBroker()
     stop = asyncio.Event()
     options = FeedOptions(
         interval=0.01,
@@ -241,7 +250,12 @@ async def test_the_feed_process_hears_rule_changes_through_its_broker(owner, ass
     )
     task = asyncio.ensure_future(run_feed_process(options, broker=broker, stop=stop))
     try:
-        await wait_for(lambda: "asset.AAPL" in broker._channels, "the feed running")
+        for _ in range(2000):  # bounded: 20 s
+            if (await broker.top("asset.AAPL"))[0] > 0:
+                break  # publishing: the evaluator, started before the feed, listens
+            await asyncio.sleep(0.01)
+        else:
+            raise AssertionError("the feed did not start")
         with publisher_on(broker):
             rule = await sync_to_async(make_rule)(
                 owner, assets["AAPL"], {"kind": "above", "level": "200"}
@@ -255,6 +269,7 @@ async def test_the_feed_process_hears_rule_changes_through_its_broker(owner, ass
     finally:
         stop.set()
         await asyncio.wait_for(task, 30)
+        await broker.close()
     fires = await fired(rule)
     assert fires and all(value == 201 for _, value in fires)
     # Every fire is a new pass above 200 (the price alternates): one per two ticks at most.
