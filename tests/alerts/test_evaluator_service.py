@@ -30,7 +30,7 @@ from tests.alerts.test_evaluator import (
     write_ticks,
 )
 from tests.realtime.prometheus import samples
-from tickwire.alerts.models import AlertEvent, AlertRule
+from tickwire.alerts.models import AlertEvent, AlertRule, AlertRuleState
 from tickwire.portfolios.models import Position
 from tickwire.realtime import metrics
 from tickwire.realtime.feedprocess import FeedOptions, run_feed_process
@@ -274,3 +274,37 @@ async def test_the_feed_process_hears_rule_changes_through_its_broker(
     assert fires and all(value == 201 for _, value in fires)
     # Every fire is a new pass above 200 (the price alternates): one per two ticks at most.
     assert len({at for at, _ in fires}) == len(fires)
+
+
+async def test_fires_and_armed_state_are_stored_at_once_and_the_rest_on_the_timer(
+    owner, assets, settings, tmp_path
+):
+    """Without any stop: what a crash would leave in the database."""
+    settings.TICKWIRE_ALERT_STATE_SAVE_SECONDS = 0.2
+    rule = await sync_to_async(make_rule)(owner, assets["AAPL"], {"kind": "above", "level": "200"})
+    t = 1764489600.0
+    path = write_ticks(
+        tmp_path / "up.csv",
+        [("AAPL", "201", t + 1), ("AAPL", "199", t + 2), ("AAPL", "198", t + 3)],
+    )
+
+    @sync_to_async
+    def saved() -> dict | None:
+        return AlertRuleState.objects.filter(rule=rule).values_list("state", flat=True).first()
+
+    async with running(path) as run:
+        await play(run)
+        await wait_for(lambda: run.evaluator.writer.pending == 0, "the writes")
+        # The fire, and the re-arming on the way back: written as they happened.
+        assert await fired(rule) == [(t + 1, Decimal(201))]
+        state = await saved()
+        assert state is not None and state["armed"] == [True] and state["last_fired"] == t + 1
+        # 198 changed nothing but the last value, the timed part: there within a save
+        # period or two.
+        for _ in range(500):  # bounded: 5 s
+            state = await saved()
+            if state is not None and Decimal(state["last"]) == 198:
+                break
+            await asyncio.sleep(0.01)
+        else:
+            raise AssertionError(f"the last value was not saved on the timer: {state}")
