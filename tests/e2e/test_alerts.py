@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.infra import FeedProcess, RedisServer
 from tests.realtime.prometheus import samples
 from tests.servers import ROOT, ServerProcess, wait_until
 
@@ -127,3 +128,48 @@ def test_a_rule_stored_before_start_fires_on_the_servers_feed(home):
     # re-arms on the way down), never at a later one.
     values = [float(e["value"]) for e in events]
     assert values == [201.0] * len(values), values
+
+
+def test_scaled_out_the_feed_process_evaluates_a_rule_created_while_it_runs(home):
+    """Redis, a server node and ``start_price_feed``: the rule is written by another
+    process while both run, announced through Redis, evaluated by the feed process only,
+    and the node's /metrics shows the feed process's evaluator (its heartbeat)."""
+    database = (home / ".env").read_text().strip().removeprefix("DATABASE_URL=")
+    redis = RedisServer(home).start()
+    env = {
+        "DATABASE_URL": database,
+        "TICKWIRE_BROKER_URL": redis.url,
+        "TICKWIRE_REDIS_PREFIX": "alerts",
+        "TICKWIRE_NODE_HEARTBEAT_SECONDS": "0.2",
+        "TICKWIRE_NODE_TIMEOUT_SECONDS": "2",
+        "TICKWIRE_FEED_SOURCE": "replay",
+        "TICKWIRE_FEED_FILE": str(home / "feed.csv"),
+        "TICKWIRE_FEED_LOOP": "true",
+    }
+    node = ServerProcess(home, env=env)
+    feed = FeedProcess(home, node.env)
+    try:
+        node.start(wait_healthy=False)  # migrates and loads the demo assets
+        feed.start()
+        wait_until(lambda: metrics(node).get("tickwire_alert_rules") == 0, 60, "the evaluator")
+        rule_id = int(manage_shell(node, CREATE_RULE))
+        wait_until(
+            lambda: metrics(node).get("tickwire_alert_fires_total", 0) >= 1,
+            60,
+            "a fire counted by the feed process",
+        )
+        assert metrics(node)["tickwire_alert_rules"] == 1
+        events = wait_until(
+            lambda: json.loads(manage_shell(node, READ_EVENTS)), 60, "the events stored"
+        )
+    finally:
+        feed.stop()
+        node.stop()
+        redis.stop()
+    assert events and {e["rule"] for e in events} == {rule_id}, feed.log()
+    # The first fire comes at the first price above 200 the new rule sees (wherever the
+    # loop was when it arrived); every later pass fires at 201.
+    values = [float(e["value"]) for e in events]
+    assert values[0] > 200 and values[1:] == [201.0] * (len(values) - 1), values
+    # The feed process's evaluator started before the rule existed.
+    assert "alert evaluator watching 0 rules" in feed.log_path.read_text(errors="replace")
