@@ -27,6 +27,7 @@ from websockets.asyncio.client import connect
 from tests.alerts.receivers import SmtpReceiver, WebhookReceiver
 from tests.e2e.test_alerts import manage_shell, metrics
 from tests.infra import FeedProcess, RedisServer
+from tests.realtime.prometheus import samples
 from tests.servers import ServerProcess, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -74,6 +75,13 @@ def api(server: ServerProcess, method: str, path: str, token: str, body: dict | 
             return r.status, json.loads(r.read() or b"null")
     except urllib.error.HTTPError as e:
         return e.code, json.loads(e.read() or b"null")
+
+
+def delivery_count(server: ServerProcess, channel: str) -> float:
+    with urllib.request.urlopen(server.url + "/metrics", timeout=5) as r:
+        found = samples(r.read())
+    labels = (("channel", channel), ("result", "delivered"))
+    return found.get(("tickwire_alert_deliveries_total", labels), 0)
 
 
 async def alerts_on(sockets, until: float) -> list[list[dict]]:
@@ -153,6 +161,15 @@ async def test_two_nodes_one_evaluator_each_alert_once_per_channel(home):
             ),
             30,
             "every delivery of the event done",
+        )
+        # The dispatcher runs in the feed process; a node's /metrics shows its counts
+        # (from the feed's heartbeat), as an operator scrapes them.
+        wait_until(
+            lambda: all(
+                delivery_count(a, channel) == 1 for channel in ("websocket", "email", "webhook")
+            ),
+            30,
+            "the feed process's deliveries in a node's /metrics",
         )
     finally:
         feed.stop()

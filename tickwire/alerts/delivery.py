@@ -204,10 +204,14 @@ class Dispatcher:
     async def status(self) -> dict[str, Any]:
         """For staff status: rows still pending (in the database, whoever wrote them) and
         this dispatcher's counts, ``{channel: {result: n}}``."""
+        return {"pending": await sync_to_async(pending_count)(), "counts": self.count_table()}
+
+    def count_table(self) -> dict[str, dict[str, int]]:
+        """:attr:`counts` as ``{channel: {result: n}}`` (JSON-able: status, heartbeats)."""
         counts: dict[str, dict[str, int]] = {}
         for (channel, result), n in sorted(self.counts.items()):
             counts.setdefault(channel, {})[result] = n
-        return {"pending": await sync_to_async(pending_count)(), "counts": counts}
+        return counts
 
     @property
     def running(self) -> bool:

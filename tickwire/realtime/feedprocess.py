@@ -153,7 +153,7 @@ async def run_feed_process(
     feed.start().add_done_callback(lambda _: stop.set())
     dispatcher.start()
     # Nodes' /realtime/health/ reads this heartbeat (an expiring key in Redis).
-    heartbeat = feed_heartbeat(broker, feed, url, alerts)
+    heartbeat = feed_heartbeat(broker, feed, url, alerts, dispatcher)
     if heartbeat is not None:
         heartbeat.start()
     log.info(

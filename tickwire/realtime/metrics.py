@@ -31,7 +31,7 @@ from prometheus_client.registry import Collector
 from tickwire.stream.channels import channel_portfolio_id, channel_symbol
 
 from .runtime import Runtime
-from .status import alerts_status
+from .status import alerts_status, remote_deliveries
 
 __all__ = ["CONTENT_TYPE", "TickwireCollector", "feed_states", "render"]
 
@@ -102,10 +102,13 @@ class TickwireCollector(Collector):
         runtime: Runtime,
         feeds: list[dict[str, Any]],
         alerts: Mapping[str, Any] | None = None,
+        deliveries: Mapping[str, Mapping[str, int]] | None = None,
     ) -> None:
         self.runtime = runtime
         self.feeds = feeds
         self.alerts = alerts
+        #: Delivery attempts ``{channel: {result: n}}`` of the dispatcher beside the feed.
+        self.deliveries = deliveries or {}
 
     def collect(self) -> Iterator[Metric]:
         runtime = self.runtime
@@ -170,9 +173,8 @@ class TickwireCollector(Collector):
             "(delivered, retried, failed).",
             labels=["channel", "result"],
         )
-        dispatcher = self.runtime.dispatcher
-        if dispatcher is not None:
-            for (channel, result), count in sorted(dispatcher.counts.items()):
+        for channel, results in sorted(self.deliveries.items()):
+            for result, count in sorted(results.items()):
                 family.add_metric([channel, result], count)
         return family
 
@@ -304,5 +306,12 @@ def render(runtime: Runtime | None, remote_feeds: list[dict[str, Any]]) -> bytes
     ProcessCollector(registry=registry)
     if runtime is not None:
         alerts = alerts_status(runtime, remote_feeds)
-        registry.register(TickwireCollector(runtime, feed_states(runtime, remote_feeds), alerts))
+        if runtime.dispatcher is not None:
+            deliveries = runtime.dispatcher.count_table()
+        else:  # scaled out: the feed process's dispatcher, from its heartbeat
+            deliveries = (remote_deliveries(remote_feeds) or {}).get("counts") or {}
+        collector = TickwireCollector(
+            runtime, feed_states(runtime, remote_feeds), alerts, deliveries
+        )
+        registry.register(collector)
     return generate_latest(registry)

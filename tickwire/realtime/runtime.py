@@ -102,15 +102,18 @@ def feed_heartbeat(
     feed: FeedService,
     url: str | None = None,
     alerts: AlertEvaluator | None = None,
+    dispatcher: Dispatcher | None = None,
 ) -> FeedHeartbeat | None:
-    """A Redis heartbeat for ``feed`` (and the alert evaluator beside it) on the broker
-    ``url`` (default ``TICKWIRE_BROKER_URL``) names; None with the memory broker, where
-    none is needed."""
+    """A Redis heartbeat for ``feed`` (and the alert evaluator and delivery dispatcher
+    beside it) on the broker ``url`` (default ``TICKWIRE_BROKER_URL``) names; None with the
+    memory broker, where none is needed."""
     host = socket.gethostname()
     pid = os.getpid()
 
     def beat() -> dict[str, Any]:
-        extra = {"alerts": alerts.status()} if alerts is not None else {}
+        extra: dict[str, Any] = {"alerts": alerts.status()} if alerts is not None else {}
+        if dispatcher is not None:
+            extra["alert_deliveries"] = {"counts": dispatcher.count_table()}
         return {"host": host, "pid": pid, "started_at": feed.started_at, **feed.status(), **extra}
 
     return create_feed_heartbeat(
@@ -205,7 +208,9 @@ class Runtime:
             await self.alerts.start()
         feed.start()
         dispatcher.start()
-        self.feed_heartbeat = feed_heartbeat(self.broker, feed, alerts=self.alerts)
+        self.feed_heartbeat = feed_heartbeat(
+            self.broker, feed, alerts=self.alerts, dispatcher=dispatcher
+        )
         if self.feed_heartbeat is not None:
             self.feed_heartbeat.start()
         elif control_socket.enabled():

@@ -29,6 +29,7 @@ __all__ = [
     "health_report",
     "price_feed_running",
     "readiness",
+    "remote_deliveries",
     "service_status",
     "user_stats",
 ]
@@ -78,6 +79,9 @@ async def service_status(
     }
     if runtime.dispatcher is not None:
         body["alert_deliveries"] = await runtime.dispatcher.status()
+    elif (remote := remote_deliveries(feeds)) is not None:
+        # Scaled out: the feed process's dispatcher, from its heartbeat.
+        body["alert_deliveries"] = remote
     body["node_id"] = runtime.cluster.node_id
     body["node_count"] = len(nodes)
     body["nodes"] = nodes
@@ -93,6 +97,15 @@ def alerts_status(runtime: Runtime, feeds: list[dict[str, Any]]) -> dict[str, An
     for feed in feeds:
         if isinstance(feed.get("alerts"), dict):
             return dict(feed["alerts"])
+    return None
+
+
+def remote_deliveries(feeds: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The delivery dispatcher's counts in a feed process's heartbeat (scaled out: it runs
+    beside the feed), or None."""
+    for feed in feeds:
+        if isinstance(feed.get("alert_deliveries"), dict):
+            return dict(feed["alert_deliveries"])
     return None
 
 
