@@ -17,5 +17,6 @@ urlpatterns = [
     ),
     path("api/", include("tickwire.portfolios.urls")),
     path("api/", include("tickwire.assets.urls")),
+    path("api/", include("tickwire.alerts.urls")),
     path("", include("tickwire.realtime.urls")),
 ]

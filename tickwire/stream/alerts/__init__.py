@@ -27,6 +27,7 @@ from .rules import (
     RuleError,
     Target,
     condition_from_dict,
+    describe,
     rule_from_dict,
     to_decimal,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "RuleEvaluator",
     "Target",
     "condition_from_dict",
+    "describe",
     "rule_from_dict",
     "to_decimal",
 ]

@@ -32,6 +32,7 @@ __all__ = [
     "RuleError",
     "Target",
     "condition_from_dict",
+    "describe",
     "rule_from_dict",
     "to_decimal",
 ]
@@ -417,3 +418,53 @@ def rule_from_dict(data: object) -> Rule:
     kwargs["target"] = Target.from_dict(data["target"])
     kwargs["condition"] = condition_from_dict(data["condition"])
     return Rule(**kwargs)
+
+
+def _number(number: Decimal | float) -> str:
+    # As the fire messages write numbers: "200" for 200.00, "200.10" as written, never an
+    # exponent; seconds as a short float.
+    if isinstance(number, Decimal):
+        return f"{number.normalize():f}" if number == number.to_integral() else f"{number:f}"
+    return f"{number:g}"
+
+
+def _window(size: int | None, seconds: float | None) -> str:
+    parts = []
+    if size is not None:
+        parts.append(f"{size} values")
+    if seconds is not None:
+        parts.append(f"{_number(seconds)} s")
+    return " and ".join(parts)
+
+
+def describe(rule: Rule | Condition, target: Target | None = None) -> str:
+    """What a rule watches, as a short sentence for people: ``AAPL above 200``,
+    ``portfolio 12 change since the previous close below -5%``, ``BTC-USD moves up more
+    than 3% within 300 s``. Given a bare condition, ``target`` names what it watches
+    (``the value`` without one). The REST API's ``description``, the client and
+    ``tickwire alerts`` show the same words."""
+    if isinstance(rule, Rule):
+        c: Condition = rule.condition
+        who = str(rule.target)
+    else:
+        c = rule
+        who = str(target) if target is not None else "the value"
+    if isinstance(c, Above | Below):
+        return f"{who} {c.kind} {_number(c.level)}"
+    if isinstance(c, Outside):
+        return f"{who} above {_number(c.above)} or below {_number(c.below)}"
+    if isinstance(c, Cross):
+        way = "" if c.direction == "both" else f" {c.direction} through"
+        return f"{who} crosses{way} {_number(c.level)}"
+    if isinstance(c, ChangeAbove | ChangeBelow):
+        word = "above" if isinstance(c, ChangeAbove) else "below"
+        return f"{who} change since the previous close {word} {_number(c.percent)}%"
+    if isinstance(c, Move):
+        way = "" if c.direction == "both" else f" {c.direction}"
+        return f"{who} moves{way} more than {_number(c.percent)}% within {_number(c.seconds)} s"
+    limit = (
+        f"{_number(c.stds)} standard deviations"
+        if c.stds is not None
+        else (f"{_number(c.percent or Decimal(0))}%")
+    )
+    return f"{who} more than {limit} from its mean over {_window(c.size, c.seconds)}"
