@@ -140,6 +140,8 @@ function buildRow(quote) {
             event.stopPropagation();
             openAssetAlert(quote.symbol);
           },
+          // Enter on the bell opens the form; it is not the row's Enter (select the symbol).
+          onkeydown: (event) => event.stopPropagation(),
         },
         bellIcon(),
       )
