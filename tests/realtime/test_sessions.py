@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import orjson
 import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings as django_settings
@@ -18,6 +19,7 @@ from tickwire.realtime.sessions import SessionGuard, live_sessions
 from tickwire.stream import control
 from tickwire.stream.brokers import MemoryBroker
 from tickwire.stream.hub import Outbox
+from tickwire.stream.messages import Alert, parse_server_frame
 from tickwire.stream.node import Node
 from tickwire.stream.protocol import CloseCode, encode_body
 
@@ -98,6 +100,46 @@ async def test_the_guard_listens_for_a_user_only_while_they_have_a_socket_here(g
     assert guard.node.hub.subscribers(channel) == 0
 
 
+ALERT = {
+    "event_id": "7f0c1a52-6d1e-4c55-9d0e-1f1b2c3d4e5f",
+    "rule_id": 3,
+    "name": "AAPL over 200",
+    "target": {"asset": "AAPL"},
+    "condition": "above 200",
+    "kind": "above",
+    "value": "200.5",
+    "measure": "price",
+    "level": "200",
+    "message": "AAPL above 200 (200.5)",
+    "fired_at": "2026-11-30T08:00:00.250Z",
+}
+
+
+async def test_an_alert_goes_to_every_socket_of_its_owner_and_to_nobody_else(guarded):
+    guard, conns = guarded
+    a = await attached(guard, conns, "a", 1, "token:x")
+    b = await attached(guard, conns, "b", 1, "session:s")
+    c = await attached(guard, conns, "c", 2, "token:z")
+    await user_event(guard, 1, event=control.USER_ALERT, alert=ALERT)
+    for conn in (a, b):
+        [frame] = conn.outbox.take()
+        [message] = parse_server_frame(frame)
+        assert isinstance(message, Alert)
+        assert (message.event_id, message.value, message.rule_id) == (ALERT["event_id"], "200.5", 3)
+        assert "seq" not in orjson.loads(frame)
+    assert c.outbox.take() == []
+    assert closed(a, b, c) == [None, None, None]
+    assert guard.alerts_sent == 2
+
+
+async def test_an_alert_without_its_event_is_dropped_and_the_sockets_stay(guarded):
+    guard, conns = guarded
+    a = await attached(guard, conns, "a", 1, "token:x")
+    await user_event(guard, 1, event=control.USER_ALERT, alert={"name": "half"})
+    await user_event(guard, 1, event=control.USER_ALERT)
+    assert a.outbox.take() == [] and closed(a) == [None]
+
+
 # -- live sessions against the session store -----------------------------------------------
 
 
@@ -168,3 +210,20 @@ async def test_deactivating_the_user_closes_all_their_sockets(runtime):
 
     await sync_to_async(deactivate)()
     await closed_with(comm, CloseCode.SESSION_ENDED)
+
+
+async def test_an_alert_reaches_every_open_socket_of_its_owner(runtime):
+    first, _ = await hello(token_header(await token_of()))
+    second, _ = await hello(token_header(await token_of()))
+    anonymous, _ = await hello()
+    user_id = await sync_to_async(lambda: get_user_model().objects.get(username="demo").pk)()
+    body = encode_body(
+        control.USER_CONTROL, {"user_id": user_id, "event": control.USER_ALERT, "alert": ALERT}
+    )
+    await runtime.broker.publish(control.user_control_channel(user_id), body)
+    for comm in (first, second):
+        message = await comm.receive_json_from(timeout=2)
+        assert message["type"] == "alert" and message["data"] == ALERT
+    assert await anonymous.receive_nothing(timeout=0.2)
+    for comm in (first, second, anonymous):
+        await comm.disconnect()

@@ -21,6 +21,7 @@ from typing import Any
 
 from django.conf import settings
 
+from tickwire.alerts.delivery import Dispatcher
 from tickwire.assets.bars import save_bars_async
 from tickwire.stream.brokers import Broker, Publication
 from tickwire.stream.feeds import CONTROL_CHANNEL, FeedService
@@ -138,6 +139,9 @@ async def run_feed_process(
         loop.add_signal_handler(sig, stop.set)
     # A source that ends (a finished replay) ends the process too.
     feed.start().add_done_callback(lambda _: stop.set())
+    # Alert deliveries go out beside the feed, through its broker (docs/alerts.md).
+    dispatcher = Dispatcher(broker.publish)
+    dispatcher.start()
     # Nodes' /realtime/health/ reads this heartbeat (an expiring key in Redis).
     heartbeat = feed_heartbeat(broker, feed, url)
     if heartbeat is not None:
@@ -156,6 +160,7 @@ async def run_feed_process(
             loop.remove_signal_handler(sig)
         if heartbeat is not None:
             await heartbeat.stop()
+        await dispatcher.stop()
         await feed.stop()
         if own_broker:
             await broker.close()

@@ -153,6 +153,20 @@ class TickwireCollector(Collector):
         )
         yield from self._feeds()
         yield self._latency()
+        yield self._alert_deliveries()
+
+    def _alert_deliveries(self) -> Metric:
+        family = CounterMetricFamily(
+            "tickwire_alert_deliveries_total",
+            "Alert delivery attempts of this process's dispatcher, by channel and result "
+            "(delivered, retried, failed).",
+            labels=["channel", "result"],
+        )
+        dispatcher = self.runtime.dispatcher
+        if dispatcher is not None:
+            for (channel, result), count in sorted(dispatcher.counts.items()):
+                family.add_metric([channel, result], count)
+        return family
 
     def _connections(self) -> Iterator[Metric]:
         connections = GaugeMetricFamily(

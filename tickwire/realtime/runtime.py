@@ -18,6 +18,7 @@ from typing import Any
 
 from django.conf import settings
 
+from tickwire.alerts.delivery import Dispatcher
 from tickwire.assets.bars import save_bars_async
 from tickwire.portfolios.services import bind_price_source
 from tickwire.portfolios.valuation import Price, to_decimal
@@ -136,6 +137,8 @@ class Runtime:
         )
         self.feed: FeedService | None = None
         self.feed_heartbeat: FeedHeartbeat | None = None
+        #: Alert deliveries go out from the process that runs the feed (docs/alerts.md).
+        self.dispatcher: Dispatcher | None = None
         #: The local control socket (embedded server: no broker another process reaches).
         self.control_endpoint: control_socket.ControlEndpoint | None = None
         self._control: Outbox | None = None
@@ -185,6 +188,8 @@ class Runtime:
         result = await self.node.subscribe(self._control, CONTROL_CHANNEL)
         self.node.activate(self._control, result)
         feed.start()
+        self.dispatcher = Dispatcher(self.broker.publish)
+        self.dispatcher.start()
         self.feed_heartbeat = feed_heartbeat(self.broker, feed)
         if self.feed_heartbeat is not None:
             self.feed_heartbeat.start()
@@ -215,6 +220,9 @@ class Runtime:
         if self._control is not None:
             self.node.remove(self._control)
             self._control = None
+        if self.dispatcher is not None:
+            await self.dispatcher.stop()
+            self.dispatcher = None
         if self.feed_heartbeat is not None:
             await self.feed_heartbeat.stop()
             self.feed_heartbeat = None

@@ -6,6 +6,9 @@
   socket of that user listens on that channel and closes the matching sockets with 4003.
 * A portfolio given to another owner ends the previous owner's subscriptions to it: the
   same channel carries ``portfolio_revoked`` for the previous owner.
+* An alert of the user's fired: the same channel carries ``alert`` (from the delivery
+  dispatcher, :mod:`tickwire.alerts.delivery`), pushed as an ``alert`` message to each of
+  the user's open sockets here; no subscription needed.
 * A session can also just expire. Every ``TICKWIRE_SESSION_CHECK_SECONDS`` the guard checks
   each distinct session behind this process's sockets against the session store (as
   Django's own ``get_user`` does: exists, not expired, same user, password unchanged, user
@@ -30,7 +33,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user
 
-from tickwire.stream import control
+from tickwire.stream import builders, control
 from tickwire.stream.node import Node
 from tickwire.stream.protocol import CloseCode
 
@@ -70,6 +73,8 @@ class SessionGuard:
         self.revoke_portfolio = revoke_portfolio
         self.check_interval = check_interval
         self.closed_sockets = 0
+        #: ``alert`` messages pushed to sockets here.
+        self.alerts_sent = 0
         self._sink = control.FrameSink(self._on_frame)
         self._users: dict[int, set[str]] = {}
         self._task: asyncio.Task[None] | None = None
@@ -126,6 +131,17 @@ class SessionGuard:
                 for conn in list(self.connections()):
                     if conn.user_id == user_id and not conn.outbox.closed:
                         self.revoke_portfolio(conn, portfolio_id)
+        elif event == control.USER_ALERT and isinstance(user_id, int):
+            self._push_alert(user_id, data.get("alert"))
+
+    def _push_alert(self, user_id: int, payload: Any) -> None:
+        if not isinstance(payload, dict):
+            log.warning("an alert for user %s without its event was ignored", user_id)
+            return
+        frame = builders.alert(payload)  # encoded once for every socket of the user
+        for conn in list(self.connections()):
+            if conn.user_id == user_id and not conn.outbox.closed and conn.outbox.push(frame):
+                self.alerts_sent += 1
 
     def _close(self, match: Callable[[Connection], bool], reason: str) -> int:
         closed = 0

@@ -74,6 +74,8 @@ async def service_status(
         "connected": runtime.broker.is_connected,
         "channels": len(runtime.node.broker_channels),
     }
+    if runtime.dispatcher is not None:
+        body["alert_deliveries"] = await runtime.dispatcher.status()
     body["node_id"] = runtime.cluster.node_id
     body["node_count"] = len(nodes)
     body["nodes"] = nodes
