@@ -287,28 +287,63 @@ def test_a_fired_rule_shows_a_toast_with_its_message(
     expect(toast).to_have_count(0)
 
 
-def test_toasts_stack_and_leave_on_their_own(
+# Two fires of one rule written to the outbox by another process, as the evaluator writes
+# them: the dispatcher beside the server's feed finds the rows (it looks every second).
+_COMMIT_FIRES = """
+import time
+from decimal import Decimal
+from tickwire.alerts.models import AlertRule
+from tickwire.alerts.outbox import commit
+from tickwire.alerts.rules import rule_meta, rule_target
+from tickwire.stream.alerts import Fire
+row = AlertRule.objects.get(pk={rule_id})
+fires = [
+    (rule_meta(row), Fire(str(row.pk), rule_target(row), "above", "above", Decimal(v),
+                          Decimal(v), Decimal("5000000"), time.time(), f"BTC-USD at {{v}} (test {{n}})"))
+    for n, v in enumerate(["5000001", "5000002"], 1)
+]
+print(",".join(str(e.key) for e in commit(fires, {{}})))
+"""
+
+
+def test_alerts_stack_as_toasts_on_every_open_page_and_leave_on_their_own(
     dashboard: Page, tickwire_server: ServerProcess
 ) -> None:
-    """Alert messages as the socket delivers them (handed to the page's client as frames),
-    two in a row: both shown, newest last, each one gone after its time."""
+    """Delivery without the evaluator: events in the outbox reach every page the user has
+    open, as toasts that stack in order and go after their time."""
     page = dashboard
-    page.evaluate(
-        """() => {
-          const client = window.tickwireDashboard.client;
-          for (const n of [1, 2]) {
-            client._handleMessage({type: "alert", timestamp: new Date().toISOString(), data: {
-              event_id: `e${n}`, rule_id: 900 + n, name: `rule ${n}`, message: `message ${n}`,
-              fired_at: "2026-01-02T03:04:05.678Z"}});
-          }
-        }"""
+    created = page.request.post(
+        tickwire_server.url + ALERTS_API,
+        data={
+            "name": "BTC to the moon",
+            "asset": "BTC-USD",
+            "condition": {"kind": "above", "level": "5000000"},
+        },
+        headers=csrf(page, tickwire_server),
     )
-    toasts = page.locator("#toasts .toast-alert")
-    expect(toasts).to_have_count(2)
-    expect(toasts.nth(0).locator(".toast-message")).to_have_text("message 1")
-    expect(toasts.nth(1).locator(".toast-title")).to_have_text("Alert: rule 2")
+    assert created.status == 201, created.text()
+    rule = created.json()
+    second = page.context.new_page()
+    second.goto(tickwire_server.url + DASHBOARD)
+    expect(second.locator("#conn-badge")).to_have_attribute("data-state", "open")
+
+    keys = manage(tickwire_server, "shell", code=_COMMIT_FIRES.format(rule_id=rule["id"]))
+    keys = keys.strip().splitlines()[-1].split(",")
+    events = page.request.get(f"{tickwire_server.url}{ALERTS_API}events/?rule={rule['id']}")
+    by_key = {e["event_id"]: e for e in events.json()["results"]}
+    for tab in (page, second):
+        toasts = tab.locator(f'#toasts .toast-alert[data-rule-id="{rule["id"]}"]')
+        expect(toasts).to_have_count(2, timeout=30_000)
+        for index, key in enumerate(keys):
+            toast = toasts.nth(index)
+            expect(toast).to_have_attribute("data-event-id", key)
+            expect(toast).to_have_attribute("role", "status")
+            expect(toast.locator(".toast-message")).to_have_text(by_key[key]["message"])
+            expect(toast.locator(".toast-title")).to_have_text("Alert: BTC to the moon")
     expect(page.locator("#toasts")).to_have_attribute("aria-live", "polite")
-    expect(toasts).to_have_count(0, timeout=20_000)
+    # Each stays a few seconds, then leaves by itself.
+    expect(page.locator("#toasts .toast-alert")).to_have_count(0, timeout=30_000)
+    second.close()
 
 
 def test_anonymous_visitors_get_no_alerts_ui(page: Page, tickwire_server: ServerProcess) -> None:
