@@ -129,6 +129,7 @@ def test_a_rule_created_from_a_watchlist_row_is_in_the_panel_and_the_api(
     ]
     page.select_option("#alert-kind", "below")
     page.fill("#alert-level", "150.5")
+    page.fill("#alert-name", "AAPL dip")
     page.fill("#alert-cooldown", "30")
     page.check("#alert-form [name=one_shot]")
     page.check('#alert-form [name=channels][value="email"]')
@@ -137,6 +138,7 @@ def test_a_rule_created_from_a_watchlist_row_is_in_the_panel_and_the_api(
 
     rule = new_rule(page, tickwire_server, before)
     assert rule["asset"] == "AAPL" and rule["portfolio"] is None
+    assert rule["name"] == "AAPL dip"
     assert rule["condition"]["kind"] == "below"
     assert Decimal(str(rule["condition"]["level"])) == Decimal("150.5")
     assert float(rule["cooldown"]) == 30.0

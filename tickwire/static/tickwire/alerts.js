@@ -36,7 +36,7 @@ const KINDS = {
 const DEFAULT_PERCENT = { change_above: "2", change_below: "-5", move: "3" };
 const DEFAULT_SECONDS = "300";
 // The form's slots for errors; any other key of a 400 goes to the form-wide slot.
-const FIELD_SLOTS = ["kind", "level", "percent", "seconds", "cooldown", "one_shot", "channels"];
+const FIELD_SLOTS = ["kind", "level", "percent", "seconds", "name", "cooldown", "one_shot", "channels"];
 
 /** The REST calls of the alerts UI: JSON, the session cookie and the CSRF token. */
 export class AlertsApi {
@@ -147,6 +147,7 @@ export class AlertForm {
       level: this.form.elements.level,
       percent: this.form.elements.percent,
       seconds: this.form.elements.seconds,
+      name: this.form.elements.name,
       cooldown: this.form.elements.cooldown,
       one_shot: this.form.elements.one_shot,
     };
@@ -181,6 +182,7 @@ export class AlertForm {
     this.fields.level.value = now === null ? "" : String(target.levelText ?? now);
     this.fields.percent.value = "";
     this.fields.seconds.value = DEFAULT_SECONDS;
+    this.fields.name.value = "";
     this.fields.cooldown.value = "";
     this.fields.one_shot.checked = false;
     for (const box of this.form.querySelectorAll("input[name=channels]")) box.checked = box.value === "websocket";
@@ -226,6 +228,8 @@ export class AlertForm {
     };
     if (this.target.asset !== undefined) rule.asset = this.target.asset;
     else rule.portfolio = this.target.portfolio;
+    const name = this.fields.name.value.trim();
+    if (name) rule.name = name;
     const cooldown = this.fields.cooldown.value.trim();
     if (cooldown) rule.cooldown = /^\d+(\.\d+)?$/.test(cooldown) ? Number(cooldown) : cooldown;
     return rule;
