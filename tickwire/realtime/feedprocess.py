@@ -22,6 +22,7 @@ from typing import Any
 from django.conf import settings
 
 from tickwire.alerts.delivery import Dispatcher
+from tickwire.alerts.evaluator import AlertEvaluator, broker_evaluator
 from tickwire.assets.bars import save_bars_async
 from tickwire.stream.brokers import Broker, Publication
 from tickwire.stream.feeds import CONTROL_CHANNEL, FeedService
@@ -122,9 +123,13 @@ async def run_feed_process(
         log_batches=options.verbose,
     )
 
+    alerts: AlertEvaluator | None = None
+
     def on_publication(pub: Publication) -> None:
         if pub.channel == CONTROL_CHANNEL:
             feed.handle_control(pub.frame)
+        elif alerts is not None:
+            alerts.on_frame(pub.frame)  # control.alerts, control.portfolio.<id>
 
     await broker.start(on_publication)
     if not instruments:
@@ -133,6 +138,10 @@ async def run_feed_process(
             await broker.close()
         raise NoInstrumentsError(NO_INSTRUMENTS)
     await broker.subscribe(CONTROL_CHANNEL)
+    if settings.TICKWIRE_ALERTS_ENABLED:
+        # The cluster's one alert evaluator runs here, beside the feed (docs/alerts.md).
+        alerts = broker_evaluator(feed, broker)
+        await alerts.start()
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -143,7 +152,7 @@ async def run_feed_process(
     dispatcher = Dispatcher(broker.publish)
     dispatcher.start()
     # Nodes' /realtime/health/ reads this heartbeat (an expiring key in Redis).
-    heartbeat = feed_heartbeat(broker, feed, url)
+    heartbeat = feed_heartbeat(broker, feed, url, alerts)
     if heartbeat is not None:
         heartbeat.start()
     log.info(
@@ -162,6 +171,8 @@ async def run_feed_process(
             await heartbeat.stop()
         await dispatcher.stop()
         await feed.stop()
+        if alerts is not None:
+            await alerts.stop()
         if own_broker:
             await broker.close()
         log.info("price feed stopped after %d updates", feed.published)

@@ -31,6 +31,7 @@ from prometheus_client.registry import Collector
 from tickwire.stream.channels import channel_portfolio_id, channel_symbol
 
 from .runtime import Runtime
+from .status import alerts_status
 
 __all__ = ["CONTENT_TYPE", "TickwireCollector", "feed_states", "render"]
 
@@ -96,9 +97,15 @@ def _routes(source_status: Mapping[str, Any]) -> list[dict[str, Any]]:
 class TickwireCollector(Collector):
     """The runtime's counters as metric families, computed when collected."""
 
-    def __init__(self, runtime: Runtime, feeds: list[dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        feeds: list[dict[str, Any]],
+        alerts: Mapping[str, Any] | None = None,
+    ) -> None:
         self.runtime = runtime
         self.feeds = feeds
+        self.alerts = alerts
 
     def collect(self) -> Iterator[Metric]:
         runtime = self.runtime
@@ -152,6 +159,7 @@ class TickwireCollector(Collector):
             runtime.valuer.published,
         )
         yield from self._feeds()
+        yield from self._alerts()
         yield self._latency()
         yield self._alert_deliveries()
 
@@ -167,6 +175,23 @@ class TickwireCollector(Collector):
             for (channel, result), count in sorted(dispatcher.counts.items()):
                 family.add_metric([channel, result], count)
         return family
+
+    def _alerts(self) -> Iterator[Metric]:
+        # The cluster's one evaluator: this process's, or the feed process's heartbeat.
+        alerts = self.alerts
+        if alerts is None:
+            return
+        yield _gauge("tickwire_alert_rules", "Alert rules the evaluator holds.", alerts["rules"])
+        yield _counter(
+            "tickwire_alert_fires_total",
+            "Alert fires the evaluator decided since it started.",
+            alerts["fires"],
+        )
+        yield _gauge(
+            "tickwire_alert_state_writes_pending",
+            "Alert fires and rule states not written to the database yet.",
+            alerts["writes_pending"],
+        )
 
     def _connections(self) -> Iterator[Metric]:
         connections = GaugeMetricFamily(
@@ -278,5 +303,6 @@ def render(runtime: Runtime | None, remote_feeds: list[dict[str, Any]]) -> bytes
     registry = CollectorRegistry(auto_describe=False)
     ProcessCollector(registry=registry)
     if runtime is not None:
-        registry.register(TickwireCollector(runtime, feed_states(runtime, remote_feeds)))
+        alerts = alerts_status(runtime, remote_feeds)
+        registry.register(TickwireCollector(runtime, feed_states(runtime, remote_feeds), alerts))
     return generate_latest(registry)

@@ -19,6 +19,7 @@ from typing import Any
 from django.conf import settings
 
 from tickwire.alerts.delivery import Dispatcher
+from tickwire.alerts.evaluator import AlertEvaluator, node_evaluator
 from tickwire.assets.bars import save_bars_async
 from tickwire.portfolios.services import bind_price_source
 from tickwire.portfolios.valuation import Price, to_decimal
@@ -97,16 +98,25 @@ def build_feed_source(
 
 
 def feed_heartbeat(
-    broker: Broker, feed: FeedService, url: str | None = None
+    broker: Broker,
+    feed: FeedService,
+    url: str | None = None,
+    alerts: AlertEvaluator | None = None,
 ) -> FeedHeartbeat | None:
-    """A Redis heartbeat for ``feed`` on the broker ``url`` (default
-    ``TICKWIRE_BROKER_URL``) names; None with the memory broker, where none is needed."""
+    """A Redis heartbeat for ``feed`` (and the alert evaluator beside it) on the broker
+    ``url`` (default ``TICKWIRE_BROKER_URL``) names; None with the memory broker, where
+    none is needed."""
     host = socket.gethostname()
     pid = os.getpid()
+
+    def beat() -> dict[str, Any]:
+        extra = {"alerts": alerts.status()} if alerts is not None else {}
+        return {"host": host, "pid": pid, "started_at": feed.started_at, **feed.status(), **extra}
+
     return create_feed_heartbeat(
         url or settings.TICKWIRE_BROKER_URL,
         broker,
-        lambda: {"host": host, "pid": pid, "started_at": feed.started_at, **feed.status()},
+        beat,
         prefix=settings.TICKWIRE_REDIS_PREFIX,
         interval=min(1.0, settings.TICKWIRE_NODE_HEARTBEAT_SECONDS),
         ttl=settings.TICKWIRE_NODE_TIMEOUT_SECONDS,
@@ -136,6 +146,8 @@ class Runtime:
             node_timeout=settings.TICKWIRE_NODE_TIMEOUT_SECONDS,
         )
         self.feed: FeedService | None = None
+        #: The cluster's one alert evaluator, beside the in-process feed (docs/alerts.md).
+        self.alerts: AlertEvaluator | None = None
         self.feed_heartbeat: FeedHeartbeat | None = None
         #: Alert deliveries go out from the process that runs the feed (docs/alerts.md).
         self.dispatcher: Dispatcher | None = None
@@ -187,10 +199,13 @@ class Runtime:
         self._control = Outbox(limit=10_000, slow_seconds=86400.0, wake=self._on_control)
         result = await self.node.subscribe(self._control, CONTROL_CHANNEL)
         self.node.activate(self._control, result)
+        if settings.TICKWIRE_ALERTS_ENABLED:
+            self.alerts = node_evaluator(feed, self.node)
+            await self.alerts.start()
         feed.start()
         self.dispatcher = Dispatcher(self.broker.publish)
         self.dispatcher.start()
-        self.feed_heartbeat = feed_heartbeat(self.broker, feed)
+        self.feed_heartbeat = feed_heartbeat(self.broker, feed, alerts=self.alerts)
         if self.feed_heartbeat is not None:
             self.feed_heartbeat.start()
         elif control_socket.enabled():
@@ -232,6 +247,10 @@ class Runtime:
         if self.feed is not None:
             await self.feed.stop()
             self.feed = None
+        if self.alerts is not None:
+            # After the feed: its last ticks are judged, then every state is saved.
+            await self.alerts.stop()
+            self.alerts = None
         # Give writers a moment to send their close frames before the loop goes.
         if self.connections:
             await asyncio.sleep(0.05)

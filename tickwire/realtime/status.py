@@ -20,6 +20,7 @@ from tickwire.stream.channels import parse_channel
 from .runtime import Runtime
 
 __all__ = [
+    "alerts_status",
     "cluster_stats",
     "database_ok",
     "feed_heartbeats",
@@ -69,6 +70,7 @@ async def service_status(
     routes = [r for r in (feed_routes(f) for f in feeds) if r is not None]
     if routes:
         body["feed_routes"] = routes[0]
+    body["alerts"] = alerts_status(runtime, feeds)
     body["broker"] = {
         "url_scheme": settings.TICKWIRE_BROKER_URL.split(":", 1)[0],
         "connected": runtime.broker.is_connected,
@@ -81,6 +83,17 @@ async def service_status(
     body["nodes"] = nodes
     body["uptime_seconds"] = round(_now().timestamp() - runtime.started_at, 1)
     return body
+
+
+def alerts_status(runtime: Runtime, feeds: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The alert evaluator's status: this process's, else (scaled out) the one in a feed
+    process's heartbeat; None where no evaluator runs."""
+    if runtime.alerts is not None:
+        return runtime.alerts.status()
+    for feed in feeds:
+        if isinstance(feed.get("alerts"), dict):
+            return dict(feed["alerts"])
+    return None
 
 
 async def health_report(runtime: Runtime | None) -> tuple[dict[str, Any], bool]:

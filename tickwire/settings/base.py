@@ -283,6 +283,8 @@ TICKWIRE_SESSION_CHECK_SECONDS = env_float(
     "TICKWIRE_SESSION_CHECK_SECONDS", 60.0, minimum=0.1, maximum=86400
 )
 # --- alerts (docs/alerts.md) -----------------------------------------------------------------
+# Evaluate alert rules in the feed process (the embedded server's feed, or `tickwire feed`).
+TICKWIRE_ALERTS_ENABLED = env_bool("TICKWIRE_ALERTS_ENABLED", True)
 # Rules one user may have.
 TICKWIRE_ALERT_RULES_PER_USER = env_int("TICKWIRE_ALERT_RULES_PER_USER", 100, minimum=1)
 # The evaluator saves a rule's state at once when its armed/fired state changes; the rest
