@@ -27,6 +27,7 @@ ALERTS_API = "/api/alerts/"
 USERNAME = "alerts-browser"
 PASSWORD = "alerts-pass-5182"
 PORTFOLIO = "Alerts Portfolio"
+LIMIT = 100  # TICKWIRE_ALERT_RULES_PER_USER's default
 
 # Its own user, so the rules and alerts of these tests reach no other test's pages.
 _MAKE_USER = f"""
@@ -184,6 +185,37 @@ def test_a_bad_level_is_explained_next_to_the_field_and_nothing_is_saved(
     rule = new_rule(page, tickwire_server, before)
     assert rule["asset"] == "MSFT" and Decimal(str(rule["condition"]["level"])) == 320
     expect(rule_item(page, rule["id"])).to_be_visible()
+
+
+def test_past_the_per_user_limit_the_form_says_so_and_the_panel_lists_every_rule(
+    dashboard: Page, tickwire_server: ServerProcess
+) -> None:
+    page = dashboard
+    headers = csrf(page, tickwire_server)
+    # TICKWIRE_ALERT_RULES_PER_USER is 100 by default; fill up to it through the API.
+    for n in range(LIMIT - len(api_rules(page, tickwire_server))):
+        created = page.request.post(
+            tickwire_server.url + ALERTS_API,
+            data={"asset": "ETH-USD", "condition": {"kind": "above", "level": str(10**7 + n)}},
+            headers=headers,
+        )
+        assert created.status == 201, created.text()
+    page.reload()
+    expect(page.locator("#alert-rules li")).to_have_count(LIMIT)
+    expect(page.locator("#alert-count")).to_have_text(f"{LIMIT} rules")
+
+    open_asset_form(page, "AAPL")
+    with page.expect_response(
+        lambda r: r.url.endswith(ALERTS_API) and r.request.method == "POST"
+    ) as answer:
+        page.get_by_role("button", name="Create alert").click()
+    assert answer.value.status == 400
+    detail = answer.value.json()["detail"]
+    assert "TICKWIRE_ALERT_RULES_PER_USER" in detail
+    slot = page.locator('#alert-form [data-error-for="form"]')
+    expect(slot).to_have_text(detail)
+    expect(page.locator("#alert-dialog")).to_be_visible()
+    assert len(api_rules(page, tickwire_server)) == LIMIT
 
 
 def test_a_rule_is_paused_and_deleted_from_the_panel(

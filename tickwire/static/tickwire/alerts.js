@@ -46,11 +46,15 @@ export class AlertsApi {
   }
 
   /** `{ok, status, body}`; `body` is the parsed JSON answer (null when there is none). */
-  async call(method, path = "", data = undefined) {
+  call(method, path = "", data = undefined) {
+    return this.request(method, this.base + path, data);
+  }
+
+  async request(method, url, data = undefined) {
     const headers = { Accept: "application/json" };
     if (method !== "GET") headers["X-CSRFToken"] = this.csrfToken || "";
     if (data !== undefined) headers["Content-Type"] = "application/json";
-    const response = await fetch(this.base + path, {
+    const response = await fetch(url, {
       method,
       headers,
       credentials: "same-origin",
@@ -67,8 +71,19 @@ export class AlertsApi {
     return { ok: response.ok, status: response.status, body };
   }
 
-  list() {
-    return this.call("GET", "?limit=500");
+  /** Every rule of the user: `{ok, status, body: [rule, ...]}`, following the pages. */
+  async list() {
+    const rules = [];
+    let url = `${this.base}?limit=500`;
+    while (url) {
+      const answer = await this.request("GET", url);
+      if (!answer.ok) return answer;
+      const body = answer.body;
+      if (Array.isArray(body)) return { ...answer, body }; // an unpaginated list
+      rules.push(...(Array.isArray(body?.results) ? body.results : []));
+      url = typeof body?.next === "string" ? body.next : null;
+    }
+    return { ok: true, status: 200, body: rules };
   }
 
   create(rule) {
@@ -305,7 +320,7 @@ export class RulesPanel {
         try {
           const { ok, status, body } = await this.api.list();
           if (!ok) throw new Error(`HTTP ${status}`);
-          this.rules = Array.isArray(body) ? body : Array.isArray(body?.results) ? body.results : [];
+          this.rules = body;
           this.render();
           setText(this.status, "");
         } catch (err) {
