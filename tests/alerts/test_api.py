@@ -121,6 +121,8 @@ def test_update_partial_update_and_delete_send_the_control_message(
     with django_capture_on_commit_callbacks(execute=True):
         moved = ann.patch(url, {"asset": "BTC-USD"}, format="json").json()
     assert moved["target"] == {"asset": "BTC-USD"}
+    no_target = ann.put(url, {"condition": {"kind": "above", "level": "1"}}, format="json")
+    assert no_target.status_code == 400 and set(no_target.json()) == {"asset"}
     put = ann.put(
         url, {"asset": "AAPL", "condition": {"kind": "above", "level": "1"}}, format="json"
     )

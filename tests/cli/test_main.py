@@ -41,7 +41,7 @@ def test_bad_arguments_get_a_usage_error(argv, message, capsys):
 
 def test_help_lists_every_command():
     out = tickwire("--help").stdout
-    for command in ("watch", "stream", "record", "alert", "serve"):
+    for command in ("watch", "stream", "record", "alert", "alerts", "serve"):
         assert command in out
 
 

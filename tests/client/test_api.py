@@ -10,7 +10,8 @@ from tickwire.client import Backoff
 
 def test_public_api_is_pinned():
     assert client.__all__ == [
-        "AlertEvent", "AssetUpdate", "AuthenticationError", "Backoff",
+        "APIError", "AlertEvent", "AlertFired", "AlertsAPI", "AssetUpdate",
+        "AuthenticationError", "Backoff",
         "BlockingClient", "Client", "ConnectionFailed", "ConnectionStatus", "Crossing",
         "CsvRecorder", "Event", "Gap", "ParquetRecorder", "PortfolioUpdate", "RawFeed",
         "Recorder", "RequestError", "Resync", "RollingStats", "RollingWindow", "ServerClosed",

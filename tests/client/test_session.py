@@ -9,6 +9,7 @@ form on both sides.
 import pytest
 
 from tickwire.client import (
+    AlertFired,
     AssetUpdate,
     ConnectionFailed,
     Gap,
@@ -22,6 +23,7 @@ from tickwire.client import (
 )
 from tickwire.client.raw import RawSession
 from tickwire.client.session import Session
+from tickwire.stream import builders
 from tickwire.stream import protocol as p
 
 
@@ -383,3 +385,31 @@ def test_a_raw_session_sends_the_feed_s_own_frames_and_passes_every_message():
     assert [o.text for o in session.subscriptions()] == ['{"op": "sub", "args": ["btcusdt"]}']
     with pytest.raises(TickwireError, match="portfolios are a Tickwire feature"):
         session.want_portfolio(1)
+
+
+def alert_frame(event_id="6f1c2a9e-2b7a-4d7e-9a51-0c3f8d2b7e11", rule_id=7):
+    """An ``alert`` as the server builds it (``builders.alert``): no seq, no channel."""
+    return builders.alert({
+        "event_id": event_id, "rule_id": rule_id, "name": "AAPL over 200",
+        "target": {"asset": "AAPL"}, "condition": "above", "kind": "above", "value": "200.5",
+        "measure": "200.5", "level": "200", "message": "AAPL at 200.5 is above 200",
+        "fired_at": "2026-11-30T08:00:00.250Z",
+    })  # fmt: skip
+
+
+def test_an_alert_is_an_alert_fired_event_without_any_subscription():
+    session = Session()
+    [event] = feed(session, alert_frame())
+    assert isinstance(event, AlertFired)
+    assert (event.event_id, event.rule_id) == ("6f1c2a9e-2b7a-4d7e-9a51-0c3f8d2b7e11", 7)
+    assert event.message == "AAPL at 200.5 is above 200"
+    assert (event.alert.value, event.alert.level, event.alert.target) == (
+        "200.5",
+        "200",
+        {"asset": "AAPL"},
+    )
+    # Outside every stream: no seq kept, nothing to resume.
+    assert session.position("AAPL") is None and sent(session) == []
+    # A second push of the same event (another node, say) is passed on: event_id tells.
+    [again] = feed(session, alert_frame())
+    assert again.event_id == event.event_id

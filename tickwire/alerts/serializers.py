@@ -247,10 +247,11 @@ class AlertRuleSerializer(serializers.ModelSerializer[AlertRule]):
         return [c for c in CHANNELS if c in value]
 
     def _target(self, attrs: dict[str, Any]) -> tuple[Asset | None, Portfolio | None]:
-        row = self.instance
+        # A PATCH keeps the target it does not name; a PUT names it again.
+        row = self.instance if self.partial else None
         asset = attrs.get("asset", row.asset if row else None)
         portfolio = attrs.get("portfolio", row.portfolio if row else None)
-        if row is not None and self.partial:
+        if row is not None:
             # Naming a new target replaces the other one.
             if attrs.get("asset") is not None and "portfolio" not in attrs:
                 portfolio = None

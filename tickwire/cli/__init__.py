@@ -4,6 +4,7 @@
     tickwire stream AAPL | jq .data.price         newline-delimited JSON on stdout
     tickwire record AAPL --out ticks.parquet      record, flushing in batches
     tickwire alert AAPL --above 200 --window 20   seed 000's running-mean alert, as a tool
+    tickwire alerts add AAPL above 200            a rule the server keeps and evaluates
     tickwire serve                                start the server (what `make run` does)
     tickwire feed                                 run the price feed as its own process
     tickwire manage migrate                       Django's management commands
@@ -26,7 +27,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from . import alert, feed, manage, record, serve, stream, watch
+from . import alert, alerts, feed, manage, record, serve, stream, watch
 from .args import check_client, client_parents
 from .output import LibraryWarnings
 from .run import run
@@ -46,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
             "  tickwire stream BTC-USD --count 10\n"
             "  tickwire record AAPL MSFT --out ticks.parquet --duration 3600\n"
             "  tickwire alert AAPL --above 200 --window 20 --webhook https://example.org/hook\n"
+            "  tickwire alerts add AAPL above 200 --cooldown 300\n"
             "  tickwire serve --port 8000\n"
             "  tickwire manage createsuperuser"
         ),
@@ -55,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     parents = client_parents()
     for command in (watch, stream, record, alert):
         command.add_parser(commands, parents)
+    alerts.add_parser(commands)
     for server_command in (serve, feed, manage):
         server_command.add_parser(commands)
     return parser
@@ -71,7 +74,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _SERVER_COMMANDS[argv[0]](argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
-    check_client(parser, args)
+    # `tickwire alerts` talks to the REST API and parses its own actions.
+    standalone = getattr(args, "standalone", None)
+    if standalone is None:
+        check_client(parser, args)
     if check := getattr(args, "check", None):
         check(parser, args)
     logger = logging.getLogger("tickwire.client")
@@ -79,6 +85,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.addHandler(LibraryWarnings())
         logger.setLevel(logging.WARNING)
         logger.propagate = False
+    if standalone is not None:
+        code: int = standalone(parser, args)
+        return code
     if prepare := getattr(args, "prepare", None):
         # What a command can find wrong before connecting (record: its output file).
         problem = prepare(args)

@@ -37,7 +37,9 @@ def add_parser(commands: Subparsers, parents: list[argparse.ArgumentParser]) -> 
         help="alert when a price or rolling mean crosses a line",
         description="Alert when the price — or with --window N its rolling mean over N "
         "updates — goes above/below a line or crosses a level. Hysteresis and cooldown "
-        "stop a price hovering at the line from firing a storm.",
+        "stop a price hovering at the line from firing a storm. This command evaluates the "
+        "rule itself, while it runs; `tickwire alerts` keeps rules on the server, which "
+        "evaluates them on every tick and delivers them even when nothing of yours runs.",
     )
     p.add_argument("--above", type=finite, help="alert when the value is above this")
     p.add_argument("--below", type=finite, help="alert when the value is below this")

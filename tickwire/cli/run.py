@@ -142,7 +142,8 @@ async def run(args: argparse.Namespace, body: Body, err: TextIO) -> int:
         if not await _connect(feed, err):
             return 1
         try:
-            await feed.client.subscribe(*args.symbols)
+            if args.symbols:  # `alerts watch` subscribes to nothing: alerts come unasked
+                await feed.client.subscribe(*args.symbols)
         except TimeoutError as exc:
             notice(str(exc), err)
         return await body(args, feed)

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from tickwire.client import AssetUpdate, ConnectionStatus, Gap, ServerMessage
+from tickwire.client import AlertFired, AssetUpdate, ConnectionStatus, Gap, ServerMessage
 
 from .args import Subparsers, positive
 from .output import gap_line, notice, status_notice
@@ -66,6 +66,8 @@ async def run(args: argparse.Namespace, feed: Feed) -> int:
                 out.write(_gap_json(event))
                 out.flush()
                 continue
+            if isinstance(event, AlertFired):
+                event = event.alert  # the token's user's alert: the line as it came
             if args.raw and not isinstance(event, AssetUpdate):
                 # Another feed's own message: as it came, not wrapped as a Tickwire one.
                 out.write(orjson.dumps(event.data) + b"\n")

@@ -12,6 +12,8 @@ a :class:`Gap` event says when missed updates could not be recovered. :class:`Bl
 is the same for plain scripts and Jupyter. :class:`RollingStats` keeps rolling windows per
 symbol in bounded memory; :class:`Threshold` and :class:`Crossing` raise alerts with
 hysteresis and a cooldown; :func:`open_recorder` writes CSV or Parquet in batches.
+Server-side alert rules: :class:`AlertsAPI` manages them over REST, and the client yields
+an :class:`AlertFired` event whenever one of them fires.
 """
 
 from tickwire.stream.messages import (
@@ -28,6 +30,7 @@ from .backoff import Backoff
 from .blocking import BlockingClient
 from .connection import Client
 from .events import (
+    AlertFired,
     AuthenticationError,
     ConnectionFailed,
     ConnectionStatus,
@@ -39,10 +42,14 @@ from .events import (
 )
 from .raw import RawFeed
 from .record import CsvRecorder, ParquetRecorder, Recorder, open_recorder
+from .rest import AlertsAPI, APIError
 from .stats import RollingStats, RollingWindow, WindowStats
 
 __all__ = [
+    "APIError",
     "AlertEvent",
+    "AlertFired",
+    "AlertsAPI",
     "AssetUpdate",
     "AuthenticationError",
     "Backoff",

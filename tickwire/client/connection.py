@@ -275,11 +275,12 @@ class Client:
     def __aiter__(self) -> AsyncIterator[Event]:
         """Yield events in order until the client is closed.
 
-        Events are :class:`AssetUpdate`, :class:`PortfolioUpdate`, :class:`Resync`,
-        :class:`Gap`, :class:`ConnectionStatus`, and other server messages (unsolicited
-        errors, types this client does not know). Raises the fatal error that ended the
-        connection (:class:`ConnectionFailed`, :class:`AuthenticationError`) after the
-        events before it. Only one consumer at a time.
+        Events are :class:`AssetUpdate`, :class:`PortfolioUpdate`, :class:`AlertFired`,
+        :class:`Resync`, :class:`Gap`, :class:`ConnectionStatus`, and other server
+        messages (unsolicited errors, types this client does not know). Raises the fatal
+        error that ended the connection (:class:`ConnectionFailed`,
+        :class:`AuthenticationError`) after the events before it. Only one consumer at a
+        time.
         """
         return self._consumer.events()
 

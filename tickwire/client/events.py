@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from tickwire.stream.messages import AssetUpdate, PortfolioUpdate, Resync, ServerMessage
+from tickwire.stream.messages import Alert, AssetUpdate, PortfolioUpdate, Resync, ServerMessage
 
 __all__ = [
+    "AlertFired",
     "AuthenticationError",
     "ConnectionFailed",
     "ConnectionStatus",
@@ -46,6 +47,32 @@ class Gap:
         return "the server's history no longer holds the missed updates"
 
 
+@dataclass(frozen=True, slots=True)
+class AlertFired:
+    """One of your server-side alert rules fired (``/api/alerts/``, docs/alerts.md).
+
+    The server pushes it to every open connection authenticated as the rule's owner, with
+    no subscription and outside every stream (no ``seq``: it is not resumed after a
+    reconnect — ``GET /api/alerts/events/`` lists what fired meanwhile). ``alert`` is the
+    typed message; ``event_id`` is the same on every channel it is delivered by, so a
+    program that also receives the webhook can drop the duplicate.
+    """
+
+    alert: Alert
+
+    @property
+    def event_id(self) -> str:
+        return self.alert.event_id
+
+    @property
+    def rule_id(self) -> int | None:
+        return self.alert.rule_id
+
+    @property
+    def message(self) -> str:
+        return self.alert.message
+
+
 ConnectionState = Literal["connecting", "connected", "disconnected", "closed"]
 
 
@@ -63,7 +90,7 @@ class ConnectionStatus:
 
 
 #: What iterating a client yields.
-Event = AssetUpdate | PortfolioUpdate | Resync | ServerMessage | Gap | ConnectionStatus
+Event = AssetUpdate | PortfolioUpdate | AlertFired | Resync | ServerMessage | Gap | ConnectionStatus
 
 
 class TickwireError(Exception):

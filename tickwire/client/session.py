@@ -12,7 +12,8 @@ the last one is a duplicate and is dropped; one that skips ahead within a live c
 is conflation (counted, not a gap). After a reconnect it asks the server to resume each
 symbol from there; a resume answered ``recovered: false``, or a ``resync`` on a live
 connection, becomes a :class:`~tickwire.client.events.Gap` and the stream goes on in the
-epoch the server names.
+epoch the server names. An ``alert`` message (a server-side rule of the user fired) becomes
+an :class:`~tickwire.client.events.AlertFired` event.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from tickwire.stream.messages import (
+    Alert,
     AssetUpdate,
     Connected,
     PortfolioUpdate,
@@ -46,7 +48,7 @@ from tickwire.stream.protocol import (
     normalize_symbol,
 )
 
-from .events import ConnectionFailed, Event, Gap, RequestError
+from .events import AlertFired, ConnectionFailed, Event, Gap, RequestError
 from .sansio import Answer, BaseSession, Outgoing, decode_frame
 
 __all__ = ["Session"]
@@ -244,6 +246,9 @@ class Session(BaseSession):
             return [message] if self._accept(message) else []
         if isinstance(message, PortfolioUpdate):
             return [message] if message.portfolio_id in self._portfolios else []
+        if isinstance(message, Alert):
+            # Pushed to the owner's every connection, subscribed to anything or not.
+            return [AlertFired(message)]
         if isinstance(message, Subscribed):
             return self._on_subscribed(message)
         if isinstance(message, Resync):
