@@ -10,7 +10,7 @@ latest quotes; a symbol the feed does not quote falls back to its stored price.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 
 from tickwire.portfolios.services import Book
 from tickwire.portfolios.valuation import (
@@ -26,6 +26,9 @@ from tickwire.stream.alerts import Observation
 from tickwire.stream.feeds import Quote
 
 __all__ = ["Books", "quote_price"]
+
+# Most ticks move no portfolio with a rule: one empty set for all of them.
+_NONE: frozenset[int] = frozenset()
 
 
 def quote_price(quote: Quote) -> Price:
@@ -69,9 +72,9 @@ class Books:
             if not readers:
                 del self._readers[symbol]
 
-    def readers(self, symbol: str) -> set[int]:
+    def readers(self, symbol: str) -> Set[int]:
         """The portfolios whose value moves with ``symbol``."""
-        return self._readers.get(symbol, set())
+        return self._readers.get(symbol, _NONE)
 
     def observation(
         self, portfolio_id: int, quotes: Mapping[str, Quote], at: float

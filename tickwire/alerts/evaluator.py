@@ -199,8 +199,14 @@ class AlertEvaluator:
         self.read_error = None
         for row, state in rows:
             self._apply(row.pk, row, state)
-        await self._sync_books()
         self.loaded = True
+        try:
+            await self._sync_books()
+        except Exception as exc:
+            # The asset rules run; the work loop loads the missing books when it can.
+            self.read_error = f"{type(exc).__name__}: {exc}".strip()
+            log.warning("loading portfolios of alert rules failed (will retry): %s", exc)
+            self._work.set()
         self.feed.observers.append(self.observe)
         log.info(
             "alert evaluator watching %d rules (%d refused, %d portfolios)",
@@ -231,7 +237,7 @@ class AlertEvaluator:
         self._versions[rule_id] = row.updated_at
         try:
             rule = engine_rule(row)
-        except (RuleError, ValueError) as exc:
+        except Exception as exc:  # RuleError, or JSON no validation ever saw
             if self._refused.get(rule_id) != row.updated_at:
                 log.warning("alert rule %s is skipped: %s", rule_id, exc)
             self._refused[rule_id] = row.updated_at
@@ -305,6 +311,7 @@ class AlertEvaluator:
 
     async def _work_loop(self) -> None:
         # One worker, so changes to one rule are applied in the order they were heard.
+        retries = self.backoff.retries()
         while True:
             await self._work.wait()
             self._work.clear()
@@ -318,16 +325,22 @@ class AlertEvaluator:
                         del self._changes[rule_id]
                         self._apply(rule_id, *(found or (None, None)))
                     if self._reloads:
-                        for portfolio_id in sorted(self._reloads):
+                        portfolio_id = min(self._reloads)
+                        book = await sync_to_async(_load_book)(portfolio_id)
+                        self._reloads.discard(portfolio_id)
+                        # Replaced, not dropped first: its ticks are judged meanwhile.
+                        if book is None:
                             self.books.drop(portfolio_id)
-                        self._reloads.clear()
+                        elif portfolio_id in self._by_portfolio:
+                            self.books.put(book)
                     await self._sync_books()
                 self.read_error = None
+                retries.reset()
             except Exception as exc:
                 # The database is down: what was asked for stays asked for.
                 self.read_error = f"{type(exc).__name__}: {exc}".strip()
                 log.warning("reading alert rules failed (will retry): %s", self.read_error)
-                await asyncio.sleep(self.backoff.delay(1))
+                await asyncio.sleep(retries.next_delay())
                 self._work.set()
 
     async def _sync_books(self) -> None:
