@@ -13,6 +13,7 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from tests.conftest import POSTGRES
 from tests.servers import free_port
 from tickwire.alerts import outbox, webhooks
 from tickwire.alerts.delivery import Dispatcher, pending_count
@@ -311,11 +312,11 @@ async def test_the_feed_runtime_counts_deliveries_for_metrics_and_staff_status()
     runtime = Runtime(broker=MemoryBroker())
     await runtime.start(run_feed=False)
     try:
-        await runtime.start_feed()  # no assets: the feed runs idle, the dispatcher beside it
-        assert runtime.dispatcher is not None and runtime.dispatcher.running
+        # Written before the feed starts (as by a process that stopped): they go out too.
         rule = await sync_to_async(make_rule)(["websocket", "webhook"], webhook_url=receiver.url)
         event = await sync_to_async(fire)(rule)
-        runtime.dispatcher.wake()
+        await runtime.start_feed()  # no assets: the feed runs idle, the dispatcher beside it
+        assert runtime.dispatcher is not None and runtime.dispatcher.running
         deadline = time.monotonic() + 10
         while await sync_to_async(pending_count)():
             assert time.monotonic() < deadline, "deliveries still pending"
@@ -343,3 +344,83 @@ async def test_the_feed_runtime_counts_deliveries_for_metrics_and_staff_status()
     }
     assert "alert_deliveries" not in public
     assert {r.headers["Idempotency-Key"] for r in receiver.received} == {str(event.key)}
+
+
+@pytest.mark.skipif(not POSTGRES, reason="SQLite has no row locks: one dispatcher per database")
+def test_two_dispatchers_claiming_at_once_never_take_the_same_row():
+    import threading
+
+    from django.db import connection
+
+    from tickwire.alerts.delivery import claim
+
+    rule = make_rule(["websocket"])
+    for fired in _fires(rule, 30):
+        outbox.commit([(rule_meta(rule), fired)], {})
+    start = threading.Barrier(2)
+    taken: list[list[int]] = [[], []]
+    errors: list[BaseException] = []
+
+    def worker(slot):
+        try:
+            start.wait(timeout=10)
+            for _ in range(10):
+                taken[slot] += [c.id for c in claim(limit=4)]
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert not any(t.is_alive() for t in threads) and errors == []
+    assert not set(taken[0]) & set(taken[1])
+    assert sorted(taken[0] + taken[1]) == sorted(AlertDelivery.objects.values_list("pk", flat=True))
+    assert set(AlertDelivery.objects.values_list("attempts", flat=True)) == {1}
+
+
+def _fires(rule, n):
+    """``n`` fires of ``rule`` (a fresh engine each: every one crosses its level anew)."""
+    out = []
+    for i in range(n):
+        engine = AlertEngine([engine_rule(rule)])
+        [fired] = engine.observe(Observation.asset("AAPL", str(300 + i), at=time.time()))
+        out.append(fired)
+    return out
+
+
+def test_an_email_subject_is_one_line_whatever_the_rule_is_called():
+    from tickwire.alerts import mail
+
+    email = mail.message({"name": "AAPL\r\nBcc: all@example.com", "event_id": "k"}, "a@b.test")
+    assert email.subject == "Tickwire alert: AAPL Bcc: all@example.com"
+    assert email.message()["Bcc"] is None
+
+
+def test_retry_after_reads_seconds_and_http_dates_and_ignores_nonsense():
+    from datetime import UTC, datetime
+
+    now = datetime(2026, 11, 30, 8, 0, 0, tzinfo=UTC)
+    assert webhooks.retry_after("120", now) == 120.0
+    assert webhooks.retry_after("Mon, 30 Nov 2026 08:01:30 GMT", now) == 90.0
+    assert webhooks.retry_after("Mon, 30 Nov 2026 07:00:00 GMT", now) == 0.0
+    assert webhooks.retry_after("soon", now) is None and webhooks.retry_after(None) is None
+
+
+async def test_408_is_retried_and_a_redirect_is_not_followed():
+    receiver = WebhookReceiver(
+        SECRET, answers=[(408, {}, ""), (301, {"Location": "http://127.0.0.1:9/x"}, "moved")]
+    )
+    try:
+        rule = await sync_to_async(make_rule)(["webhook"], webhook_url=receiver.url)
+        event = await sync_to_async(fire)(rule)
+        dispatcher = Dispatcher(nothing)
+        row = await deliver_until(dispatcher, event, "webhook", lambda r: r.status != "pending")
+        await dispatcher.stop()
+    finally:
+        receiver.close()
+    assert (row.status, row.attempts, row.last_error) == ("failed", 2, "HTTP 301: moved")
+    assert [r.headers["X-Tickwire-Delivery-Attempt"] for r in receiver.received] == ["1", "2"]

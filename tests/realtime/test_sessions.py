@@ -105,12 +105,12 @@ ALERT = {
     "rule_id": 3,
     "name": "AAPL over 200",
     "target": {"asset": "AAPL"},
-    "condition": "above 200",
+    "condition": "above",
     "kind": "above",
     "value": "200.5",
-    "measure": "price",
+    "measure": "200.5",
     "level": "200",
-    "message": "AAPL above 200 (200.5)",
+    "message": "AAPL at 200.5 is above 200",
     "fired_at": "2026-11-30T08:00:00.250Z",
 }
 

@@ -53,7 +53,7 @@ from .models import CHANNELS, EMAIL, WEBHOOK, WEBSOCKET, AlertDelivery, AlertSet
 from .outbox import event_payload
 from .webhooks import Attempt
 
-__all__ = ["RESULTS", "Claim", "Dispatcher", "pending_count"]
+__all__ = ["RESULTS", "Claim", "Dispatcher", "claim", "pending_count", "record"]
 
 log = logging.getLogger("tickwire.alerts.delivery")
 
@@ -62,6 +62,8 @@ DELIVERED, FAILED, RETRIED = "delivered", "failed", "retried"
 RESULTS = (DELIVERED, FAILED, RETRIED)
 #: Rows claimed per pass; the rest wait for the next pass (at once if the batch was full).
 BATCH = 50
+#: Attempts under way at most; more due rows wait for a free place.
+MAX_IN_FLIGHT = 200
 #: Seconds between looks for due rows when nothing wakes the dispatcher.
 POLL_SECONDS = 1.0
 
@@ -99,10 +101,13 @@ def _lease() -> timedelta:
 def claim(limit: int = BATCH) -> list[Claim]:
     """Claim up to ``limit`` due pending rows: count the attempt and lease them."""
     now = timezone.now()
+    due = AlertDelivery.objects.filter(status=AlertDelivery.PENDING, next_attempt_at__lte=now)
+    # Looked for first outside a transaction: on SQLite every transaction here takes the
+    # database's write lock, which a poll every second that finds nothing must not.
+    if not due.exists():
+        return []
     with transaction.atomic():
-        rows = AlertDelivery.objects.filter(
-            status=AlertDelivery.PENDING, next_attempt_at__lte=now
-        ).order_by("next_attempt_at", "id")
+        rows = due.order_by("next_attempt_at", "id")
         if connection.features.has_select_for_update_skip_locked:
             rows = rows.select_for_update(skip_locked=True, of=("self",))
         picked = list(rows.select_related("event")[:limit])
@@ -192,6 +197,7 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._sending: set[asyncio.Task[None]] = set()
         self._client: httpx.AsyncClient | None = None
 
@@ -211,6 +217,7 @@ class Dispatcher:
         """Start working through the rows (in the running event loop)."""
         if self._task is None:
             self._loop = asyncio.get_running_loop()
+            self._stopping = False
             self._task = asyncio.ensure_future(self._run())
 
     def wake(self) -> None:
@@ -229,18 +236,26 @@ class Dispatcher:
 
     async def stop(self, timeout: float | None = None) -> None:
         """Stop claiming, and wait (at most ``timeout`` seconds, by default the delivery
-        timeout and a little) for the attempts under way; the rows of attempts cut short
-        fall due again when their lease runs out."""
+        timeout and a little) for the claim and the attempts under way; the rows of
+        attempts cut short fall due again when their lease runs out."""
+        bound = settings.TICKWIRE_ALERT_DELIVERY_TIMEOUT + 1 if timeout is None else timeout
+        self._stopping = True
+        self._wake.set()
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
+            # Not cancelled at once: a claim runs in a thread that a cancel would leave
+            # running, holding the database, after the dispatcher says it stopped.
+            done, _ = await asyncio.wait({task}, timeout=bound)
+            if not done:
+                task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         if self._sending:
-            bound = settings.TICKWIRE_ALERT_DELIVERY_TIMEOUT + 1 if timeout is None else timeout
             _, late = await asyncio.wait(set(self._sending), timeout=bound)
             for pending in late:
                 pending.cancel()
+            if late:
+                await asyncio.wait(late)
         if self._client is not None:
             await self._client.aclose()
             self._client = None
@@ -248,26 +263,34 @@ class Dispatcher:
     async def run_once(self) -> int:
         """Claim the due rows and send them; returns how many were claimed (waits for the
         attempts to finish)."""
-        claimed = await sync_to_async(claim)()
-        tasks = [asyncio.ensure_future(self._deliver(item)) for item in claimed]
-        for task in tasks:
+        claimed = await self._pass(BATCH)
+        if self._sending:
+            await asyncio.wait(set(self._sending))
+        return claimed
+
+    async def _pass(self, limit: int) -> int:
+        claimed = await sync_to_async(claim)(limit)
+        for item in claimed:
+            task = asyncio.ensure_future(self._deliver(item))
             self._sending.add(task)
             task.add_done_callback(self._sending.discard)
-        if tasks:
-            await asyncio.wait(tasks)
         return len(claimed)
 
     async def _run(self) -> None:
-        while True:
+        # Attempts run as tasks of their own: a slow webhook does not hold up the rows
+        # behind it (their leases keep them from being claimed twice meanwhile).
+        while not self._stopping:
             self._wake.clear()
+            room = MAX_IN_FLIGHT - len(self._sending)
+            if room <= 0:
+                await asyncio.wait(set(self._sending), return_when=asyncio.FIRST_COMPLETED)
+                continue
             try:
-                claimed = await self.run_once()
-            except asyncio.CancelledError:
-                raise
+                claimed = await self._pass(min(BATCH, room))
             except Exception:
                 log.exception("claiming alert deliveries failed")
                 claimed = 0
-            if claimed >= BATCH:
+            if claimed >= min(BATCH, room) or self._stopping:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll)

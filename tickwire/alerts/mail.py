@@ -27,7 +27,9 @@ _PERMANENT = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.
 
 def _subject(payload: Mapping[str, Any]) -> str:
     name = str(payload.get("name") or "").strip()
-    return f"Tickwire alert: {name or payload.get('message', '')}"[:200]
+    subject = f"Tickwire alert: {name or payload.get('message', '')}"
+    # A header holds one line: a name typed with line breaks must not end the subject.
+    return " ".join(subject.split())[:200]
 
 
 def _body(payload: Mapping[str, Any]) -> str:
