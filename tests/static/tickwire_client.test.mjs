@@ -198,6 +198,20 @@ describe("connecting and subscribing", () => {
     assert.deepEqual(seen, ["AAPL", "MSFT"]);
   });
 
+  test("an alert, and a type the client does not know, reach listeners of their name", () => {
+    const client = makeClient().connect();
+    welcome(sock());
+    const alerts = [];
+    const others = [];
+    client.on("alert", (data, msg) => alerts.push([data.rule_id, data.message, msg.seq]));
+    client.on("something_new", (data) => others.push(data.n));
+    sock().receive({ type: "alert", data: { rule_id: 7, message: "AAPL at 201 is above 200" }, timestamp: "2026-01-01T00:00:02.000Z" });
+    sock().receive({ type: "something_new", data: { n: 1 } });
+    assert.deepEqual(alerts, [[7, "AAPL at 201 is above 200", undefined]]);
+    assert.deepEqual(others, [1]);
+    assert.equal(client.state, State.OPEN);
+  });
+
   test("a frame that is not JSON is a warning, not a crash", () => {
     const client = makeClient().connect();
     welcome(sock());

@@ -4,7 +4,8 @@ Both pages are server-rendered shells that a JavaScript module fills in live
 (``static/tickwire/dashboard.js`` and ``console.js``, both on the shared client
 ``tickwire-client.js``). The views hand the page what it needs to draw at once, before the
 socket is up: the assets for the default watchlist and the user's portfolios valued at the
-last persisted prices, as JSON in the page (``json_script``).
+last persisted prices, as JSON in the page (``json_script``); for a logged-in user also the
+alerts API's address and the CSRF token its writes need (``static/tickwire/alerts.js``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
 from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.urls import reverse
 
@@ -149,6 +151,10 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "assetsApi": "/api/assets/",
         # Symbols and portfolios share this per-connection limit; the page keeps under it.
         "maxSubscriptions": settings.MAX_SUBSCRIPTIONS_PER_CONNECTION,
+        # The alerts form and rules panel call the REST API with the session, so writes
+        # carry this CSRF token (X-CSRFToken); anonymous visitors get no alerts UI.
+        "alertsApi": "/api/alerts/",
+        "csrfToken": get_token(request) if user.is_authenticated else None,
     }
     return render(
         request,

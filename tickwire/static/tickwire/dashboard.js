@@ -8,7 +8,9 @@
  * /api/assets/<symbol>/bars/ (the API's default range for that interval) and extends the
  * last bar with every asset_update; its caption says how many bars it holds.
  * The watchlist, the selected symbol, the interval and the chart type are kept in
- * localStorage.
+ * localStorage. A logged-in user also gets alerts (alerts.js): a bell on each watchlist row
+ * and portfolio card opens the new-alert form, the Alerts panel lists the user's rules, and
+ * each `alert` message the socket brings is shown as a toast.
  */
 
 import { State, TickwireClient } from "./tickwire-client.js";
@@ -17,6 +19,7 @@ import * as fmt from "./format.js";
 import { $, el, flash, setDirection, setText, store, toast } from "./dom.js";
 import { PortfolioPanel } from "./portfolios.js";
 import { SymbolSearch } from "./search.js";
+import { AlertForm, AlertsApi, RulesPanel, alertToast, bellIcon } from "./alerts.js";
 
 const config = JSON.parse(document.getElementById("dashboard-config").textContent);
 const STORE = {
@@ -25,6 +28,44 @@ const STORE = {
   mode: "tickwire.dashboard.chartMode",
   interval: "tickwire.dashboard.interval",
 };
+
+// ---- alerts (logged in only) ------------------------------------------------------------
+
+const alertsApi = config.authenticated && config.alertsApi ? new AlertsApi(config.alertsApi, config.csrfToken) : null;
+const rulesPanel = alertsApi
+  ? new RulesPanel($("alert-rules"), {
+      api: alertsApi,
+      count: $("alert-count"),
+      empty: $("alerts-empty"),
+      status: $("alert-status"),
+      portfolioName: (id) => portfolios.name(id),
+    })
+  : null;
+const alertForm = alertsApi
+  ? new AlertForm($("alert-dialog"), alertsApi, (rule) => {
+      toast(`Alert created: ${rule?.description || "rule saved"}`);
+      rulesPanel.refresh();
+    })
+  : null;
+
+function openAssetAlert(symbol) {
+  const quote = rows.get(symbol)?.quote || meta.get(symbol) || { symbol };
+  const price = fmt.toNumber(quote.price);
+  // The level starts at the price as the row shows it, without thousands separators.
+  const levelText = price === null ? null : fmt.price(price, quote.kind).replace(/,/g, "");
+  alertForm.open({ asset: symbol, price, priceText: fmt.price(price, quote.kind), levelText });
+}
+
+function openPortfolioAlert(data) {
+  const total = fmt.toNumber(data.total_value);
+  alertForm.open({
+    portfolio: Number(data.portfolio_id),
+    name: data.name,
+    currency: data.currency,
+    price: total,
+    levelText: total === null ? null : total.toFixed(2),
+  });
+}
 
 // ---- assets and the watchlist ---------------------------------------------------------
 
@@ -87,6 +128,24 @@ function buildRow(quote) {
     },
     "\u00d7",
   );
+  const alertButton = alertForm
+    ? el(
+        "button",
+        {
+          type: "button",
+          class: "icon-button alert-button",
+          title: `New alert on ${quote.symbol}`,
+          "aria-label": `New alert on ${quote.symbol}`,
+          onclick: (event) => {
+            event.stopPropagation();
+            openAssetAlert(quote.symbol);
+          },
+          // Enter on the bell opens the form; it is not the row's Enter (select the symbol).
+          onkeydown: (event) => event.stopPropagation(),
+        },
+        bellIcon(),
+      )
+    : null;
   const row = el(
     "tr",
     {
@@ -114,7 +173,7 @@ function buildRow(quote) {
       el("span", { class: "range-text" }, cells.low, " \u2013 ", cells.high),
       el("span", { class: "range-bar", "aria-hidden": "true" }, cells.marker),
     ),
-    el("td", { class: "actions" }, remove),
+    el("td", { class: "actions" }, alertButton, remove),
   );
   return { row, cells, quote: { ...quote } };
 }
@@ -359,7 +418,11 @@ async function loadBars(symbol) {
 
 // ---- portfolios -----------------------------------------------------------------------
 
-const portfolios = new PortfolioPanel($("portfolio-list"), (symbol) => meta.get(symbol)?.kind);
+const portfolios = new PortfolioPanel(
+  $("portfolio-list"),
+  (symbol) => meta.get(symbol)?.kind,
+  alertForm ? (data) => openPortfolioAlert(data) : null,
+);
 
 // ---- connection -----------------------------------------------------------------------
 
@@ -491,6 +554,12 @@ client.on("asset_update", (data, message) => {
 
 client.on("portfolio_update", (data) => portfolios.update(data));
 
+// A fired alert comes to every open connection of its owner, with no subscription.
+client.on("alert", (data) => {
+  alertToast($("toasts"), data);
+  rulesPanel?.refresh();
+});
+
 client.on("subscribed", (data) => {
   const ids = data.portfolio_id !== undefined ? [data.portfolio_id] : data.portfolios || [];
   for (const id of ids) {
@@ -522,6 +591,7 @@ client.connect();
 for (const symbol of watchlist.filter((s) => !rows.has(s))) addSymbol(symbol, null, { selectIt: false });
 const remembered = store.get(STORE.selected, null);
 select(rows.has(remembered) ? remembered : rows.keys().next().value ?? null);
+rulesPanel?.refresh();
 
 // For debugging from the browser console.
-window.tickwireDashboard = { client, chart, rows, portfolios };
+window.tickwireDashboard = { client, chart, rows, portfolios, rulesPanel };

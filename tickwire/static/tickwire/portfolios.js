@@ -5,6 +5,7 @@
 
 import { el, flash, setDirection, setText } from "./dom.js";
 import * as fmt from "./format.js";
+import { bellIcon } from "./alerts.js";
 
 /** A position of `portfolio_update` (or of the page's first paint), field names unified. */
 function positionFields(p, kindOf) {
@@ -24,10 +25,13 @@ export class PortfolioPanel {
   /**
    * @param {HTMLElement} container
    * @param {(symbol: string) => string|undefined} kindOf  an asset's kind, for price decimals
+   * @param {((portfolio: object) => void)|null} onAlert  when given, each card has an
+   *   "alert" button that calls it with the card's current values
    */
-  constructor(container, kindOf) {
+  constructor(container, kindOf, onAlert = null) {
     this.container = container;
     this.kindOf = kindOf;
+    this.onAlert = onAlert;
     this.cards = new Map(); // portfolio id -> {card, fields, body, empty, data}
   }
 
@@ -53,7 +57,7 @@ export class PortfolioPanel {
     const card = el(
       "article",
       { class: "pf-card", dataset: { portfolioId: String(summary.portfolio_id), live: "waiting" } },
-      el("header", { class: "pf-head" }, fields.name, fields.live),
+      el("header", { class: "pf-head" }, fields.name, fields.live, this._alertButton(summary)),
       el("div", { class: "pf-values" }, fields.total, fields.change),
       el("table", { class: "quotes compact" }, el("thead", {}, head), body),
       empty,
@@ -63,6 +67,27 @@ export class PortfolioPanel {
     this.container.append(card);
     this._render(entry, {}, false);
     this.setLive(summary.portfolio_id, "waiting", "last saved values");
+  }
+
+  _alertButton(summary) {
+    if (!this.onAlert) return null;
+    const id = Number(summary.portfolio_id);
+    return el(
+      "button",
+      {
+        type: "button",
+        class: "icon-button alert-button",
+        title: "New alert on this portfolio",
+        "aria-label": `New alert on portfolio ${summary.name}`,
+        onclick: () => this.onAlert({ ...this.cards.get(id).data }),
+      },
+      bellIcon(),
+    );
+  }
+
+  /** The portfolio's name, if it has a card. */
+  name(id) {
+    return this.cards.get(Number(id))?.data.name;
   }
 
   /** Apply a `portfolio_update`; returns false for a portfolio without a card. */

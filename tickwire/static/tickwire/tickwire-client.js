@@ -28,7 +28,12 @@
  *
  * Events (client.on(name, callback) returns a function that removes the callback):
  *   any server message type   ("asset_update", "portfolio_update", "subscribed", "pong",
- *                             "error", ...): callback(data, message)
+ *                             "error", ...): callback(data, message); types this client
+ *                             does not know yet are passed on the same way, by their name
+ *   "alert"     one of the user's alert rules fired (sent to every open connection of a
+ *               logged-in user, no subscription, no seq): callback(payload, message),
+ *               payload = {event_id, rule_id, name, target, condition, kind, value,
+ *               measure, level, message, fired_at}
  *   "message"   every server message: callback(message)
  *   "frame"     every raw frame either way: callback({direction: "in"|"out", text, time})
  *   "state"     callback({state, previous, attempt, delay, code, reason})
