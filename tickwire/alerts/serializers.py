@@ -35,6 +35,7 @@ from tickwire.stream.alerts import (
     describe,
     to_decimal,
 )
+from tickwire.stream.builders import ALERT_FIELDS
 
 from .models import CHANNELS, WEBSOCKET, AlertDelivery, AlertEvent, AlertRule, AlertSettings
 from .outbox import event_payload
@@ -335,21 +336,8 @@ class AlertEventSerializer(serializers.ModelSerializer[AlertEvent]):
 
     class Meta:
         model = AlertEvent
-        fields = [
-            "id",
-            "event_id",
-            "rule_id",
-            "name",
-            "target",
-            "condition",
-            "kind",
-            "value",
-            "measure",
-            "level",
-            "message",
-            "fired_at",
-            "deliveries",
-        ]
+        # The alert payload's fields (the WebSocket's and the webhook's), framed.
+        fields = ["id", *ALERT_FIELDS, "deliveries"]
         read_only_fields = fields
 
     def to_representation(self, instance: AlertEvent) -> dict[str, Any]:
