@@ -6,7 +6,8 @@ import asyncio
 import re
 from typing import Any
 
-from rest_framework import permissions, status
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import permissions, serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -82,6 +83,25 @@ class ForcePriceUpdateView(APIView):
 
     permission_classes = [permissions.IsAdminUser]
 
+    @extend_schema(
+        request=inline_serializer(
+            "ForcePriceUpdateRequest",
+            {"symbols": serializers.ListField(child=serializers.CharField(), min_length=1)},
+        ),
+        responses={
+            202: inline_serializer(
+                "ForcePriceUpdateAccepted",
+                {
+                    "status": serializers.CharField(),
+                    "symbols": serializers.ListField(child=serializers.CharField()),
+                    "feed": serializers.ChoiceField(["in_process", "external"]),
+                },
+            ),
+            400: OpenApiResponse(description="a bad body or unknown symbols, by field"),
+            403: OpenApiResponse(description="not staff"),
+            503: OpenApiResponse(description="no realtime runtime runs in this process"),
+        },
+    )
     def post(self, request: Request) -> Response:
         symbols = validate_symbols(request.data)
         try:
