@@ -399,3 +399,30 @@ def test_anonymous_visitors_get_no_alerts_ui(page: Page, tickwire_server: Server
     expect(page.locator("#watchlist .alert-button")).to_have_count(0)
     expect(page.locator("#alert-rules")).to_have_count(0)
     expect(page.locator("#alert-dialog")).to_have_count(0)
+
+
+@pytest.mark.parametrize("width", [1280, 1440, 1920])
+def test_every_rows_bell_is_in_view_at_laptop_and_desktop_widths(
+    dashboard: Page, width: int
+) -> None:
+    """Not cut off by the panel: the bell and the remove button of each row lie inside the
+    watchlist panel's box without scrolling it sideways."""
+    page = dashboard
+    page.set_viewport_size({"width": width, "height": 800})
+    panel = page.locator("section.watchlist").bounding_box()
+    assert panel is not None
+    rows = page.locator("#watchlist tbody tr")
+    expect(rows.first).to_be_visible()
+    for i in range(rows.count()):
+        for button in (".alert-button", ".remove"):
+            box = rows.nth(i).locator(button).bounding_box()
+            assert box is not None, (i, button)
+            assert (
+                panel["x"] <= box["x"] and box["x"] + box["width"] <= panel["x"] + panel["width"]
+            ), (
+                width,
+                i,
+                button,
+                box,
+                panel,
+            )

@@ -109,7 +109,7 @@ function buildRow(quote) {
     price: el("td", { class: "num price", dataset: { field: "price" } }),
     change: el("td", { class: "num", dataset: { field: "change" } }),
     change_percent: el("td", { class: "num", dataset: { field: "change_percent" } }),
-    volume: el("td", { class: "num", dataset: { field: "volume" } }),
+    volume: el("td", { class: "num col-volume", dataset: { field: "volume" } }),
     low: el("span", { dataset: { field: "low" } }),
     high: el("span", { dataset: { field: "high" } }),
     marker: el("span", { class: "range-marker" }),
