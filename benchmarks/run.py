@@ -18,8 +18,9 @@ the embedded (``memory://``) run of the same invocation.
 Servers: ``tickwire`` (the product as ``make run`` serves it), ``tickwire-asgi`` (the same
 without the direct-write front end), ``tickwire-redis`` (the product with the Redis broker),
 ``naive`` (seed 001's tutorial style), ``channels``
-(Django Channels group_send) and ``raw`` (picows writing pre-built frames: the practical
-limit). Results go to BENCHMARKS.md (between its result markers) or ``--output``.
+(Django Channels group_send), ``raw`` (picows writing pre-built frames: the practical
+limit) and ``node-ws`` (Node.js with the npm ``ws`` library, :mod:`benchmarks.node_ws`).
+Results go to BENCHMARKS.md (between its result markers) or ``--output``.
 """
 
 from __future__ import annotations
@@ -37,13 +38,22 @@ from pathlib import Path
 
 from .common import cpu_seconds, cpu_times, raise_nofile, rss_bytes
 from .harness import ROOT, Proc, RedisProc, free_port
+from .node_ws import node_ws_target, node_ws_unavailable
 
 #: Offered load of the batched phase: above the 1M/s target, so meeting it is not an
 #: artefact of rounding at the edge.
 BATCHED_OFFERED = 1_200_000
-ALL_SERVERS = ["tickwire", "tickwire-redis", "tickwire-asgi", "naive", "channels", "raw"]
+ALL_SERVERS = [
+    "tickwire",
+    "tickwire-redis",
+    "tickwire-asgi",
+    "naive",
+    "channels",
+    "raw",
+    "node-ws",
+]
 #: The servers the targets' ratios are computed from (more saturation tries each).
-JUDGED = ("tickwire", "tickwire-redis", "raw")
+JUDGED = ("tickwire", "tickwire-redis", "raw", "node-ws")
 START = "<!-- bench:results:start -->"
 END = "<!-- bench:results:end -->"
 
@@ -87,7 +97,12 @@ def server_args(
         args = ["-m", "benchmarks.servers.tickwire_server", "--port", str(port)]
         args += ["--workdir", str(workdir), "--broker", broker]
         return args + (["--asgi"] if name == "tickwire-asgi" else [])
-    module = {"naive": "naive_server", "channels": "channels_server", "raw": "raw_server"}[name]
+    module = {
+        "naive": "naive_server",
+        "channels": "channels_server",
+        "raw": "raw_server",
+        "node-ws": "node_ws_server",
+    }[name]
     return ["-m", f"benchmarks.servers.{module}", "--port", str(port)]
 
 
@@ -134,7 +149,7 @@ def measure(
             phase(f"{load // 1000}k", load / result.held)
         # Best of several: other work on a shared machine only ever lowers a run, and on
         # loopback the kernel's cost per send moves between phases (BENCHMARKS.md), so the
-        # servers the raw-limit and Redis-mode ratios are judged on get more tries.
+        # servers the raw-limit, Redis-mode and node-ws ratios are judged on get more tries.
         best: Phase | None = None
         result.repeats = opts.repeat_judged if name in JUDGED else opts.repeat
         for _ in range(result.repeats):
@@ -525,6 +540,7 @@ def targets(results: list[Result], capacity: Probe | None = None) -> list[str]:
         )
     else:
         row("Redis mode ≥ 0.9x embedded per node", "-", None)
+    row(*node_ws_target(get))
     t10 = get("tickwire", 10000)
     held = max([t10.held if t10 else 0, capacity.held if capacity else 0])
     if t10 or capacity:
@@ -596,6 +612,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
         parser.error("--clients must be positive")
     if opts.servers is None:
         opts.servers = [s for s in ALL_SERVERS if not (opts.quick and s == "tickwire-asgi")]
+    if "node-ws" in opts.servers and (why := node_ws_unavailable()):
+        parser.error(f"--servers node-ws: {why}")
     if opts.probe is None:
         opts.probe = 0 if opts.quick else 25_000
     if opts.seconds is None:
