@@ -42,7 +42,8 @@ SOAK_EXAMPLES ?= 2000
 soak: venv sysdeps
 	TICKWIRE_FUZZ_EXAMPLES=$(SOAK_EXAMPLES) $(PY) -m pytest -q tests/adversarial -m 'soak or not soak'
 
-## System packages the tests use (Redis, PostgreSQL, nginx, Chromium); installed if missing.
+## System packages the tests and benchmarks use (Redis, PostgreSQL, nginx, Chromium,
+## Node.js and npm); installed if missing.
 sysdeps:
 	bash scripts/install-system-deps.sh
 
@@ -51,12 +52,18 @@ lint: venv
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
+# The bench extra, and the node-ws peer's `ws` from its lockfile (`npm ci`, skipped while
+# node_modules is newer than the lockfile, so an installed peer needs no network).
+NODE_WS := benchmarks/servers/node_ws
 BENCH_STAMP := $(VENV)/.bench-stamp
-$(BENCH_STAMP): $(STAMP)
+$(BENCH_STAMP): $(STAMP) $(NODE_WS)/package.json $(NODE_WS)/package-lock.json | sysdeps
 	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev,bench]'
+	@command -v npm >/dev/null 2>&1 || { echo "npm not found: the node-ws benchmark peer needs Debian's npm (make sysdeps installs it)" >&2; exit 1; }
+	[ $(NODE_WS)/node_modules/.package-lock.json -nt $(NODE_WS)/package-lock.json ] || \
+		(cd $(NODE_WS) && npm ci --prefer-offline --no-audit --no-fund)
 	touch $(BENCH_STAMP)
 
-## Fan-out benchmark against the Python peers and the raw limit; writes BENCHMARKS.md.
+## Fan-out benchmark against the Python peers, Node.js ws and the raw limit; writes BENCHMARKS.md.
 bench: $(BENCH_STAMP)
 	$(PY) -m benchmarks.run $(BENCH_ARGS)
 

@@ -14,6 +14,7 @@ DEPS=(
   "nginx nginx"                # the reverse proxy in front of several nodes
   "chromium chromium"          # browser tests (tests/browser/), driven by Playwright
   "node nodejs"                # the JavaScript client's unit tests (tests/static/)
+  "npm npm"                    # `npm ci` of the node-ws benchmark peer (make bench)
   "systemd-analyze systemd"    # `systemd-analyze verify` of the shipped units (tests/deploy/)
 )
 for spec in ${TICKWIRE_SYSDEPS:-}; do DEPS+=("${spec%%=*} ${spec#*=}"); done
