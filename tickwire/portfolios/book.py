@@ -48,8 +48,10 @@ __all__ = ["ValuationBook"]
 
 _WIDE: Final = Context(prec=80)
 
-#: A rate and its previous-close rate as rationals: (num, den, prev_num, prev_den).
-_Rate = tuple[int, int, int, int]
+#: A rate and its previous-close rate as rationals (num, den, prev_num, prev_den), then what
+#: every position converted with it needs: the rate at 10 places, num * prev_den,
+#: prev_num * den, 2 * den * scale and 2 * den * prev_den * scale.
+_Rate = tuple[int, int, int, int, float, int, int, int, int]
 
 
 def _scaled(value: Decimal, decimals: int, what: str) -> int:
@@ -178,6 +180,7 @@ class ValuationBook:
             for symbol in self._symbols_of(position.currency, currency) | {position.symbol}:
                 self._holders.setdefault(symbol, []).append(position)
             book.errors += 1  # the "new" state; _revalue settles it
+            book.sums.setdefault(position.currency, [0, 0])
             self._revalue(position, self._rate(position.currency, currency))
         self._dirty_books[key] = book
 
@@ -286,7 +289,18 @@ class ValuationBook:
                     num, den = num * price, den * self._unit
                     prev_num, prev_den = prev_num * prev, prev_den * self._unit
             else:
-                out = (num, den, prev_num, prev_den)
+                scale = self._scale
+                out = (
+                    num,
+                    den,
+                    prev_num,
+                    prev_den,
+                    _rounded(num, den, 10**10),
+                    num * prev_den,
+                    prev_num * den,
+                    2 * den * scale,
+                    2 * den * prev_den * scale,
+                )
         self._rates[key] = out
         return out
 
@@ -323,22 +337,34 @@ class ValuationBook:
             return
         value = position.quantity * quote[0]
         previous = position.quantity * quote[1]
-        self._settle(position, None, value, previous)
-        num, den, prev_num, prev_den = rate
-        scale = self._scale
-        # value = value * num / (den * scale); previous likewise with the previous rates.
-        now = value * num * prev_den
-        before = previous * prev_num * den
-        common = den * prev_den * scale
-        value_text = _rounded(value * num, den * scale, 100)
-        change = _rounded(now - before, common, 100)
-        if not now:
+        if position.error is not None:
+            book.errors -= 1
+            position.error = None
+        sums = book.sums[position.currency]
+        sums[0] += value - position.value
+        sums[1] += previous - position.previous
+        position.value, position.previous = value, previous
+        # value * num / (den * scale) and previous * prev_num / (prev_den * scale), over the
+        # common denominator den * prev_den * scale for the change; rounded half away from
+        # zero as n // d on twice the numbers.
+        num, den, prev_num, prev_den, fx_rate, now_factor, before_factor, twice, common = rate
+        now = value * now_factor
+        before = previous * before_factor
+        change = now - before
+        worth = value * num
+        if worth >= 0:
+            value_text = ((200 * worth + twice // 2) // twice) / 100
+        else:
+            value_text = -(((-200 * worth + twice // 2) // twice) / 100)
+        if change >= 0:
+            change_text = ((200 * change + common // 2) // common) / 100
+        else:
+            change_text = -(((-200 * change + common // 2) // common) / 100)
+        if not now and _signed(position.signed, quote[2], num, den):
             # Decimal keeps the sign of a zero product (-5 * 0 is -0) and -0 - 0 is -0.
-            negative = _signed(position.signed, quote[2], num, den)
-            if negative:
-                value_text = -0.0
-                if not before and not _signed(position.signed, quote[3], prev_num, prev_den):
-                    change = -0.0
+            value_text = -0.0
+            if not before and not _signed(position.signed, quote[3], prev_num, prev_den):
+                change_text = -0.0
         position.data = {
             "symbol": position.symbol,
             "quantity": quantity,
@@ -346,10 +372,10 @@ class ValuationBook:
             "currency": position.currency,
             "price": quote[2],
             "previous_close": quote[3],
-            "fx_rate": _rounded(num, den, 10**10),
+            "fx_rate": fx_rate,
             "value": value_text,
-            "daily_change": change,
-            "daily_change_percent": _percent(now - before, before),
+            "daily_change": change_text,
+            "daily_change_percent": _percent(change, before),
             "error": None,
         }
 
@@ -359,9 +385,7 @@ class ValuationBook:
         was = position.error
         if (was is None) != (error is None):
             book.errors += 1 if error is not None else -1
-        sums = book.sums.get(position.currency)
-        if sums is None:
-            sums = book.sums[position.currency] = [0, 0]
+        sums = book.sums[position.currency]
         sums[0] += value - position.value
         sums[1] += previous - position.previous
         position.value, position.previous, position.error = value, previous, error
@@ -386,7 +410,7 @@ class ValuationBook:
         for currency, (value, previous) in book.sums.items():
             rate = self._rate(currency, book.currency)
             assert rate is not None  # every position is valued, so every route has a rate
-            r_num, r_den, p_num, p_den = rate
+            r_num, r_den, p_num, p_den = rate[:4]
             num, den = num * r_den + value * r_num * den, den * r_den
             prev_num, prev_den = prev_num * p_den + previous * p_num * prev_den, prev_den * p_den
         scale = self._scale
