@@ -101,7 +101,7 @@ class Feed:
 
     def price(self, symbol: str) -> float:
         decimals = self.decimals[symbol]
-        return round(self.steps[symbol] / 10**decimals, decimals)
+        return round(self.steps[symbol] / float(10**decimals), decimals)
 
     def tick(self) -> tuple[str, float, float]:
         symbol = self.rng.choice(self.symbols)
