@@ -50,8 +50,8 @@ _WIDE: Final = Context(prec=80)
 
 #: A rate and its previous-close rate as rationals (num, den, prev_num, prev_den), then what
 #: every position converted with it needs: the rate at 10 places, num * prev_den,
-#: prev_num * den, 2 * den * scale and 2 * den * prev_den * scale.
-_Rate = tuple[int, int, int, int, float, int, int, int, int]
+#: prev_num * den, 2 * den * scale and 2 * den * prev_den * scale, and the last two halved.
+_Rate = tuple[int, int, int, int, float, int, int, int, int, int, int]
 
 
 def _scaled(value: Decimal, decimals: int, what: str) -> int:
@@ -300,6 +300,8 @@ class ValuationBook:
                     prev_num * den,
                     2 * den * scale,
                     2 * den * prev_den * scale,
+                    den * scale,
+                    den * prev_den * scale,
                 )
         self._rates[key] = out
         return out
@@ -347,19 +349,27 @@ class ValuationBook:
         # value * num / (den * scale) and previous * prev_num / (prev_den * scale), over the
         # common denominator den * prev_den * scale for the change; rounded half away from
         # zero as n // d on twice the numbers.
-        num, den, prev_num, prev_den, fx_rate, now_factor, before_factor, twice, common = rate
+        (num, den, prev_num, prev_den, fx_rate, now_factor, before_factor, twice, common) = rate[:9]
+        half, common_half = rate[9], rate[10]
         now = value * now_factor
         before = previous * before_factor
         change = now - before
-        worth = value * num
+        worth = 200 * value * num
         if worth >= 0:
-            value_text = ((200 * worth + twice // 2) // twice) / 100
+            value_text = ((worth + half) // twice) / 100
         else:
-            value_text = -(((-200 * worth + twice // 2) // twice) / 100)
-        if change >= 0:
-            change_text = ((200 * change + common // 2) // common) / 100
+            value_text = -(((half - worth) // twice) / 100)
+        change_x = 200 * change
+        if change_x >= 0:
+            change_text = ((change_x + common_half) // common) / 100
         else:
-            change_text = -(((-200 * change + common // 2) // common) / 100)
+            change_text = -(((common_half - change_x) // common) / 100)
+        if not before:
+            percent = 0.0
+        elif (change >= 0) == (before > 0):
+            percent = ((2_000_000 * abs(change) + abs(before)) // (2 * abs(before))) / 10_000
+        else:
+            percent = -(((2_000_000 * abs(change) + abs(before)) // (2 * abs(before))) / 10_000)
         if not now and _signed(position.signed, quote[2], num, den):
             # Decimal keeps the sign of a zero product (-5 * 0 is -0) and -0 - 0 is -0.
             value_text = -0.0
@@ -375,7 +385,7 @@ class ValuationBook:
             "fx_rate": fx_rate,
             "value": value_text,
             "daily_change": change_text,
-            "daily_change_percent": _percent(change, before),
+            "daily_change_percent": percent,
             "error": None,
         }
 
