@@ -92,6 +92,7 @@ class _Position:
         "currency",
         "data",
         "error",
+        "index",
         "previous",
         "quantity",
         "signed",
@@ -112,16 +113,21 @@ class _Position:
         self.previous = 0
         self.error: str | None = "new"
         self.data: dict[str, Any] = {}
+        self.index = len(book.rows)
+        book.rows.append(self.data)
         self.stamp = -1
 
 
 class _Book:
-    __slots__ = ("currency", "errors", "key", "positions", "sums")
+    __slots__ = ("currency", "errors", "key", "positions", "rows", "sums")
 
     def __init__(self, key: Hashable, currency: str) -> None:
         self.key = key
         self.currency = currency
         self.positions: list[_Position] = []
+        # Each position's data in order: an emit copies this list instead of visiting
+        # twenty position objects.
+        self.rows: list[dict[str, Any]] = []
         self.errors = 0
         # holding currency → [sum of quantity * price, sum of quantity * previous close]
         self.sums: dict[str, list[int]] = {}
@@ -323,7 +329,7 @@ class ValuationBook:
                     f"(or {book.currency}-{position.currency})"
                 )
                 price, previous_close = quote[2], quote[3]
-            position.data = {
+            position.data = book.rows[position.index] = {
                 "symbol": position.symbol,
                 "quantity": quantity,
                 "average_cost": average_cost,
@@ -375,7 +381,7 @@ class ValuationBook:
             value_text = -0.0
             if not before and not _signed(position.signed, quote[3], prev_num, prev_den):
                 change_text = -0.0
-        position.data = {
+        position.data = book.rows[position.index] = {
             "symbol": position.symbol,
             "quantity": quantity,
             "average_cost": average_cost,
@@ -401,7 +407,7 @@ class ValuationBook:
         position.value, position.previous, position.error = value, previous, error
 
     def _data(self, book: _Book) -> dict[str, Any]:
-        positions = [p.data for p in book.positions]
+        positions = book.rows.copy()
         if book.errors:
             return {
                 "currency": book.currency,
