@@ -78,6 +78,21 @@ def test_too_many_decimals_is_a_clear_error_and_changes_nothing():
     assert book.flush() == {} and book.data(1) == before and len(book) == 1
 
 
+def test_signed_zeros_are_decimals_signed_zeros():
+    # A short position at a zero price is worth -0; an unchanged short book's change is
+    # 0 / negative = -0 %. The JSON text shows the sign, so it must match.
+    short = [Holding("AAA", Decimal("-2"), Decimal(1), "USD")]
+    book = ValuationBook(FX)
+    book.set_price("AAA", "0", "1")
+    book.add_portfolio(1, "USD", short)
+    want = reference("USD", short, {"AAA": Price(Decimal(0), Decimal(1))})
+    assert orjson.dumps(book.data(1)) == orjson.dumps(want)
+    book.set_price("AAA", "3", "3")
+    want = reference("USD", short, {"AAA": Price(Decimal(3), Decimal(3))})
+    assert want["daily_change_percent"] == 0 and str(want["daily_change_percent"]) == "-0.0"
+    assert orjson.dumps(book.flush()[1]) == orjson.dumps(want)
+
+
 def test_missing_price_and_missing_fx_rate_match_the_reference_errors():
     book = ValuationBook(FX)
     holdings = [
@@ -139,5 +154,5 @@ def test_random_books_and_ticks_equal_value_portfolio(portfolios, ticks, flush_e
                 want = reference(currency, holdings, prices)
                 shown.update(emitted)
                 # The JSON text, so even a -0.0 against 0.0 would show.
-                assert orjson.dumps(shown[key]) == orjson.dumps(want)
+                assert orjson.dumps(shown[key]) == orjson.dumps(want), (shown[key], want)
                 assert book.data(key) == want

@@ -76,9 +76,13 @@ def _percent(change: int, base: int) -> float:
     """``change / base * 100`` at 4 places (0 when the base is 0, as ``valuation`` does)."""
     if not base:
         return 0.0
-    if base < 0:
-        change, base = -change, -base
+    if base < 0:  # Decimal: 0 / -x is -0, so the sign comes from the base
+        return -_rounded(100 * change, -base, 10**4)
     return _rounded(100 * change, base, 10**4)
+
+
+def _moved(route: list[tuple[str, bool]], symbols: set[str]) -> bool:
+    return any(symbol in symbols for symbol, _ in route)
 
 
 def _signed(quantity_signed: bool, price: float, num: int, den: int) -> bool:
@@ -165,6 +169,7 @@ class ValuationBook:
         self._dirty_symbols: set[str] = set()
         self._dirty_books: dict[Hashable, _Book] = {}
         self._generation = 0
+        self._positions = 0  # positions held, to choose between following holders and a sweep
 
     # -- inputs ---------------------------------------------------------------------------
 
@@ -182,6 +187,7 @@ class ValuationBook:
         if key in self._books:
             self.remove_portfolio(key)
         self._books[key] = book
+        self._positions += len(book.positions)
         for position in book.positions:
             for symbol in self._symbols_of(position.currency, currency) | {position.symbol}:
                 self._holders.setdefault(symbol, []).append(position)
@@ -196,6 +202,7 @@ class ValuationBook:
         self._dirty_books.pop(key, None)
         if book is None:
             return
+        self._positions -= len(book.positions)
         for position in book.positions:
             symbols = self._symbols_of(position.currency, book.currency) | {position.symbol}
             for symbol in symbols:
@@ -256,8 +263,27 @@ class ValuationBook:
         self._generation += 1
         generation = self._generation
         rate, revalue, books = self._rate, self._revalue, self._dirty_books
+        holders = self._holders
+        touched = sum(len(holders.get(symbol, ())) for symbol in dirty)
+        if touched * 2 > self._positions:
+            # Most positions moved (every symbol ticked within the throttle): one sweep in
+            # portfolio order reads memory in the order it was allocated, where following
+            # each symbol's holders jumps across every portfolio.
+            routes = {key for key, route in self._routes.items() if route and _moved(route, dirty)}
+            for key, book in self._books.items():
+                target, moved = book.currency, False
+                for position in book.positions:
+                    currency = position.currency
+                    if position.symbol in dirty or (
+                        currency != target and (currency, target) in routes
+                    ):
+                        revalue(position, rate(currency, target))
+                        moved = True
+                if moved:
+                    books[key] = book
+            return
         for symbol in dirty:
-            for position in self._holders.get(symbol, ()):
+            for position in holders.get(symbol, ()):
                 if position.stamp != generation:
                     position.stamp = generation
                     book = position.book
