@@ -604,6 +604,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
         default=None,
         help="also run the bars benchmark (benchmarks/bars.py; default: on in full mode)",
     )
+    parser.add_argument(
+        "--valuation",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also run the valuation benchmark (benchmarks/valuation.py; quick: 10,000 portfolios)",
+    )
     opts = parser.parse_args(argv)
     opts.argv = argv
     if opts.clients is None:
@@ -691,6 +697,16 @@ def main(argv: list[str] | None = None) -> int:
         if bars.returncode:
             bars_failed = True
             print("bench: FAILED bars benchmark", file=sys.stderr)
+    valuation_failed = False
+    if opts.valuation:
+        # Its own process: pinned to one core, its RSS is the book's alone.
+        print("bench: valuation (incremental book against value_portfolio) ...", flush=True)
+        extra = ["--output", str(opts.output)] if opts.output is not None else []
+        extra += ["--quick"] if opts.quick else []
+        cmd = [sys.executable, "-m", "benchmarks.valuation", *extra]
+        valuation_failed = subprocess.run(cmd, cwd=ROOT).returncode != 0
+        if valuation_failed:
+            print("bench: FAILED valuation benchmark", file=sys.stderr)
     # A peer that stops answering under load is a measurement (Channels at 10,000 clients);
     # anything else failing, or Tickwire failing at all, fails the run.
     failed = [
@@ -702,7 +718,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: FAILED {r.server} with {r.clients:,} clients: {r.error}", file=sys.stderr)
     if capacity is not None and capacity.error:
         print(f"bench: FAILED capacity probe: {capacity.error}", file=sys.stderr)
-    return 1 if failed or bars_failed or (capacity is not None and capacity.error) else 0
+    return (
+        1
+        if failed or bars_failed or valuation_failed or (capacity is not None and capacity.error)
+        else 0
+    )
 
 
 if __name__ == "__main__":
