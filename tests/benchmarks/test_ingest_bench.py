@@ -18,7 +18,7 @@ def test_ingest_benchmark_reports_each_mode_and_the_write_lag(tmp_path):
             "-m",
             "benchmarks.ingest",
             *("--seconds", "0.5", "--symbols", "20", "--batch", "50"),
-            *("--persist-interval", "0.2", "--output", str(out)),
+            *("--db-seconds", "1", "--persist-interval", "0.2", "--output", str(out)),
         ],
         cwd=ROOT,
         capture_output=True,
