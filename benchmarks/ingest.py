@@ -25,29 +25,36 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 START = "<!-- bench:ingest:start -->"
 END = "<!-- bench:ingest:end -->"
-MODES = ("memory", "redis", "sqlite")
+MODES = ("memory", "redis", "sqlite", "postgres")
+DATABASES = ("sqlite", "postgres")
+_LABELS = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
+#: The line a database-only child process reports its result on (see main()).
+_RESULT = "bench-ingest-result: "
 #: The targets of BENCHMARKS.md, ticks per second of one feed process.
 TARGETS = {"memory": 200_000, "redis": 100_000}
 
 
-def _setup(home: Path, symbols: list[str]) -> None:
-    """Django on a fresh SQLite file holding one asset per symbol."""
+def _setup(home: Path, symbols: list[str], database_url: str | None = None) -> None:
+    """Django on a fresh database (a SQLite file unless given) with one asset per symbol."""
     os.environ["DJANGO_SETTINGS_MODULE"] = "tickwire.settings.local"
     os.environ["TICKWIRE_HOME"] = str(home)
-    os.environ["DATABASE_URL"] = f"sqlite:///{home / 'db.sqlite3'}"
+    os.environ["DATABASE_URL"] = database_url or f"sqlite:///{home / 'db.sqlite3'}"
     import django
 
     django.setup()
@@ -161,12 +168,12 @@ async def run_mode(
         return None
 
     await broker.start(on_publication)
-    seconds = opts.db_seconds if mode == "sqlite" else opts.seconds
+    seconds = opts.db_seconds if mode in DATABASES else opts.seconds
     synthetic = SyntheticSource(symbols, opts.batch, seconds, opts.market_speed)
     on_persist: Any = _noop
     on_bars: Any = _noop
     written_upto = [time.time()]
-    if mode == "sqlite":
+    if mode in DATABASES:
         from tickwire.assets.bars import save_bars_async
         from tickwire.realtime.services import persist_quotes_async
 
@@ -202,7 +209,7 @@ async def run_mode(
                 (now - started, dirty, len(service._pending_bars), now - written_upto[0])
             )
 
-    sampler = asyncio.ensure_future(sample()) if mode == "sqlite" else None
+    sampler = asyncio.ensure_future(sample()) if mode in DATABASES else None
     try:
         task = service.start()
         await asyncio.wait_for(task, seconds + 30)
@@ -219,23 +226,55 @@ async def run_mode(
 
 def measure(opts: argparse.Namespace, home: Path) -> list[Result]:
     """Run each mode in turn (the feed on one core, Redis on the other)."""
-    from benchmarks.common import cpu_seconds
-    from benchmarks.harness import RedisProc
 
     cores = sorted(os.sched_getaffinity(0))
     feed_core = cores[0]
     other = cores[1] if len(cores) > 1 else None
     os.sched_setaffinity(0, {feed_core})
     symbols = [f"S{i:04d}" for i in range(opts.symbols)]
-    _setup(home, symbols)
+    postgres: Any = None
+    if "postgres" in opts.modes:
+        # Django holds one database per process: main() runs this mode in a process of its own.
+        from tests.infra import PostgresServer
+
+        # Its own directory directly under /tmp: the cluster runs as the postgres user, who
+        # must reach it (``home`` is private to this user).
+        pg_dir = Path(tempfile.mkdtemp(prefix="tickwire-bench-pg-"))
+        postgres = PostgresServer(pg_dir).start()
+        if other is not None:
+            os.sched_setaffinity(postgres.proc.pid, {other})
+        try:
+            _setup(home, symbols, postgres.create_database("bench_ingest"))
+        except BaseException:
+            postgres.stop()
+            raise
+    else:
+        _setup(home, symbols)
+    try:
+        return _rounds(opts, home, symbols, other)
+    finally:
+        if postgres is not None:
+            from django.db import connections
+
+            connections.close_all()
+            postgres.stop()
+            shutil.rmtree(postgres.workdir, ignore_errors=True)
+
+
+def _rounds(
+    opts: argparse.Namespace, home: Path, symbols: list[str], other: int | None
+) -> list[Result]:
+    from benchmarks.common import cpu_seconds
+    from benchmarks.harness import RedisProc
+
     best: dict[str, Result] = {}
     # Rounds interleave the modes, so a neighbour's load falls on all of them alike; the
     # throughput modes keep their best round, the database mode runs once (its lag counts).
     for round_ in range(opts.repeat):
         for mode in opts.modes:
-            if mode == "sqlite" and round_:
+            if mode in DATABASES and round_:
                 continue
-            took = opts.db_seconds if mode == "sqlite" else opts.seconds
+            took = opts.db_seconds if mode in DATABASES else opts.seconds
             print(f"bench: ingest {mode} ({took:g} s) ...", flush=True)
             redis = RedisProc(home, other) if mode == "redis" else None
             try:
@@ -274,14 +313,15 @@ def render(results: list[Result], opts: argparse.Namespace) -> str:
             f"| {r.mode}{extra} | {r.ticks:,} | {r.rate:,.0f} | {ratio} | "
             f"{'-' if target is None else f'≥ {target:,}'} | {verdict} |"
         )
-    db = by.get("sqlite")
-    if db is not None and db.samples:
+    for db in (by.get(name) for name in DATABASES):
+        if db is None or not db.samples:
+            continue
         lag = max(s[3] for s in db.samples)
         dirty = max(s[1] for s in db.samples)
         pending = max(s[2] for s in db.samples)
         lines += [
             "",
-            f"Database writes (SQLite, {opts.db_seconds:g} s, persist every "
+            f"Database writes ({_LABELS[db.mode]}, {opts.db_seconds:g} s, persist every "
             f"{opts.persist_interval:g} s, off the "
             f"event loop): {db.quote_writes} quote writes, {db.bars_written:,} bars written; "
             f"max write lag {lag:.2f} s, max dirty quotes {dirty:,}, max pending bars "
@@ -294,6 +334,39 @@ def render(results: list[Result], opts: argparse.Namespace) -> str:
         for t, d, p, lg in db.samples[::step]:
             lines.append(f"| {t:.1f} | {d:,} | {p:,} | {lg:.2f} |")
     return "\n".join(lines)
+
+
+def _postgres(opts: argparse.Namespace) -> list[Result]:
+    """The PostgreSQL mode in a process of its own (Django holds one database per process);
+    nothing when no PostgreSQL is installed."""
+    if not list(Path("/usr/lib/postgresql").glob("*/bin/initdb")):
+        print("bench: ingest postgres skipped: no PostgreSQL installed", flush=True)
+        return []
+    args = [
+        *("--modes", "postgres", "--report-result", "--symbols", str(opts.symbols)),
+        *("--batch", str(opts.batch), "--db-seconds", str(opts.db_seconds)),
+        *(
+            "--market-speed",
+            str(opts.market_speed),
+            "--persist-interval",
+            str(opts.persist_interval),
+        ),
+    ]
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.ingest", *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        timeout=opts.db_seconds + 300,
+    )
+    for line in proc.stdout.splitlines():
+        if line.startswith(_RESULT):
+            rows = json.loads(line[len(_RESULT) :])
+            return [
+                Result(**{**row, "samples": [tuple(x) for x in row["samples"]]}) for row in rows
+            ]
+        print(line, flush=True)
+    raise RuntimeError(f"the PostgreSQL run failed (exit {proc.returncode})")
 
 
 def write(path: Path, block: str) -> None:
@@ -327,6 +400,7 @@ def main(argv: list[str] | None = None) -> int:
         "--db-seconds", type=float, help="seconds of the database mode (15; quick 4)"
     )
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
+    parser.add_argument("--report-result", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--output", type=Path, help="Markdown file with the ingest markers")
     opts = parser.parse_args(sys.argv[1:] if argv is None else argv)
     if opts.seconds is None:
@@ -346,8 +420,15 @@ def main(argv: list[str] | None = None) -> int:
     ):
         if getattr(opts, name) <= 0:
             parser.error(f"--{name.replace('_', '-')} must be positive")
+    here = [m for m in opts.modes if m != "postgres"] or opts.modes
+    later = [m for m in opts.modes if m not in here]
     with tempfile.TemporaryDirectory(prefix="tickwire-bench-ingest-") as home:
-        results = measure(opts, Path(home))
+        results = measure(argparse.Namespace(**{**vars(opts), "modes": here}), Path(home))
+    if opts.report_result:
+        print(_RESULT + json.dumps([asdict(r) for r in results]), flush=True)
+        return 0
+    if later:
+        results += _postgres(opts)
     block = render(results, opts)
     print(block)
     if opts.output is not None:

@@ -28,11 +28,16 @@ def test_ingest_benchmark_reports_each_mode_and_the_write_lag(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     text = out.read_text()
     assert "notes stay" in text and "\nold\n" not in text
-    for mode in ("memory", "redis", "sqlite"):
+    for mode in ("memory", "redis", "sqlite", "postgres"):
         row = next(line for line in text.splitlines() if line.startswith(f"| {mode}"))
         assert re.search(r"\| [\d,]+ \| [\d,]+ \| [\d.]+x \|", row), row
     assert re.search(r"Redis used [\d.]+ CPU s", text)
-    assert re.search(r"\d+ quote writes, [\d,]+ bars written; max write lag [\d.]+ s", text)
+    for database in ("SQLite", "PostgreSQL"):
+        assert re.search(
+            rf"Database writes \({database}, .*\d+ quote writes, [\d,]+ bars written; "
+            r"max write lag [\d.]+ s",
+            text,
+        ), text
 
 
 def test_bad_options_are_refused_by_name():
