@@ -10,10 +10,13 @@ in this process, pinned to one core; ``redis-server`` is pinned to the other. Mo
 - ``redis``: a real ``redis-server`` (``RedisBroker.publish_many``: seq, history,
   snapshot and pub/sub per update). Reported with its ratio to ``memory`` in the same run,
   and the CPU seconds Redis itself used;
-- ``sqlite``: the memory broker with the product's persistence callbacks
-  (``persist_quotes_async``, ``save_bars_async``) writing to a real SQLite file in
-  Django's thread pool. Sampled every 0.25 s: dirty quotes, pending bars and the write lag
-  (how old the newest quote state known to be in the database is).
+- ``sqlite``, ``postgres``: the memory broker with the product's persistence callbacks
+  (``persist_quotes_async``, ``save_bars_async``) writing to a real SQLite file, or to a
+  throwaway PostgreSQL cluster (``tests.infra.PostgresServer``, run in a process of its
+  own since Django holds one database per process; skipped when PostgreSQL is not
+  installed), in Django's thread pool. Sampled every 0.25 s: dirty quotes, pending bars
+  and the write lag (how old the newest quote state known to be in the database is).
+  One run each; the throughput modes run ``--repeat`` interleaved rounds, best kept.
 
 Tick times run on a market clock ``--market-speed`` times faster than the wall clock, so
 1-minute bars close (and are written) within a short run. Throughput figures move with
