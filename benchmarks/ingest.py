@@ -229,7 +229,6 @@ async def run_mode(
 
 def measure(opts: argparse.Namespace, home: Path) -> list[Result]:
     """Run each mode in turn (the feed on one core, Redis on the other)."""
-
     cores = sorted(os.sched_getaffinity(0))
     feed_core = cores[0]
     other = cores[1] if len(cores) > 1 else None
@@ -243,13 +242,15 @@ def measure(opts: argparse.Namespace, home: Path) -> list[Result]:
         # Its own directory directly under /tmp: the cluster runs as the postgres user, who
         # must reach it (``home`` is private to this user).
         pg_dir = Path(tempfile.mkdtemp(prefix="tickwire-bench-pg-"))
-        postgres = PostgresServer(pg_dir).start()
-        if other is not None:
-            os.sched_setaffinity(postgres.proc.pid, {other})
+        postgres = PostgresServer(pg_dir)
         try:
+            postgres.start()
+            if other is not None:
+                os.sched_setaffinity(postgres.proc.pid, {other})
             _setup(home, symbols, postgres.create_database("bench_ingest"))
         except BaseException:
             postgres.stop()
+            shutil.rmtree(pg_dir, ignore_errors=True)
             raise
     else:
         _setup(home, symbols)
