@@ -610,6 +610,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
         default=True,
         help="also run the valuation benchmark (benchmarks/valuation.py; quick: 10,000 portfolios)",
     )
+    parser.add_argument(
+        "--ingest",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also run the ingestion benchmark (benchmarks/ingest.py; short in quick mode)",
+    )
     opts = parser.parse_args(argv)
     opts.argv = argv
     if opts.clients is None:
@@ -707,6 +713,16 @@ def main(argv: list[str] | None = None) -> int:
         valuation_failed = subprocess.run(cmd, cwd=ROOT).returncode != 0
         if valuation_failed:
             print("bench: FAILED valuation benchmark", file=sys.stderr)
+    ingest_failed = False
+    if opts.ingest:
+        # Its own process: it pins itself to one core and sets up Django on a temporary database.
+        print("bench: ingest (ticks through the feed service flat out) ...", flush=True)
+        extra = ["--output", str(opts.output)] if opts.output is not None else []
+        extra += ["--quick"] if opts.quick else []
+        ingest = subprocess.run([sys.executable, "-m", "benchmarks.ingest", *extra], cwd=ROOT)
+        if ingest.returncode:
+            ingest_failed = True
+            print("bench: FAILED ingest benchmark", file=sys.stderr)
     # A peer that stops answering under load is a measurement (Channels at 10,000 clients);
     # anything else failing, or Tickwire failing at all, fails the run.
     failed = [
@@ -720,7 +736,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: FAILED capacity probe: {capacity.error}", file=sys.stderr)
     return (
         1
-        if failed or bars_failed or valuation_failed or (capacity is not None and capacity.error)
+        if failed
+        or bars_failed
+        or valuation_failed
+        or ingest_failed
+        or (capacity is not None and capacity.error)
         else 0
     )
 

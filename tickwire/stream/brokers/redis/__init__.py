@@ -10,7 +10,8 @@ Per channel ``C`` (under a key prefix, ``tickwire`` by default) Redis holds:
 
 Modules: :mod:`.broker` (:class:`RedisBroker`: publishing and reads), :mod:`.scripts` (the
 Lua scripts that publish and read atomically), :mod:`.listener` (this node's
-subscriptions, reconnect and gap fill), :mod:`.link` (the raw pub/sub connection).
+subscriptions, reconnect and gap fill), :mod:`.link` (the raw pub/sub connection),
+:mod:`.packing` (commands packed in C).
 """
 
 from .broker import RedisBroker

@@ -38,6 +38,7 @@ from ..base import (
     ResetHandler,
 )
 from .listener import HistoryRead, PubSubListener
+from .packing import PackedConnection
 from .scripts import BATCH, HISTORY, PUBLISH, keys
 
 __all__ = ["RedisBroker"]
@@ -71,8 +72,13 @@ class RedisBroker(Broker):
         self._pub_prefix = f"{prefix}:pub:"
         # Commands retry briefly on a dropped connection, so a short Redis restart is
         # invisible to callers; a longer outage surfaces as BrokerUnavailable.
+        # Commands packed in C for plain TCP URLs (TLS and Unix sockets keep their own class).
+        packed: dict[str, Any] = (
+            {"connection_class": PackedConnection} if url.startswith("redis://") else {}
+        )
         self.redis: Redis = Redis.from_url(
             url,
+            **packed,
             retry=Retry(ExponentialWithJitterBackoff(cap=1.0, base=0.05), retries=8),
             retry_on_error=[RedisConnectionError, RedisTimeoutError, OSError],
             socket_connect_timeout=2.0,

@@ -1,0 +1,445 @@
+"""Ingestion benchmark: ticks through the real ``FeedService`` as fast as one core allows.
+
+``python -m benchmarks.ingest`` (also run by ``make bench``; ``--quick`` in ``bench-quick``).
+A synthetic source yields batches of ticks for ``--symbols`` symbols flat out (it only
+yields to the event loop between batches, as a socket source does); the feed folds them
+into quotes and 1-minute bars and publishes one ``asset_update`` per tick. The feed runs
+in this process, pinned to one core; ``redis-server`` is pinned to the other. Modes:
+
+- ``memory``: the in-process broker, quote and bar callbacks that write nothing;
+- ``redis``: a real ``redis-server`` (``RedisBroker.publish_many``: seq, history,
+  snapshot and pub/sub per update). Reported with its ratio to ``memory`` in the same run,
+  and the CPU seconds Redis itself used;
+- ``sqlite``, ``postgres``: the memory broker with the product's persistence callbacks
+  (``persist_quotes_async``, ``save_bars_async``) writing to a real SQLite file, or to a
+  throwaway PostgreSQL cluster (``tests.infra.PostgresServer``, run in a process of its
+  own since Django holds one database per process; skipped when PostgreSQL is not
+  installed), in Django's thread pool. Sampled every 0.25 s: dirty quotes, pending bars
+  and the write lag (how old the newest quote state known to be in the database is).
+  One run each; the throughput modes run ``--repeat`` interleaved rounds, best kept.
+
+Tick times run on a market clock ``--market-speed`` times faster than the wall clock, so
+1-minute bars close (and are written) within a short run. Throughput figures move with
+the machine's load; the ratio of modes within one run is what compares. The results go
+between the ``bench:ingest`` markers of BENCHMARKS.md (or ``--output``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+START = "<!-- bench:ingest:start -->"
+END = "<!-- bench:ingest:end -->"
+MODES = ("memory", "redis", "sqlite", "postgres")
+DATABASES = ("sqlite", "postgres")
+_LABELS = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
+#: The line a database-only child process reports its result on (see main()).
+_RESULT = "bench-ingest-result: "
+#: The targets of BENCHMARKS.md, ticks per second of one feed process.
+TARGETS = {"memory": 200_000, "redis": 100_000}
+
+
+def _setup(home: Path, symbols: list[str], database_url: str | None = None) -> None:
+    """Django on a fresh database (a SQLite file unless given) with one asset per symbol."""
+    os.environ["DJANGO_SETTINGS_MODULE"] = "tickwire.settings.local"
+    os.environ["TICKWIRE_HOME"] = str(home)
+    os.environ["DATABASE_URL"] = database_url or f"sqlite:///{home / 'db.sqlite3'}"
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from tickwire.assets.models import Asset
+
+    call_command("migrate", interactive=False, verbosity=0)
+    Asset.objects.bulk_create(
+        [Asset(symbol=s, name=s, current_price=100, previous_close=100) for s in symbols]
+    )
+
+
+class SyntheticSource:
+    """Batches of ticks as fast as they are taken: a random walk over ``symbols``."""
+
+    name = "synthetic"
+
+    def __init__(
+        self, symbols: list[str], batch: int, seconds: float, speed: float, seed: int = 1
+    ) -> None:
+        self.symbols = symbols
+        self.batch = batch
+        self.seconds = seconds
+        self.speed = speed
+        rnd = random.Random(seed)
+        # A cycle of price steps, so the source's own cost stays small and constant.
+        self._steps = [1.0 + rnd.uniform(-0.001, 0.001) for _ in range(4099)]
+        self.produced = 0
+        self.elapsed = 0.0
+
+    async def ticks(self) -> AsyncIterator[Sequence[Any]]:
+        from tickwire.stream.feeds import Tick
+
+        prices = dict.fromkeys(self.symbols, 100.0)
+        symbols, steps, n = self.symbols, self._steps, len(self._steps)
+        i = 0
+        t0 = time.time()
+        started = time.perf_counter()
+        deadline = started + self.seconds
+        while True:
+            now = time.perf_counter()
+            if now >= deadline:
+                break
+            ts = t0 + (now - started) * self.speed
+            out = []
+            for k in range(self.batch):
+                sym = symbols[(i + k) % len(symbols)]
+                price = prices[sym] = round(prices[sym] * steps[(i + k) % n], 2) or 0.01
+                out.append(Tick(sym, price, 1.0, ts))
+            i += self.batch
+            self.produced += self.batch
+            yield out
+            await asyncio.sleep(0)  # a socket source awaits its next read here
+        self.elapsed = time.perf_counter() - started
+
+
+def _as_source(synthetic: SyntheticSource) -> Any:
+    """``synthetic`` as a :class:`~tickwire.stream.feeds.Source` (imported lazily)."""
+    from tickwire.stream.feeds.base import Source
+
+    class _Source(Source):
+        name = "synthetic"
+
+        def ticks(self) -> AsyncIterator[Sequence[Any]]:
+            return synthetic.ticks()
+
+    return _Source()
+
+
+@dataclass
+class Result:
+    mode: str
+    ticks: int = 0
+    seconds: float = 0.0
+    published: int = 0
+    redis_cpu: float | None = None
+    samples: list[tuple[float, int, int, float]] = field(default_factory=list)
+    quote_writes: int = 0
+    bars_written: int = 0
+    write_max: float = 0.0
+    error: str | None = None
+
+    @property
+    def rate(self) -> float:
+        return self.ticks / self.seconds if self.seconds else 0.0
+
+
+async def _noop(_items: list[Any]) -> None:
+    return None
+
+
+async def run_mode(
+    mode: str, symbols: list[str], opts: argparse.Namespace, redis_url: str | None
+) -> Result:
+    from tickwire.stream.brokers.memory import MemoryBroker
+    from tickwire.stream.feeds import Instrument
+    from tickwire.stream.feeds.service import FeedService
+
+    result = Result(mode)
+    broker: Any
+    if mode == "redis":
+        from tickwire.stream.brokers.redis import RedisBroker
+
+        assert redis_url is not None
+        broker = RedisBroker(redis_url, prefix=f"bench{os.getpid()}")
+    else:
+        broker = MemoryBroker()
+
+    async def on_publication(*_args: Any) -> None:
+        return None
+
+    await broker.start(on_publication)
+    seconds = opts.db_seconds if mode in DATABASES else opts.seconds
+    synthetic = SyntheticSource(symbols, opts.batch, seconds, opts.market_speed)
+    on_persist: Any = _noop
+    on_bars: Any = _noop
+    written_upto = [time.time()]
+    if mode in DATABASES:
+        from tickwire.assets.bars import save_bars_async
+        from tickwire.realtime.services import persist_quotes_async
+
+        async def on_persist(quotes: list[Any]) -> None:
+            began = time.time()
+            await persist_quotes_async(quotes)
+            result.quote_writes += 1
+            result.write_max = max(result.write_max, time.time() - began)
+            written_upto[0] = began  # every quote as of ``began`` is in the database
+
+        async def on_bars(bars: list[Any]) -> None:
+            began = time.time()
+            await save_bars_async(bars)
+            result.bars_written += len(bars)
+            result.write_max = max(result.write_max, time.time() - began)
+
+    service = FeedService(
+        broker,
+        _as_source(synthetic),
+        [Instrument(s, 100.0) for s in symbols],
+        on_persist=on_persist,
+        on_bars=on_bars,
+        persist_interval=opts.persist_interval,
+    )
+    started = time.time()
+
+    async def sample() -> None:
+        while True:
+            await asyncio.sleep(0.25)
+            now = time.time()
+            dirty = sum(1 for q in service.quotes.values() if q.dirty)
+            result.samples.append(
+                (now - started, dirty, len(service._pending_bars), now - written_upto[0])
+            )
+
+    sampler = asyncio.ensure_future(sample()) if mode in DATABASES else None
+    try:
+        task = service.start()
+        await asyncio.wait_for(task, seconds + 30)
+    finally:
+        if sampler is not None:
+            sampler.cancel()
+        await asyncio.wait_for(service.stop(), 60)
+        await broker.close()
+    result.ticks = synthetic.produced
+    result.seconds = synthetic.elapsed
+    result.published = service.published
+    return result
+
+
+def measure(opts: argparse.Namespace, home: Path) -> list[Result]:
+    """Run each mode in turn (the feed on one core, Redis on the other)."""
+    cores = sorted(os.sched_getaffinity(0))
+    feed_core = cores[0]
+    other = cores[1] if len(cores) > 1 else None
+    os.sched_setaffinity(0, {feed_core})
+    symbols = [f"S{i:04d}" for i in range(opts.symbols)]
+    postgres: Any = None
+    if "postgres" in opts.modes:
+        # Django holds one database per process: main() runs this mode in a process of its own.
+        from tests.infra import PostgresServer
+
+        # Its own directory directly under /tmp: the cluster runs as the postgres user, who
+        # must reach it (``home`` is private to this user).
+        pg_dir = Path(tempfile.mkdtemp(prefix="tickwire-bench-pg-"))
+        postgres = PostgresServer(pg_dir)
+        try:
+            postgres.start()
+            if other is not None:
+                os.sched_setaffinity(postgres.proc.pid, {other})
+            _setup(home, symbols, postgres.create_database("bench_ingest"))
+        except BaseException:
+            postgres.stop()
+            shutil.rmtree(pg_dir, ignore_errors=True)
+            raise
+    else:
+        _setup(home, symbols)
+    try:
+        return _rounds(opts, home, symbols, other)
+    finally:
+        if postgres is not None:
+            from django.db import connections
+
+            connections.close_all()
+            postgres.stop()
+            shutil.rmtree(postgres.workdir, ignore_errors=True)
+
+
+def _rounds(
+    opts: argparse.Namespace, home: Path, symbols: list[str], other: int | None
+) -> list[Result]:
+    from benchmarks.common import cpu_seconds
+    from benchmarks.harness import RedisProc
+
+    best: dict[str, Result] = {}
+    # Rounds interleave the modes, so a neighbour's load falls on all of them alike; the
+    # throughput modes keep their best round, the database mode runs once (its lag counts).
+    for round_ in range(opts.repeat):
+        for mode in opts.modes:
+            if mode in DATABASES and round_:
+                continue
+            took = opts.db_seconds if mode in DATABASES else opts.seconds
+            print(f"bench: ingest {mode} ({took:g} s) ...", flush=True)
+            redis = RedisProc(home, other) if mode == "redis" else None
+            try:
+                before = cpu_seconds(redis.pid) if redis else 0.0
+                r = asyncio.run(run_mode(mode, symbols, opts, redis.url if redis else None))
+                if redis is not None:
+                    r.redis_cpu = cpu_seconds(redis.pid) - before
+            finally:
+                if redis is not None:
+                    redis.stop()
+            print(f"bench:   {r.rate:,.0f} ticks/s", flush=True)
+            if mode not in best or r.rate > best[mode].rate:
+                best[mode] = r
+    return [best[m] for m in opts.modes]
+
+
+def render(results: list[Result], opts: argparse.Namespace) -> str:
+    by = {r.mode: r for r in results}
+    mem = by.get("memory")
+    lines = [
+        f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, Python "
+        f"{sys.version.split()[0]}, {'quick' if opts.quick else 'full'} mode: "
+        f"{opts.symbols} symbols, batches of {opts.batch}, {opts.seconds:g} s per run, best of "
+        f"{opts.repeat} interleaved rounds (the database mode: one run), "
+        f"the feed pinned to one core (Redis on the other); market clock x{opts.market_speed:g}.",
+        "",
+        "| mode | ticks | ticks/s | vs memory | target | |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        ratio = f"{r.rate / mem.rate:.2f}x" if mem and mem.rate else "-"
+        target = TARGETS.get(r.mode)
+        verdict = "-" if target is None else ("met" if r.rate >= target else "missed")
+        extra = f" (Redis used {r.redis_cpu:.1f} CPU s)" if r.redis_cpu is not None else ""
+        lines.append(
+            f"| {r.mode}{extra} | {r.ticks:,} | {r.rate:,.0f} | {ratio} | "
+            f"{'-' if target is None else f'≥ {target:,}'} | {verdict} |"
+        )
+    for db in (by.get(name) for name in DATABASES):
+        if db is None or not db.samples:
+            continue
+        lag = max(s[3] for s in db.samples)
+        dirty = max(s[1] for s in db.samples)
+        pending = max(s[2] for s in db.samples)
+        lines += [
+            "",
+            f"Database writes ({_LABELS[db.mode]}, {opts.db_seconds:g} s, persist every "
+            f"{opts.persist_interval:g} s, off the "
+            f"event loop): {db.quote_writes} quote writes, {db.bars_written:,} bars written; "
+            f"max write lag {lag:.2f} s, max dirty quotes {dirty:,}, max pending bars "
+            f"{pending:,}, longest single write {db.write_max:.2f} s.",
+            "",
+            "| t (s) | dirty quotes | pending bars | write lag (s) |",
+            "|---|---|---|---|",
+        ]
+        step = max(1, len(db.samples) // 10)
+        for t, d, p, lg in db.samples[::step]:
+            lines.append(f"| {t:.1f} | {d:,} | {p:,} | {lg:.2f} |")
+    return "\n".join(lines)
+
+
+def _postgres(opts: argparse.Namespace) -> list[Result]:
+    """The PostgreSQL mode in a process of its own (Django holds one database per process);
+    nothing when no PostgreSQL is installed."""
+    if not list(Path("/usr/lib/postgresql").glob("*/bin/initdb")):
+        print("bench: ingest postgres skipped: no PostgreSQL installed", flush=True)
+        return []
+    args = [
+        *("--modes", "postgres", "--report-result", "--symbols", str(opts.symbols)),
+        *("--batch", str(opts.batch), "--db-seconds", str(opts.db_seconds)),
+        *(
+            "--market-speed",
+            str(opts.market_speed),
+            "--persist-interval",
+            str(opts.persist_interval),
+        ),
+    ]
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.ingest", *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        timeout=opts.db_seconds + 300,
+    )
+    for line in proc.stdout.splitlines():
+        if line.startswith(_RESULT):
+            rows = json.loads(line[len(_RESULT) :])
+            return [
+                Result(**{**row, "samples": [tuple(x) for x in row["samples"]]}) for row in rows
+            ]
+        print(line, flush=True)
+    raise RuntimeError(f"the PostgreSQL run failed (exit {proc.returncode})")
+
+
+def write(path: Path, block: str) -> None:
+    """Put ``block`` between the ingest markers of ``path`` (appended when missing)."""
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    marked = f"{START}\n{block}\n{END}"
+    if START in text and END in text:
+        head, rest = text.split(START, 1)
+        text = head + marked + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip() + "\n\n" + marked + "\n"
+    path.write_text(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.ingest", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--quick", action="store_true", help="one short round (2 s per mode)")
+    parser.add_argument("--seconds", type=float, help="measured seconds per run (5; quick 2)")
+    parser.add_argument("--symbols", type=int, default=500, help="symbols ticking (500)")
+    parser.add_argument("--batch", type=int, default=500, help="ticks per batch (500)")
+    parser.add_argument(
+        "--market-speed", type=float, default=60.0, help="market clock speed-up (60)"
+    )
+    parser.add_argument(
+        "--persist-interval", type=float, default=2.0, help="feed persist interval, s (2)"
+    )
+    parser.add_argument("--repeat", type=int, help="interleaved rounds, best kept (3; quick 1)")
+    parser.add_argument(
+        "--db-seconds", type=float, help="seconds of the database mode (15; quick 4)"
+    )
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
+    parser.add_argument("--report-result", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--output", type=Path, help="Markdown file with the ingest markers")
+    opts = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    if opts.seconds is None:
+        opts.seconds = 2.0 if opts.quick else 5.0
+    if opts.db_seconds is None:
+        opts.db_seconds = 4.0 if opts.quick else 15.0
+    if opts.repeat is None:
+        opts.repeat = 1 if opts.quick else 3
+    for name in (
+        "seconds",
+        "db_seconds",
+        "repeat",
+        "symbols",
+        "batch",
+        "market_speed",
+        "persist_interval",
+    ):
+        if getattr(opts, name) <= 0:
+            parser.error(f"--{name.replace('_', '-')} must be positive")
+    here = [m for m in opts.modes if m != "postgres"] or opts.modes
+    later = [m for m in opts.modes if m not in here]
+    with tempfile.TemporaryDirectory(prefix="tickwire-bench-ingest-") as home:
+        results = measure(argparse.Namespace(**{**vars(opts), "modes": here}), Path(home))
+    if opts.report_result:
+        print(_RESULT + json.dumps([asdict(r) for r in results]), flush=True)
+        return 0
+    if later:
+        results += _postgres(opts)
+    block = render(results, opts)
+    print(block)
+    if opts.output is not None:
+        write(opts.output, block)
+        print(f"bench: ingest results written to {opts.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
