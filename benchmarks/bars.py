@@ -26,6 +26,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from benchmarks.common import write_block
+
 ROOT = Path(__file__).resolve().parent.parent
 START = "<!-- bench:bars:start -->"
 END = "<!-- bench:bars:end -->"
@@ -135,18 +137,6 @@ def _demo_bars(symbols: list[str], now: float) -> list[object]:
     return list(async_to_sync(collect)())
 
 
-def write(path: Path, block: str) -> None:
-    """Put ``block`` between the bars markers of ``path`` (appended when missing)."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    marked = f"{START}\n{block}\n{END}"
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + marked + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip() + "\n\n" + marked + "\n"
-    path.write_text(text)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.bars", description=__doc__.split("\n\n")[0]
@@ -162,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         block = measure(opts.days, opts.repeat)
     print(block)
     if opts.output is not None:
-        write(opts.output, block)
+        write_block(opts.output, START, END, block)
         print(f"bench: bars results written to {opts.output}")
     return 0
 

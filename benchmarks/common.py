@@ -6,6 +6,7 @@ import os
 import resource
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 #: The symbol every client subscribes to (one symbol: the worst case for fan-out).
@@ -94,3 +95,16 @@ def rss_bytes(pid: int) -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
     return 0
+
+
+def write_block(path: Path, start: str, end: str, block: str) -> None:
+    """Put ``block`` between the ``start`` and ``end`` markers of the Markdown file ``path``
+    (appended, markers and all, when they are missing; a new file gets a title)."""
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    marked = f"{start}\n{block}\n{end}"
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        text = head + marked + rest.split(end, 1)[1]
+    else:
+        text = text.rstrip() + "\n\n" + marked + "\n"
+    path.write_text(text)

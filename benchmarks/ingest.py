@@ -41,6 +41,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmarks.common import write_block
+
 ROOT = Path(__file__).resolve().parent.parent
 START = "<!-- bench:ingest:start -->"
 END = "<!-- bench:ingest:end -->"
@@ -373,18 +375,6 @@ def _postgres(opts: argparse.Namespace) -> list[Result]:
     raise RuntimeError(f"the PostgreSQL run failed (exit {proc.returncode})")
 
 
-def write(path: Path, block: str) -> None:
-    """Put ``block`` between the ingest markers of ``path`` (appended when missing)."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    marked = f"{START}\n{block}\n{END}"
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + marked + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip() + "\n\n" + marked + "\n"
-    path.write_text(text)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.ingest", description=__doc__.split("\n\n")[0]
@@ -436,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
     block = render(results, opts)
     print(block)
     if opts.output is not None:
-        write(opts.output, block)
+        write_block(opts.output, START, END, block)
         print(f"bench: ingest results written to {opts.output}")
     return 0
 

@@ -36,7 +36,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .common import cpu_seconds, cpu_times, raise_nofile, rss_bytes
+from .common import cpu_seconds, cpu_times, raise_nofile, rss_bytes, write_block
 from .harness import ROOT, Proc, RedisProc, free_port
 from .node_ws import node_ws_target, node_ws_unavailable
 
@@ -550,20 +550,6 @@ def targets(results: list[Result], capacity: Probe | None = None) -> list[str]:
     return [*lines, ""]
 
 
-def write(path: Path, table: str) -> None:
-    block = f"{START}\n{table}{END}"
-    if path.exists():
-        text = path.read_text()
-        if START in text and END in text:
-            head, rest = text.split(START, 1)
-            text = head + block + rest.split(END, 1)[1]
-        else:
-            text = text.rstrip() + "\n\n" + block + "\n"
-    else:
-        text = f"# Benchmarks\n\n{block}\n"
-    path.write_text(text)
-
-
 def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0]
@@ -692,7 +678,8 @@ def main(argv: list[str] | None = None) -> int:
     table = render(results, opts, cores, time.monotonic() - started, capacity)
     print(table)
     if opts.output is not None:
-        write(opts.output, table)
+        # The table ends with its newline; the block is put in without it.
+        write_block(opts.output, START, END, table.removesuffix("\n"))
         print(f"bench: results written to {opts.output} (process logs in {logs})")
     bars_failed = False
     if opts.bars:

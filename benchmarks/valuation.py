@@ -32,6 +32,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from benchmarks.common import write_block
 from tickwire.portfolios.book import ValuationBook
 from tickwire.portfolios.valuation import (
     FxPair,
@@ -184,18 +185,6 @@ def measure(portfolios: int, ticks: int, windows: int, flat: int, sample: int) -
     return "\n".join(lines)
 
 
-def write(path: Path, block: str) -> None:
-    """Put ``block`` between the valuation markers of ``path`` (appended when missing)."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    marked = f"{START}\n{block}\n{END}"
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + marked + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip() + "\n\n" + marked + "\n"
-    path.write_text(text)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.valuation", description=__doc__.split("\n\n")[0]
@@ -218,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     block = measure(portfolios, opts.ticks, windows, flat, sample)
     print(block)
     if opts.output is not None:
-        write(opts.output, block)
+        write_block(opts.output, START, END, block)
         print(f"bench: valuation results written to {opts.output}")
     return 0
 
