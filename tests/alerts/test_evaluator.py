@@ -204,21 +204,6 @@ def create_portfolio(owner, assets: dict[str, Asset]) -> Portfolio:
     return portfolio
 
 
-@pytest.fixture
-def owner():
-    return create_owner()
-
-
-@pytest.fixture
-def assets():
-    return create_assets()
-
-
-@pytest.fixture
-def portfolio(owner, assets):
-    return create_portfolio(owner, assets)
-
-
 def make_rule(owner, target, condition, **options) -> AlertRule:
     where = {"portfolio": target} if isinstance(target, Portfolio) else {"asset": target}
     return AlertRule.objects.create(owner=owner, condition=condition, **where, **options)

@@ -17,9 +17,6 @@ from django.utils import timezone
 
 from tests.alerts.test_evaluator import (
     TICKS,
-    create_assets,
-    create_owner,
-    create_portfolio,
     expected_fires,
     fired,
     make_rule,
@@ -42,21 +39,6 @@ from tickwire.stream.brokers import Broker, MemoryBroker
 from tickwire.stream.brokers.redis import RedisBroker
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def owner():
-    return create_owner()
-
-
-@pytest.fixture
-def assets():
-    return create_assets()
-
-
-@pytest.fixture
-def portfolio(owner, assets):
-    return create_portfolio(owner, assets)
 
 
 def steady(path: Path, symbol: str, prices: list[str], count: int, gap: float = 0.015) -> Path:
