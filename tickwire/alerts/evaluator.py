@@ -393,7 +393,10 @@ class AlertEvaluator:
                 symbol, quote.price, quote.ts, previous_close=quote.previous_close or None
             )
             self._judge(obs, keys)
-        for portfolio_id in sorted(self.books.readers(symbol)):
+        readers = self.books.readers(symbol)
+        if not readers:  # most ticks: no watched portfolio holds the symbol
+            return
+        for portfolio_id in sorted(readers):
             keys = self._by_portfolio.get(portfolio_id)
             if not keys:
                 continue
