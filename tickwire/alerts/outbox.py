@@ -32,7 +32,7 @@ from .models import (
 )
 from .rules import RuleMeta
 
-__all__ = ["commit", "destination", "event_payload"]
+__all__ = ["commit", "destinations", "event_payload"]
 
 
 def _iso(moment: datetime) -> str:
@@ -58,19 +58,16 @@ def event_payload(event: AlertEvent) -> dict[str, Any]:
     }
 
 
-def destination(channel: str, owner_id: int) -> str:
-    """Where ``channel`` goes for this owner now: an address, a URL, or "" (nowhere;
-    the WebSocket needs none)."""
-    if channel == EMAIL:
-        prefs = AlertSettings.objects.filter(user_id=owner_id).first()
-        if prefs is not None and prefs.email:
-            return prefs.email
+def destinations(owner_id: int) -> dict[str, str]:
+    """Where each channel goes for this owner now: an address, a URL, or "" (nowhere;
+    the WebSocket needs none). One read of the owner's settings (and of the account when
+    no alert email is set)."""
+    prefs = AlertSettings.objects.filter(user_id=owner_id).first()
+    email = prefs.email if prefs is not None else ""
+    if not email:
         user = get_user_model().objects.filter(pk=owner_id).only("email").first()
-        return (user.email if user is not None else "") or ""
-    if channel == WEBHOOK:
-        prefs = AlertSettings.objects.filter(user_id=owner_id).first()
-        return prefs.webhook_url if prefs is not None else ""
-    return ""
+        email = (user.email if user is not None else "") or ""
+    return {EMAIL: email, WEBHOOK: prefs.webhook_url if prefs is not None else ""}
 
 
 _NOWHERE = {
@@ -115,8 +112,10 @@ def commit(
                 fired_at=datetime.fromtimestamp(fire.at, UTC),
             )
             deliveries = []
-            for channel in (c for c in CHANNELS if c in meta.channels):
-                where = destination(channel, meta.owner_id)
+            wanted = [c for c in CHANNELS if c in meta.channels]
+            found = destinations(meta.owner_id) if set(wanted) & set(_NOWHERE) else {}
+            for channel in wanted:
+                where = found.get(channel, "")
                 missing = channel in _NOWHERE and not where
                 deliveries.append(
                     AlertDelivery(
