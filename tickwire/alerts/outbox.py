@@ -112,9 +112,9 @@ def commit(
                 fired_at=datetime.fromtimestamp(fire.at, UTC),
             )
             deliveries = []
-            wanted = [c for c in CHANNELS if c in meta.channels]
-            found = destinations(meta.owner_id) if set(wanted) & set(_NOWHERE) else {}
-            for channel in wanted:
+            channels = [c for c in CHANNELS if c in meta.channels]
+            found = destinations(meta.owner_id) if set(channels) & set(_NOWHERE) else {}
+            for channel in channels:
                 where = found.get(channel, "")
                 missing = channel in _NOWHERE and not where
                 deliveries.append(
