@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterable
 from decimal import Context, Decimal
-from math import copysign
+from math import copysign, lcm
 from typing import Any, Final
 
 from .valuation import (
@@ -52,6 +52,12 @@ _WIDE: Final = Context(prec=80)
 #: every position converted with it needs: the rate at 10 places, num * prev_den,
 #: prev_num * den, 2 * den * scale and 2 * den * prev_den * scale, and the last two halved.
 _Rate = tuple[int, int, int, int, float, int, int, int, int, int, int]
+#: What a flush's holders of one symbol share (ValuationBook._move).
+_Move = tuple[int, int, float, float, float, int, int, int, int, int, int, float, bool, bool]
+#: Rates into one currency over a common denominator: den, prev_den, currency →
+#: (num * den / rate_den, prev_num * prev_den / rate_prev_den), den * scale,
+#: den * prev_den * scale.
+_Factors = tuple[int, int, dict[str, tuple[int, int]], int, int]
 
 
 def _scaled(value: Decimal, decimals: int, what: str) -> int:
@@ -96,6 +102,7 @@ class _Position:
         "currency",
         "data",
         "error",
+        "holding",
         "index",
         "previous",
         "quantity",
@@ -108,6 +115,7 @@ class _Position:
 
     def __init__(self, book: _Book, holding: Holding, quantity: int) -> None:
         self.book = book
+        self.holding = holding
         self.symbol = holding.symbol
         self.currency = holding.currency
         self.quantity = quantity
@@ -170,6 +178,11 @@ class ValuationBook:
         self._dirty_books: dict[Hashable, _Book] = {}
         self._generation = 0
         self._positions = 0  # positions held, to choose between following holders and a sweep
+        #: (symbol, holding currency, portfolio currency) → what every holder's revaluation
+        #: shares in this flush (see _move); False: the general path (errors, zeros).
+        self._moves: dict[tuple[str, str, str], _Move | bool] = {}
+        #: portfolio currency → the rates of every currency into it over one denominator.
+        self._factors_cache: dict[str, _Factors] = {}
 
     # -- inputs ---------------------------------------------------------------------------
 
@@ -187,6 +200,7 @@ class ValuationBook:
         if key in self._books:
             self.remove_portfolio(key)
         self._books[key] = book
+        self._factors_cache.pop(currency, None)  # its holdings may need another route
         self._positions += len(book.positions)
         for position in book.positions:
             for symbol in self._symbols_of(position.currency, currency) | {position.symbol}:
@@ -226,6 +240,8 @@ class ValuationBook:
             float(exact),
             float(prev),
         )
+        if self._prices.get(symbol) == entry:
+            return  # the same price again moves nothing: nobody is emitted for it
         self._prices[symbol] = entry
         self._dirty_symbols.add(symbol)
 
@@ -251,6 +267,32 @@ class ValuationBook:
     def __len__(self) -> int:
         return len(self._books)
 
+    def holds(self, symbol: str) -> bool:
+        """True if a held portfolio's value reads ``symbol`` (a holding or an FX leg)."""
+        return bool(self._holders.get(symbol))
+
+    def has_price(self, symbol: str) -> bool:
+        return symbol in self._prices
+
+    def price(self, symbol: str) -> tuple[Decimal, Decimal] | None:
+        """The exact price and previous close last set for ``symbol`` (None: never set)."""
+        entry = self._prices.get(symbol)
+        if entry is None:
+            return None
+        unit = -self._price_decimals
+        return Decimal(entry[0]).scaleb(unit), Decimal(entry[1]).scaleb(unit)
+
+    def prices(self) -> dict[str, tuple[Decimal, Decimal]]:
+        """Every price set, exact (``price``'s form)."""
+        return {symbol: p for symbol in self._prices if (p := self.price(symbol)) is not None}
+
+    def holdings(self, key: Hashable) -> tuple[str, list[Holding]] | None:
+        """Portfolio ``key``'s currency and holdings as added (None if not held)."""
+        book = self._books.get(key)
+        if book is None:
+            return None
+        return book.currency, [p.holding for p in book.positions]
+
     # -- internals ------------------------------------------------------------------------
 
     def _apply(self) -> None:
@@ -260,9 +302,11 @@ class ValuationBook:
         self._dirty_symbols = set()
         if dirty & self._fx_symbols:
             self._rates.clear()
+            self._factors_cache.clear()
+        self._moves.clear()
         self._generation += 1
         generation = self._generation
-        rate, revalue, books = self._rate, self._revalue, self._dirty_books
+        revalue, books = self._revalue_moved, self._dirty_books
         holders = self._holders
         touched = sum(len(holders.get(symbol, ())) for symbol in dirty)
         if touched * 2 > self._positions:
@@ -277,7 +321,7 @@ class ValuationBook:
                     if position.symbol in dirty or (
                         currency != target and (currency, target) in routes
                     ):
-                        revalue(position, rate(currency, target))
+                        revalue(position)
                         moved = True
                 if moved:
                     books[key] = book
@@ -287,7 +331,7 @@ class ValuationBook:
                 if position.stamp != generation:
                     position.stamp = generation
                     book = position.book
-                    revalue(position, rate(position.currency, book.currency))
+                    revalue(position)
                     books[book.key] = book
 
     def _symbols_of(self, source: str, target: str) -> set[str]:
@@ -337,6 +381,119 @@ class ValuationBook:
                 )
         self._rates[key] = out
         return out
+
+    def _move(self, symbol: str, currency: str, target: str) -> _Move | bool:
+        """What every holder of ``symbol`` (quoted in ``currency``, valued in ``target``)
+        shares in this flush, so that a holder's revaluation is a few integer products.
+
+        With ``now = q * P * nf`` and ``before = q * PC * bf`` (q the scaled quantity),
+        ``200 * now * ...`` rounds through ``q * W`` and the change through ``q * D``; the
+        percentage ``change / before`` does not depend on q at all, so it is rounded here,
+        once. False (the general path) when a price or rate is missing or a price is zero:
+        that is where Decimal's signed zeros and the errors live.
+        """
+        quote = self._prices.get(symbol)
+        rate = self._rate(currency, target)
+        if quote is None or rate is None or not quote[0] or not quote[1]:
+            return False
+        price, previous = quote[0], quote[1]
+        num, now_factor, before_factor = rate[0], rate[5], rate[6]
+        delta = price * now_factor - previous * before_factor
+        base = previous * before_factor
+        if delta:
+            magnitude = ((2_000_000 * abs(delta) + abs(base)) // (2 * abs(base))) / 10_000
+            percent = magnitude if (delta > 0) == (base > 0) else -magnitude
+        else:
+            percent = 0.0
+        return (
+            price,
+            previous,
+            quote[2],
+            quote[3],
+            rate[4],
+            200 * price * num,
+            rate[7],
+            rate[9],
+            200 * delta,
+            rate[8],
+            rate[10],
+            percent,
+            not delta,
+            base < 0,
+        )
+
+    def _revalue_moved(self, position: _Position) -> None:
+        """Revalue a position whose price or rate moved, through the flush's shared part."""
+        book = position.book
+        key = (position.symbol, position.currency, book.currency)
+        move = self._moves.get(key)
+        if move is None:
+            move = self._moves[key] = self._move(*key)
+        quantity = position.quantity
+        if move is False or move is True or not quantity:
+            self._revalue(position, self._rate(position.currency, book.currency))
+            return
+        (price, previous_close, price_f, previous_f, fx_rate, worth_factor, twice, half) = move[
+            :8
+        ]
+        change_factor, common, common_half, percent, unchanged, base_negative = move[8:]
+        value = quantity * price
+        previous = quantity * previous_close
+        if position.error is not None:
+            book.errors -= 1
+            position.error = None
+        sums = book.sums[position.currency]
+        sums[0] += value - position.value
+        sums[1] += previous - position.previous
+        position.value, position.previous = value, previous
+        worth = quantity * worth_factor
+        if worth >= 0:
+            value_text = ((worth + half) // twice) / 100
+        else:
+            value_text = -(((half - worth) // twice) / 100)
+        change_x = quantity * change_factor
+        if change_x >= 0:
+            change_text = ((change_x + common_half) // common) / 100
+        else:
+            change_text = -(((common_half - change_x) // common) / 100)
+        if unchanged:  # 0 / before: Decimal's zero takes the sign of before
+            percent = 0.0 if (quantity > 0) != base_negative else -0.0
+        static = position.static
+        position.data = book.rows[position.index] = {
+            "symbol": position.symbol,
+            "quantity": static[0],
+            "average_cost": static[1],
+            "currency": position.currency,
+            "price": price_f,
+            "previous_close": previous_f,
+            "fx_rate": fx_rate,
+            "value": value_text,
+            "daily_change": change_text,
+            "daily_change_percent": percent,
+            "error": None,
+        }
+
+    def _factors(self, target: str) -> _Factors:
+        """Every rate into ``target`` over one denominator (and the previous closes' over
+        another), so a portfolio's total is one product per holding currency."""
+        cached = self._factors_cache.get(target)
+        if cached is not None:
+            return cached
+        rates: dict[str, _Rate] = {}
+        for source, into in list(self._routes):
+            if into == target:
+                rate = self._rate(source, target)
+                if rate is not None:
+                    rates[source] = rate
+        den = lcm(*(abs(r[1]) for r in rates.values())) if rates else 1
+        prev_den = lcm(*(abs(r[3]) for r in rates.values())) if rates else 1
+        multipliers = {
+            source: (r[0] * (den // r[1]), r[2] * (prev_den // r[3])) for source, r in rates.items()
+        }
+        scale = self._scale
+        factors = (den, prev_den, multipliers, den * scale, den * prev_den * scale)
+        self._factors_cache[target] = factors
+        return factors
 
     def _revalue(self, position: _Position, rate: _Rate | None) -> None:
         book = position.book
@@ -448,19 +605,18 @@ class ValuationBook:
                 ],
                 "positions": positions,
             }
-        num, den, prev_num, prev_den = 0, 1, 0, 1
+        # Every position is valued, so every holding currency has a rate (a multiplier).
+        den, prev_den, multipliers, value_den, change_den = self._factors(book.currency)
+        num = prev_num = 0
         for currency, (value, previous) in book.sums.items():
-            rate = self._rate(currency, book.currency)
-            assert rate is not None  # every position is valued, so every route has a rate
-            r_num, r_den, p_num, p_den = rate[:4]
-            num, den = num * r_den + value * r_num * den, den * r_den
-            prev_num, prev_den = prev_num * p_den + previous * p_num * prev_den, prev_den * p_den
-        scale = self._scale
+            multiplier, prev_multiplier = multipliers[currency]
+            num += value * multiplier
+            prev_num += previous * prev_multiplier
         now, before = num * prev_den, prev_num * den
         return {
             "currency": book.currency,
-            "total_value": _rounded(num, den * scale, 100),
-            "daily_change": _rounded(now - before, den * prev_den * scale, 100),
+            "total_value": _rounded(num, value_den, 100),
+            "daily_change": _rounded(now - before, change_den, 100),
             "daily_change_percent": _percent(now - before, before),
             "status": "ok",
             "errors": [],
