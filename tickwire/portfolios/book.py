@@ -53,7 +53,9 @@ _WIDE: Final = Context(prec=80)
 #: prev_num * den, 2 * den * scale and 2 * den * prev_den * scale, and the last two halved.
 _Rate = tuple[int, int, int, int, float, int, int, int, int, int, int]
 #: What a flush's holders of one symbol share (ValuationBook._move).
-_Move = tuple[int, int, float, float, float, int, int, int, int, int, int, float, bool, bool]
+_Move = tuple[
+    int, int, float, float, float, int, int, int, int, int, int, float, bool, bool, int, int
+]
 #: Rates into one currency over a common denominator: den, prev_den, currency →
 #: (num * den / rate_den, prev_num * prev_den / rate_prev_den), den * scale,
 #: den * prev_den * scale.
@@ -104,6 +106,7 @@ class _Position:
         "error",
         "holding",
         "index",
+        "key",
         "previous",
         "quantity",
         "signed",
@@ -118,6 +121,8 @@ class _Position:
         self.holding = holding
         self.symbol = holding.symbol
         self.currency = holding.currency
+        #: What its revaluation shares with other holders: see ValuationBook._move.
+        self.key = (holding.symbol, holding.currency, book.currency)
         self.quantity = quantity
         self.signed = holding.quantity.is_signed()  # for Decimal's signed zeros
         self.static = (float(holding.quantity), float(holding.average_cost))
@@ -131,7 +136,7 @@ class _Position:
 
 
 class _Book:
-    __slots__ = ("currency", "errors", "key", "positions", "rows", "sums")
+    __slots__ = ("converted", "currency", "errors", "key", "positions", "rows", "sums")
 
     def __init__(self, key: Hashable, currency: str) -> None:
         self.key = key
@@ -143,6 +148,9 @@ class _Book:
         self.errors = 0
         # holding currency → [sum of quantity * price, sum of quantity * previous close]
         self.sums: dict[str, list[int]] = {}
+        # The sums converted with the factors of one generation: [generation, value
+        # numerator, previous numerator]; kept up by delta while the rates stand still.
+        self.converted = [-1, 0, 0]
 
 
 class ValuationBook:
@@ -183,6 +191,7 @@ class ValuationBook:
         self._moves: dict[tuple[str, str, str], _Move | bool] = {}
         #: portfolio currency → the rates of every currency into it over one denominator.
         self._factors_cache: dict[str, _Factors] = {}
+        self._factors_generation = 0
 
     # -- inputs ---------------------------------------------------------------------------
 
@@ -201,6 +210,7 @@ class ValuationBook:
             self.remove_portfolio(key)
         self._books[key] = book
         self._factors_cache.pop(currency, None)  # its holdings may need another route
+        self._factors_generation += 1
         self._positions += len(book.positions)
         for position in book.positions:
             for symbol in self._symbols_of(position.currency, currency) | {position.symbol}:
@@ -303,6 +313,7 @@ class ValuationBook:
         if dirty & self._fx_symbols:
             self._rates.clear()
             self._factors_cache.clear()
+            self._factors_generation += 1
         self._moves.clear()
         self._generation += 1
         generation = self._generation
@@ -396,6 +407,9 @@ class ValuationBook:
         rate = self._rate(currency, target)
         if quote is None or rate is None or not quote[0] or not quote[1]:
             return False
+        multipliers = self._factors(target)[2].get(currency)
+        if multipliers is None:
+            return False
         price, previous = quote[0], quote[1]
         num, now_factor, before_factor = rate[0], rate[5], rate[6]
         delta = price * now_factor - previous * before_factor
@@ -420,12 +434,14 @@ class ValuationBook:
             percent,
             not delta,
             base < 0,
+            multipliers[0],
+            multipliers[1],
         )
 
     def _revalue_moved(self, position: _Position) -> None:
         """Revalue a position whose price or rate moved, through the flush's shared part."""
         book = position.book
-        key = (position.symbol, position.currency, book.currency)
+        key = position.key
         move = self._moves.get(key)
         if move is None:
             move = self._moves[key] = self._move(*key)
@@ -433,18 +449,37 @@ class ValuationBook:
         if move is False or move is True or not quantity:
             self._revalue(position, self._rate(position.currency, book.currency))
             return
-        (price, previous_close, price_f, previous_f, fx_rate, worth_factor, twice, half) = move[
-            :8
-        ]
-        change_factor, common, common_half, percent, unchanged, base_negative = move[8:]
+        (
+            price,
+            previous_close,
+            price_f,
+            previous_f,
+            fx_rate,
+            worth_factor,
+            twice,
+            half,
+            change_factor,
+            common,
+            common_half,
+            percent,
+            unchanged,
+            base_negative,
+            multiplier,
+            prev_multiplier,
+        ) = move
         value = quantity * price
         previous = quantity * previous_close
         if position.error is not None:
             book.errors -= 1
             position.error = None
+        moved, moved_before = value - position.value, previous - position.previous
         sums = book.sums[position.currency]
-        sums[0] += value - position.value
-        sums[1] += previous - position.previous
+        sums[0] += moved
+        sums[1] += moved_before
+        converted = book.converted
+        if converted[0] == self._factors_generation:
+            converted[1] += moved * multiplier
+            converted[2] += moved_before * prev_multiplier
         position.value, position.previous = value, previous
         worth = quantity * worth_factor
         if worth >= 0:
@@ -531,6 +566,7 @@ class ValuationBook:
         if position.error is not None:
             book.errors -= 1
             position.error = None
+        book.converted[0] = -1  # converted again from the sums when next presented
         sums = book.sums[position.currency]
         sums[0] += value - position.value
         sums[1] += previous - position.previous
@@ -584,6 +620,7 @@ class ValuationBook:
         was = position.error
         if (was is None) != (error is None):
             book.errors += 1 if error is not None else -1
+        book.converted[0] = -1
         sums = book.sums[position.currency]
         sums[0] += value - position.value
         sums[1] += previous - position.previous
@@ -607,17 +644,32 @@ class ValuationBook:
             }
         # Every position is valued, so every holding currency has a rate (a multiplier).
         den, prev_den, multipliers, value_den, change_den = self._factors(book.currency)
-        num = prev_num = 0
-        for currency, (value, previous) in book.sums.items():
-            multiplier, prev_multiplier = multipliers[currency]
-            num += value * multiplier
-            prev_num += previous * prev_multiplier
-        now, before = num * prev_den, prev_num * den
+        converted = book.converted
+        if converted[0] != self._factors_generation:
+            num = prev_num = 0
+            for currency, (value, previous) in book.sums.items():
+                multiplier, prev_multiplier = multipliers[currency]
+                num += value * multiplier
+                prev_num += previous * prev_multiplier
+            converted[:] = (self._factors_generation, num, prev_num)
+        else:
+            num, prev_num = converted[1], converted[2]
+        change = num * prev_den - prev_num * den
+        before = prev_num * den
+        # Rounded half away from zero to cents, as _rounded (inline: this runs per emit).
+        if num >= 0:
+            total = ((200 * num + value_den) // (2 * value_den)) / 100
+        else:
+            total = -(((-200 * num + value_den) // (2 * value_den)) / 100)
+        if change >= 0:
+            daily = ((200 * change + change_den) // (2 * change_den)) / 100
+        else:
+            daily = -(((-200 * change + change_den) // (2 * change_den)) / 100)
         return {
             "currency": book.currency,
-            "total_value": _rounded(num, value_den, 100),
-            "daily_change": _rounded(now - before, change_den, 100),
-            "daily_change_percent": _percent(now - before, before),
+            "total_value": total,
+            "daily_change": daily,
+            "daily_change_percent": _percent(change, before),
             "status": "ok",
             "errors": [],
             "positions": positions,
