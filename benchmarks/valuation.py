@@ -478,7 +478,7 @@ def end_to_end(portfolios: int, seconds: float) -> dict[str, Any]:
             server.stop()
     before, after = measured["first"], measured["last"]
     wall = after["at"] - before["at"]
-    latencies = measured["latencies"]
+    latencies: list[float] = measured["latencies"]
 
     def pct(q: float) -> float:
         return latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000
