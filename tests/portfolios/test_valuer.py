@@ -351,3 +351,23 @@ def test_demand_messages_round_trip_and_bad_ones_name_the_field():
         parse_demand(sealed(encode_body("valuation_demand", {"event": "watch"})))
     with pytest.raises(ValueError, match="event"):
         demand_body("subscribe", "n1")
+
+
+async def test_the_feed_processes_heartbeat_shows_its_valuer(portfolio):
+    from tickwire.realtime.runtime import feed_heartbeat
+    from tickwire.stream.brokers.redis import RedisBroker
+
+    # Nothing connects: building the heartbeat opens no connection.
+    broker = RedisBroker("redis://127.0.0.1:6379/0")
+    try:
+        async with running(MemoryBroker()) as cluster:
+            await cluster.follow(portfolio.pk)
+            await eventually(lambda: cluster.valuer.published == 1, "its value published")
+            beat = feed_heartbeat(
+                broker, cluster.feed, "redis://127.0.0.1:6379/0", valuer=cluster.valuer
+            )
+            assert beat is not None
+            shown = beat.status()["portfolio_valuer"]
+            assert shown == {"running": True, "portfolios": 1, "valuations": 1, "published": 1}
+    finally:
+        await broker.redis.aclose()

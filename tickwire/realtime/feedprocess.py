@@ -163,7 +163,7 @@ async def run_feed_process(
     feed.start().add_done_callback(lambda _: stop.set())
     dispatcher.start()
     # Nodes' /realtime/health/ reads this heartbeat (an expiring key in Redis).
-    heartbeat = feed_heartbeat(broker, feed, url, alerts, dispatcher)
+    heartbeat = feed_heartbeat(broker, feed, url, alerts, dispatcher, valuer)
     if heartbeat is not None:
         heartbeat.start()
     log.info(

@@ -112,10 +112,11 @@ def feed_heartbeat(
     url: str | None = None,
     alerts: AlertEvaluator | None = None,
     dispatcher: Dispatcher | None = None,
+    valuer: PortfolioValuer | None = None,
 ) -> FeedHeartbeat | None:
-    """A Redis heartbeat for ``feed`` (and the alert evaluator and delivery dispatcher
-    beside it) on the broker ``url`` (default ``TICKWIRE_BROKER_URL``) names; None with the
-    memory broker, where none is needed."""
+    """A Redis heartbeat for ``feed`` (and the alert evaluator, delivery dispatcher and
+    portfolio valuer beside it) on the broker ``url`` (default ``TICKWIRE_BROKER_URL``)
+    names; None with the memory broker, where none is needed."""
     host = socket.gethostname()
     pid = os.getpid()
 
@@ -123,6 +124,8 @@ def feed_heartbeat(
         extra: dict[str, Any] = {"alerts": alerts.status()} if alerts is not None else {}
         if dispatcher is not None:
             extra["alert_deliveries"] = {"counts": dispatcher.count_table()}
+        if valuer is not None:
+            extra["portfolio_valuer"] = valuer.status()
         return {"host": host, "pid": pid, "started_at": feed.started_at, **feed.status(), **extra}
 
     return create_feed_heartbeat(
@@ -224,7 +227,7 @@ class Runtime:
         feed.start()
         dispatcher.start()
         self.feed_heartbeat = feed_heartbeat(
-            self.broker, feed, alerts=self.alerts, dispatcher=dispatcher
+            self.broker, feed, alerts=self.alerts, dispatcher=dispatcher, valuer=self.valuer
         )
         if self.feed_heartbeat is not None:
             self.feed_heartbeat.start()
