@@ -226,6 +226,12 @@ async def test_a_released_portfolio_is_no_longer_valued_and_a_missing_one_is_not
         await eventually(lambda: cluster.valuer.portfolio_ids == [], "the release")
         await tick(cluster.feed, "AAPL", 270.0)
         assert cluster.valuer.valuations == 1  # the tick values nothing
+        again = await cluster.follow(portfolio.pk)  # valued again: at the feed's price now
+        aapl = next(
+            p for p in (await next_update(again))["data"]["positions"] if p["symbol"] == "AAPL"
+        )
+        assert aapl["price"] == 270.0
+        cluster.node.unsubscribe(again, portfolio_channel(portfolio.pk))
         missing = await cluster.follow(10**9)
         message = orjson.loads((await _frames(missing))[0])
         assert message["type"] == "error"

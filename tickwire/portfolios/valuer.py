@@ -114,7 +114,6 @@ class PortfolioValuer:
         self.book = ValuationBook()
         self._pairs: tuple[FxPair, ...] = ()
         self._held: dict[int, _Held] = {}
-        self._stored: dict[str, Price] = {}
         #: Portfolios asked for (watch) or changed, to (re)load; True: publish once loaded.
         self._loads: dict[int, bool] = {}
         #: Demand for portfolios being loaded: id → node → expiry.
@@ -280,14 +279,15 @@ class PortfolioValuer:
         held.nodes.update(nodes)
         quotes = self.feed.quotes if self.feed is not None else {}
         for symbol in symbols:
-            if self.book.has_price(symbol):
-                continue
+            # The feed's quote even where the book has a price: nothing held the symbol
+            # since, so the book's may be old (the same price again changes nothing).
             quote = quotes.get(symbol)
             if quote is not None:
                 self._set_price(symbol, quote.price, quote.previous_close or quote.price)
+            elif self.book.has_price(symbol):
+                continue
             elif symbol in book.stored_prices:
                 stored = book.stored_prices[symbol]
-                self._stored[symbol] = stored
                 self._set_price(symbol, stored.price, stored.previous_close)
         self.book.add_portfolio(pid, book.currency, book.holdings)
 
