@@ -377,3 +377,28 @@ async def test_the_feed_processes_heartbeat_shows_its_valuer(portfolio):
             assert shown == {"running": True, "portfolios": 1, "valuations": 1, "published": 1}
     finally:
         await broker.redis.aclose()
+
+
+async def test_a_new_fx_asset_rebuilds_the_book_and_every_value_stays_exact(portfolio):
+    async with running(MemoryBroker()) as cluster:
+        outbox = await cluster.follow(portfolio.pk)
+        await next_update(outbox)
+        await sync_to_async(Asset.objects.create)(
+            symbol="GBP-USD",
+            name="GBP-USD",
+            kind="fx",
+            currency="USD",
+            current_price=Decimal("1.27031"),
+            previous_close=Decimal("1.26990"),
+        )
+        await cluster.broker.publish(
+            VALUATION_CHANNEL,
+            encode_body(control.PORTFOLIO_CONTROL, {"portfolio_id": portfolio.pk}),
+        )
+        update = await next_update(outbox)  # loaded again into a book over three pairs
+        prices = {s: (_fraction(p), _fraction(c)) for s, (_, _, p, c) in STORED.items()}
+        assert_matches(update, prices)
+        assert [p.symbol for p in cluster.valuer._pairs] == ["EUR-USD", "GBP-USD", "USD-JPY"]
+        await tick(cluster.feed, "BMW", 80.5)
+        prices["BMW"] = (_fraction("80.5"), prices["BMW"][1])
+        assert_matches(await next_update(outbox), prices)

@@ -104,7 +104,6 @@ class _Position:
         "currency",
         "data",
         "error",
-        "holding",
         "index",
         "key",
         "previous",
@@ -118,10 +117,10 @@ class _Position:
 
     def __init__(self, book: _Book, holding: Holding, quantity: int) -> None:
         self.book = book
-        self.holding = holding
         self.symbol = holding.symbol
         self.currency = holding.currency
-        #: What its revaluation shares with other holders: see ValuationBook._move.
+        #: What its revaluation shares with other holders: see ValuationBook._move. (The
+        #: book gives every holder the same tuple: one per key, not one per position.)
         self.key = (holding.symbol, holding.currency, book.currency)
         self.quantity = quantity
         self.signed = holding.quantity.is_signed()  # for Decimal's signed zeros
@@ -192,6 +191,7 @@ class ValuationBook:
         #: portfolio currency → the rates of every currency into it over one denominator.
         self._factors_cache: dict[str, _Factors] = {}
         self._factors_generation = 0
+        self._keys: dict[tuple[str, str, str], tuple[str, str, str]] = {}
 
     # -- inputs ---------------------------------------------------------------------------
 
@@ -205,7 +205,9 @@ class ValuationBook:
         for holding in holdings:
             what = f"quantity of {holding.symbol}"
             quantity = _scaled(to_decimal(holding.quantity), self._quantity_decimals, what)
-            book.positions.append(_Position(book, holding, quantity))
+            position = _Position(book, holding, quantity)
+            position.key = self._keys.setdefault(position.key, position.key)
+            book.positions.append(position)
         if key in self._books:
             self.remove_portfolio(key)
         self._books[key] = book
@@ -296,12 +298,8 @@ class ValuationBook:
         """Every price set, exact (``price``'s form)."""
         return {symbol: p for symbol in self._prices if (p := self.price(symbol)) is not None}
 
-    def holdings(self, key: Hashable) -> tuple[str, list[Holding]] | None:
-        """Portfolio ``key``'s currency and holdings as added (None if not held)."""
-        book = self._books.get(key)
-        if book is None:
-            return None
-        return book.currency, [p.holding for p in book.positions]
+    def __contains__(self, key: object) -> bool:
+        return key in self._books
 
     # -- internals ------------------------------------------------------------------------
 

@@ -292,17 +292,16 @@ class PortfolioValuer:
         self.book.add_portfolio(pid, book.currency, book.holdings)
 
     def _rebuild(self, pairs: tuple[FxPair, ...]) -> None:
-        """The FX assets changed: a new book over the new pairs, every portfolio re-added
-        (rare: an FX asset added or deactivated)."""
+        """The FX assets changed: a new book over the new pairs, with the prices kept and
+        every portfolio loaded again (rare: an FX asset added or deactivated)."""
         old = self.book
         self.book = ValuationBook(pairs)
         self._pairs = pairs
         for symbol, (price, previous) in old.prices().items():
             self.book.set_price(symbol, price, previous)
-        for pid in list(self._held):
-            holdings = old.holdings(pid)
-            if holdings is not None:
-                self.book.add_portfolio(pid, *holdings)
+        for pid in self._held:
+            self._loads[pid] = True
+        self._work.set()
 
     def _forget(self, pid: int) -> None:
         self._held.pop(pid, None)
@@ -370,6 +369,10 @@ class PortfolioValuer:
     def _emit_now(self, pid: int) -> None:
         held = self._held.get(pid)
         if held is None:
+            return
+        if pid not in self.book:  # being loaded again into a rebuilt book: published then
+            self._loads[pid] = True
+            self._work.set()
             return
         data = self.book.data(pid)
         self.valuations += 1
