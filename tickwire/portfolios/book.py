@@ -44,9 +44,12 @@ from .valuation import (
     to_decimal,
 )
 
-__all__ = ["ValuationBook"]
+__all__ = ["PriceEntry", "ValuationBook"]
 
 _WIDE: Final = Context(prec=80)
+
+#: A price as the book holds it: scaled price and previous close, and both as floats.
+PriceEntry = tuple[int, int, float, float]
 
 #: A rate and its previous-close rate as rationals (num, den, prev_num, prev_den), then what
 #: every position converted with it needs: the rate at 10 places, num * prev_den,
@@ -244,14 +247,28 @@ class ValuationBook:
             ValueError: not a finite number, or more decimals than ``price_decimals``
                 (the book is unchanged).
         """
+        self.set_entry(symbol, self.price_entry(symbol, price, previous_close))
+
+    def price_entry(
+        self, symbol: str, price: float | str | Decimal, previous_close: float | str | Decimal
+    ) -> PriceEntry:
+        """The price as ``set_price`` holds it, checked once for several books of the same
+        decimals (``set_entry`` on each).
+
+        Raises:
+            ValueError: as ``set_price``.
+        """
         exact, prev = to_decimal(price), to_decimal(previous_close)
         digits = self._price_decimals
-        entry = (
+        return (
             _scaled(exact, digits, f"price of {symbol}"),
             _scaled(prev, digits, f"previous_close of {symbol}"),
             float(exact),
             float(prev),
         )
+
+    def set_entry(self, symbol: str, entry: PriceEntry) -> None:
+        """``set_price`` with a ``price_entry`` of a book of the same decimals."""
         if self._prices.get(symbol) == entry:
             return  # the same price again moves nothing: nobody is emitted for it
         self._prices[symbol] = entry

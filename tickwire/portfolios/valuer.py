@@ -17,8 +17,11 @@ seqs, history and snapshots like any channel).
 * **Throttle:** price-driven updates go out in one flush per
   ``TICKWIRE_PORTFOLIO_THROTTLE_SECONDS`` window for every portfolio whose inputs changed
   (the ticks of the window folded into one update); a tick after a quiet window flushes on
-  the next event-loop pass, so a feed batch is still one update. The update's ``timestamp``
-  is the moment its window allowed it (the flush's due time), not when it was built.
+  the next event-loop pass, so a feed batch is still one update. The portfolios are split
+  over :data:`SHARDS` books whose windows are staggered across the throttle, so a window's
+  work and its updates' fan-out are spread over it rather than landing at once. The
+  update's ``timestamp`` is the moment its window allowed it (the flush's due time), not
+  when it was built.
 * **At once:** a ``watch`` (a new subscriber anywhere) and a position change or deletion
   (``portfolio_control`` on ``control.valuation``, published after the database commit)
   publish that portfolio's value, or ``portfolio_not_found``, without waiting for a window.
@@ -59,9 +62,9 @@ from .demand import (
     parse_demand,
 )
 from .services import Book, load_books_async
-from .valuation import FxPair, Price, required_symbols, to_decimal
+from .valuation import FxPair, required_symbols
 
-__all__ = ["Channels", "PortfolioValuer", "PublishMany"]
+__all__ = ["SHARDS", "Channels", "PortfolioValuer", "PublishMany"]
 
 log = logging.getLogger("tickwire.portfolios.valuer")
 
@@ -69,6 +72,19 @@ log = logging.getLogger("tickwire.portfolios.valuer")
 PublishMany = Callable[[Sequence[tuple[str, bytes]]], Awaitable[object]]
 #: Loads the books of the portfolios that exist among the ids (``services.load_books``).
 BookLoader = Callable[[list[int]], Awaitable[dict[int, Book]]]
+
+
+#: Books the portfolios are split over (by id), each flushed at its own phase of the window.
+SHARDS = 16
+
+
+@dataclass(slots=True)
+class _Shard:
+    book: ValuationBook
+    last_flush: float = float("-inf")
+    #: When the pending flush is due (the throttle allows it).
+    due: float = 0.0
+    handle: asyncio.TimerHandle | None = None
 
 
 class Channels(Protocol):
@@ -111,7 +127,7 @@ class PortfolioValuer:
         self.valuations = 0
         #: portfolio_update (and portfolio_not_found) bodies published.
         self.published = 0
-        self.book = ValuationBook()
+        self._shards = [_Shard(ValuationBook()) for _ in range(SHARDS)]
         self._pairs: tuple[FxPair, ...] = ()
         self._held: dict[int, _Held] = {}
         #: Portfolios asked for (watch) or changed, to (re)load; True: publish once loaded.
@@ -121,9 +137,6 @@ class PortfolioValuer:
         self._work = asyncio.Event()
         self._outgoing: dict[str, bytes] = {}
         self._wake = asyncio.Event()
-        self._flush_handle: asyncio.TimerHandle | None = None
-        self._flush_due = 0.0
-        self._last_flush = float("-inf")
         self._tasks: list[asyncio.Task[None]] = []
         self.running = False
 
@@ -135,7 +148,10 @@ class PortfolioValuer:
             return
         self.running = True
         self.feed = feed
-        self._last_flush = time.monotonic()
+        now = time.monotonic()
+        for index, shard in enumerate(self._shards):
+            # Staggered: shard k's first window ends (k + 1) / SHARDS of a throttle from now.
+            shard.last_flush = now - self.throttle + self.throttle * (index + 1) / SHARDS
         await self.channels.listen(VALUATION_CHANNEL)
         feed.observers.append(self.observe)
         loop = asyncio.get_running_loop()
@@ -152,9 +168,10 @@ class PortfolioValuer:
         if self.feed is not None:
             with contextlib.suppress(ValueError):
                 self.feed.observers.remove(self.observe)
-        if self._flush_handle is not None:
-            self._flush_handle.cancel()
-            self._flush_handle = None
+        for shard in self._shards:
+            if shard.handle is not None:
+                shard.handle.cancel()
+                shard.handle = None
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -267,10 +284,14 @@ class PortfolioValuer:
                 if publish:
                     self._emit_now(pid)
 
+    def _book(self, pid: int) -> ValuationBook:
+        return self._shards[pid % SHARDS].book
+
     def _put(self, book: Book, nodes: dict[str, float]) -> None:
         pid = book.portfolio_id
         if book.pairs != self._pairs:
             self._rebuild(book.pairs)
+        shard = self._book(pid)
         held = self._held.get(pid)
         symbols = frozenset(required_symbols(book.currency, book.holdings, book.pairs))
         if held is None:
@@ -283,29 +304,29 @@ class PortfolioValuer:
             # since, so the book's may be old (the same price again changes nothing).
             quote = quotes.get(symbol)
             if quote is not None:
-                self._set_price(symbol, quote.price, quote.previous_close or quote.price)
-            elif self.book.has_price(symbol):
+                self._set_price(shard, symbol, quote.price, quote.previous_close or quote.price)
+            elif shard.has_price(symbol):
                 continue
             elif symbol in book.stored_prices:
                 stored = book.stored_prices[symbol]
-                self._set_price(symbol, stored.price, stored.previous_close)
-        self.book.add_portfolio(pid, book.currency, book.holdings)
+                self._set_price(shard, symbol, stored.price, stored.previous_close)
+        shard.add_portfolio(pid, book.currency, book.holdings)
 
     def _rebuild(self, pairs: tuple[FxPair, ...]) -> None:
         """The FX assets changed: a new book over the new pairs, with the prices kept and
         every portfolio loaded again (rare: an FX asset added or deactivated)."""
-        old = self.book
-        self.book = ValuationBook(pairs)
         self._pairs = pairs
-        for symbol, (price, previous) in old.prices().items():
-            self.book.set_price(symbol, price, previous)
+        for shard in self._shards:
+            old, shard.book = shard.book, ValuationBook(pairs)
+            for symbol, (price, previous) in old.prices().items():
+                shard.book.set_price(symbol, price, previous)
         for pid in self._held:
             self._loads[pid] = True
         self._work.set()
 
     def _forget(self, pid: int) -> None:
         self._held.pop(pid, None)
-        self.book.remove_portfolio(pid)
+        self._book(pid).remove_portfolio(pid)
 
     async def _sweep_loop(self) -> None:
         # A node that died stops renewing its lease: its demand expires.
@@ -323,40 +344,46 @@ class PortfolioValuer:
 
     def observe(self, quote: Quote) -> None:
         """The feed accepted a tick (a quote observer)."""
-        if not self.book.holds(quote.symbol):
-            return
-        self._set_price(quote.symbol, quote.price, quote.previous_close or quote.price)
-        if self._flush_handle is None:
-            loop = asyncio.get_running_loop()
-            # Never synchronously: the rest of the feed's batch folds into the same flush.
-            now = time.monotonic()
-            self._flush_due = max(now, self._last_flush + self.throttle)
-            self._flush_handle = loop.call_later(self._flush_due - now, self._flush)
+        symbol = quote.symbol
+        entry = None
+        for shard in self._shards:
+            book = shard.book
+            if not book.holds(symbol):
+                continue
+            if entry is None:
+                try:  # checked once for every shard
+                    entry = book.price_entry(
+                        symbol, quote.price, quote.previous_close or quote.price
+                    )
+                except ValueError as exc:
+                    # Holders keep the last price they could take exactly.
+                    log.warning("%s: not valued at this price", exc)
+                    return
+            book.set_entry(symbol, entry)
+            if shard.handle is None:
+                # Never synchronously: the rest of the feed's batch folds into the same flush.
+                now = time.monotonic()
+                shard.due = max(now, shard.last_flush + self.throttle)
+                loop = asyncio.get_running_loop()
+                shard.handle = loop.call_later(shard.due - now, self._flush, shard)
 
-    def _set_price(self, symbol: str, price: float | Any, previous: float | Any) -> None:
+    @staticmethod
+    def _set_price(book: ValuationBook, symbol: str, price: Any, previous: Any) -> None:
         try:
-            self.book.set_price(symbol, price, previous)
+            book.set_price(symbol, price, previous)
         except ValueError as exc:
-            # The holders keep the last price they could take exactly; said once per price.
             log.warning("%s: not valued at this price", exc)
-
-    def price(self, symbol: str) -> Price | None:
-        """The latest price the valuer holds for ``symbol`` (None if it holds none)."""
-        held = self.book.price(symbol)
-        if held is None:
-            return None
-        return Price(to_decimal(held[0]), to_decimal(held[1]))
 
     # -- updates out ----------------------------------------------------------------------
 
-    def _flush(self) -> None:
-        self._flush_handle = None
+    def _flush(self, shard: _Shard) -> None:
+        shard.handle = None
         now = time.monotonic()
-        self._last_flush = now
+        shard.last_flush = now
         # Stamped with the window's due time, when the throttle allowed this flush: a late
         # timer or a busy loop shows in the receivers' latency, measured from there.
-        stamp = utc_timestamp(time.time() - (now - self._flush_due))
-        changed = self.book.flush()
+        stamp = utc_timestamp(time.time() - (now - shard.due))
+        changed = shard.book.flush()
         self.valuations += len(changed)
         for pid, data in changed.items():
             held = self._held.get(pid)  # type: ignore[call-overload]
@@ -370,11 +397,12 @@ class PortfolioValuer:
         held = self._held.get(pid)
         if held is None:
             return
-        if pid not in self.book:  # being loaded again into a rebuilt book: published then
+        book = self._book(pid)
+        if pid not in book:  # being loaded again into a rebuilt book: published then
             self._loads[pid] = True
             self._work.set()
             return
-        data = self.book.data(pid)
+        data = book.data(pid)
         self.valuations += 1
         self._queue(portfolio_channel(pid), builders.portfolio_update_body(pid, held.name, data))
 
