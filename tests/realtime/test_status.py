@@ -89,8 +89,7 @@ async def test_a_running_node_counts_its_clients_and_their_subscriptions(rt):
         "subscriptions": {"portfolios": [3], "assets": ["AAPL", "MSFT"]},
     }
     assert body["price_feed"] is None and "price_feed_processes" not in body
-    # control.valuation.nodes among them: the node hears a starting valuer's hello there.
-    assert body["broker"] == {"url_scheme": "memory", "connected": True, "channels": 6}
+    assert body["broker"] == {"url_scheme": "memory", "connected": True, "channels": 5}
     assert body["node_count"] == 1 and body["nodes"][0]["node_id"] == body["node_id"]
     assert body["nodes"][0]["total_connections"] == 3
     assert 0 <= body["uptime_seconds"] < 60

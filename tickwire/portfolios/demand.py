@@ -155,11 +155,16 @@ class NodeDemand:
         return sorted(self._watched)
 
     async def start(self) -> None:
-        if self._lease_task is not None:
+        if self._lease_task is None:
+            self._lease_task = asyncio.ensure_future(self._lease_loop())
+
+    async def _listen(self) -> None:
+        # Only while this node follows something: a node that follows nothing has no
+        # lease to give a valuer that says hello.
+        if VALUATION_NODES_CHANNEL in self._sink.channels:
             return
         result = await self.node.subscribe(self._sink, VALUATION_NODES_CHANNEL)
         self.node.activate(self._sink, result)  # an old hello (its snapshot) is not news
-        self._lease_task = asyncio.ensure_future(self._lease_loop())
 
     async def close(self) -> None:
         """Stop, telling the valuer this node follows nothing any more."""
@@ -186,6 +191,7 @@ class NodeDemand:
         if drop is not None:
             drop.cancel()
         self._watched.add(portfolio_id)
+        await self._listen()
         await self._send(WATCH, (portfolio_id,))
 
     def release(self, portfolio_id: int) -> None:
@@ -202,6 +208,8 @@ class NodeDemand:
         if self.node.hub.subscribers(portfolio_channel(portfolio_id)):
             return
         self._watched.discard(portfolio_id)
+        if not self._watched:
+            self.node.unsubscribe(self._sink, VALUATION_NODES_CHANNEL)
         self._spawn(self._send(RELEASE, (portfolio_id,)))
 
     def _on_frame(self, frame: bytes) -> None:
