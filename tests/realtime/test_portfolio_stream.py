@@ -269,9 +269,7 @@ def _admin_reassign(portfolio_id, username):
     assert Portfolio.objects.get(pk=portfolio_id).owner_id == new_owner.pk
 
 
-async def test_a_portfolio_given_to_another_owner_stops_streaming_to_the_previous_one(
-    ctx, runtime
-):
+async def test_a_portfolio_given_to_another_owner_stops_streaming_to_the_previous_one(ctx, runtime):
     runtime.valuer.throttle = 0
     previous = await connect(ctx["demo_token"])
     await subscribe(previous, ctx["portfolio"])
@@ -287,7 +285,9 @@ async def test_a_portfolio_given_to_another_owner_stops_streaming_to_the_previou
     bob = await connect(ctx["bob_token"])
     _, snap = await subscribe(bob, ctx["portfolio"])
     assert snap["data"]["portfolio_id"] == ctx["portfolio"]
-    await send(previous, {"type": "subscribe_portfolio", "data": {"portfolio_id": ctx["portfolio"]}})
+    await send(
+        previous, {"type": "subscribe_portfolio", "data": {"portfolio_id": ctx["portfolio"]}}
+    )
     assert (await recv(previous))["data"]["code"] == "portfolio_not_found"
     await previous.disconnect()
     await bob.disconnect()
