@@ -164,15 +164,15 @@ class Cluster:
 
 
 @contextlib.asynccontextmanager
-async def running(broker, grace: float = 0.01, throttle: float = 0.0):
+async def running(broker, grace: float = 0.01, throttle: float = 0.0, lease: float = 10.0):
     """A started node, its demand, a quiet feed and the valuer on it; all closed after."""
     node = Node(broker, grace=grace)
     await node.start()
-    demand = NodeDemand(node)
+    demand = NodeDemand(node, lease_seconds=lease)
     await demand.start()
     feed = FeedService(broker, QuietSource(), await load_instruments())
     channels = NodeChannels(node)
-    valuer = PortfolioValuer(channels, broker.publish_many, throttle=throttle)
+    valuer = PortfolioValuer(channels, broker.publish_many, throttle=throttle, lease_seconds=lease)
     channels.on_frame = valuer.on_frame
     await valuer.start(feed)
     feed.start()
@@ -244,13 +244,22 @@ async def _frames(outbox: Outbox) -> list[bytes]:
 
 
 async def test_a_node_that_stops_renewing_its_lease_loses_its_demand(portfolio):
-    async with running(MemoryBroker()) as cluster:
-        cluster.valuer.lease_seconds = 0.05  # expires after 3 missed leases: 0.15 s
+    async with running(MemoryBroker(), lease=0.05) as cluster:  # expiry: 3 leases, 0.15 s
         await cluster.broker.publish(
             VALUATION_CHANNEL, demand_body(WATCH, "dead-node", [portfolio.pk])
         )
         await eventually(lambda: cluster.valuer.portfolio_ids == [portfolio.pk], "the watch")
         await eventually(lambda: cluster.valuer.portfolio_ids == [], "the lease's expiry")
+
+
+async def test_a_live_nodes_lease_keeps_its_portfolios_valued(portfolio):
+    async with running(MemoryBroker(), lease=0.05) as cluster:  # expiry: 3 leases, 0.15 s
+        outbox = await cluster.follow(portfolio.pk)
+        await next_update(outbox)
+        await asyncio.sleep(0.5)  # ten lease periods
+        assert cluster.valuer.portfolio_ids == [portfolio.pk]
+        await tick(cluster.feed, "AAPL", 271.0)
+        assert (await next_update(outbox))["data"]["portfolio_id"] == portfolio.pk
 
 
 async def test_a_restarted_valuer_learns_every_nodes_demand_from_their_leases(portfolio):
