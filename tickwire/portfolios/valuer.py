@@ -99,7 +99,6 @@ class Channels(Protocol):
 @dataclass(slots=True)
 class _Held:
     name: str
-    symbols: frozenset[str]
     #: node name → monotonic time its demand expires
     nodes: dict[str, float] = field(default_factory=dict)
 
@@ -293,10 +292,10 @@ class PortfolioValuer:
             self._rebuild(book.pairs)
         shard = self._book(pid)
         held = self._held.get(pid)
-        symbols = frozenset(required_symbols(book.currency, book.holdings, book.pairs))
+        symbols = required_symbols(book.currency, book.holdings, book.pairs)
         if held is None:
-            held = self._held[pid] = _Held(book.name, symbols)
-        held.name, held.symbols = book.name, symbols
+            held = self._held[pid] = _Held(book.name)
+        held.name = book.name
         held.nodes.update(nodes)
         quotes = self.feed.quotes if self.feed is not None else {}
         for symbol in symbols:
