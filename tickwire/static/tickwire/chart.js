@@ -299,6 +299,7 @@ export class PriceChart {
       volume: this.volume.data(),
       panes: this.chart.panes().map((pane) => pane.getSeries().length),
       visible: this.chart.timeScale().getVisibleLogicalRange(),
+      visibleTime: this.chart.timeScale().getVisibleRange(),
     };
   }
 
