@@ -146,6 +146,17 @@ def test_selecting_a_symbol_charts_its_bars_and_the_header_follows_its_price(
     expect(page.locator("#chart")).to_have_attribute(
         "aria-label", re.compile(r"^Price chart, [\d]+ one-minute bars, last [\d.]+$")
     )
+    # Hovering a bar shows its open, high, low and close above the chart: those of the
+    # library's candle at the crosshair.
+    legend = page.locator("#chart-legend")
+    box = page.locator("#chart").bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.3)
+    expect(legend).to_have_text(re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d  O [\d,.]+  H "))
+    hovered = float(legend.get_attribute("data-time") or 0)
+    candle = next(c for c in page.evaluate(SERIES)["candles"] if c["time"] == hovered)
+    assert legend.inner_text().endswith(f"C {candle['close']:,.2f}")
+    assert hovered != page.evaluate(SERIES)["candles"][-1]["time"]
     # The header follows the live price of the selected symbol (read in one go in the page).
     page.wait_for_function(
         """() => document.getElementById("chart-price").textContent ===

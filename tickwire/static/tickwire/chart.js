@@ -28,7 +28,7 @@ import {
   LineSeries,
   createChart,
 } from "./vendor/lightweight-charts/lightweight-charts.standalone.production.mjs";
-import { priceDecimals } from "./format.js";
+import { fixed, priceDecimals } from "./format.js";
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -146,10 +146,14 @@ function clean(bars) {
 export class PriceChart {
   /**
    * @param {HTMLElement} container  an empty block element; the chart fills it
-   * @param {{mode?: "candles"|"line", kind?: string, onNeedOlder?: () => void}} [options]
+   * @param {{mode?: "candles"|"line", kind?: string, onNeedOlder?: () => void,
+   *   legend?: HTMLElement}} [options]  `legend`: where the hovered (else the last) bar's
+   *   time, open, high, low and close are written
    */
   constructor(container, options = {}) {
     this.container = container;
+    this.legend = options.legend || null;
+    this.hovered = null; // the bar under the crosshair, by its start (ms)
     this.mode = options.mode === "line" ? "line" : "candles";
     this.kind = options.kind || "stock";
     this.onNeedOlder = options.onNeedOlder || null;
@@ -162,7 +166,10 @@ export class PriceChart {
     this.lastVolume = null;
     const theme = chartTheme(container);
     this.theme = theme;
-    this.chart = createChart(container, baseOptions(container, () => this.step < DAY));
+    const look = baseOptions(container, () => this.step < DAY);
+    // Room above the highest bar for the legend.
+    look.rightPriceScale = { ...look.rightPriceScale, scaleMargins: { top: 0.14, bottom: 0.06 } };
+    this.chart = createChart(container, look);
     this.candles = this.chart.addSeries(
       CandlestickSeries,
       {
@@ -189,6 +196,10 @@ export class PriceChart {
     pricePane.setStretchFactor(3);
     volumePane.setStretchFactor(1);
     this.chart.timeScale().subscribeVisibleLogicalRangeChange((range) => this._onRange(range));
+    this.chart.subscribeCrosshairMove((param) => {
+      this.hovered = param && param.time !== undefined ? param.time * 1000 : null;
+      this._showLegend();
+    });
     this._publish();
   }
 
@@ -344,8 +355,39 @@ export class PriceChart {
     return { time: b.t / 1000, value: b.v, color };
   }
 
+  /** The hovered bar's (else the last bar's) time and prices above the chart. */
+  _showLegend() {
+    if (!this.legend) return;
+    let bar = this.bars[this.bars.length - 1];
+    if (this.hovered !== null) {
+      // Bars are sorted by start: a binary search, since the crosshair moves often.
+      let lo = 0;
+      let hi = this.bars.length - 1;
+      while (lo <= hi) {
+        const mid = (lo + hi) >> 1;
+        const t = this.bars[mid].t;
+        if (t === this.hovered) {
+          bar = this.bars[mid];
+          break;
+        }
+        if (t < this.hovered) lo = mid + 1;
+        else hi = mid - 1;
+      }
+    }
+    if (!bar) {
+      this.legend.textContent = "";
+      return;
+    }
+    const decimals = priceDecimals(this.kind, bar.c);
+    const f = (v) => fixed(v, decimals);
+    const when = crosshairLabel(bar.t / 1000, this.step < DAY);
+    this.legend.textContent = `${when}  O ${f(bar.o)}  H ${f(bar.h)}  L ${f(bar.l)}  C ${f(bar.c)}`;
+    this.legend.dataset.time = String(bar.t / 1000);
+  }
+
   /** Bars and ticks as data attributes and an accessible label (the chart is an image). */
   _publish() {
+    this._showLegend();
     const last = this.bars[this.bars.length - 1];
     const d = this.container.dataset;
     d.bars = String(this.bars.length);

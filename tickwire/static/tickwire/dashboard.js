@@ -296,6 +296,7 @@ const chosenMode = () => store.get(STORE.mode, null);
 const chart = new PriceChart($("chart"), {
   mode: chosenMode() || "candles",
   onNeedOlder: () => loadOlder(),
+  legend: $("chart-legend"),
 });
 let selected = null;
 let interval = store.get(STORE.interval, "1m");
