@@ -314,9 +314,13 @@ export class PriceChart {
     };
   }
 
-  /** Show the oldest bars (as if the user scrolled all the way left). */
+  /** Show the oldest bars at the left edge, at the current zoom (as if the user scrolled
+   * all the way back). */
   scrollToOldest() {
-    this.chart.timeScale().scrollToPosition(-this.bars.length, false);
+    const scale = this.chart.timeScale();
+    const range = scale.getVisibleLogicalRange();
+    const width = range ? range.to - range.from : 100;
+    scale.setVisibleLogicalRange({ from: -2, to: width - 2 });
   }
 
   destroy() {
