@@ -28,39 +28,33 @@ def npm() -> str:
     return found
 
 
+def _probe(args: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([node(), *args], capture_output=True, text=True, timeout=60)
+
+
 @functools.cache
 def node_command() -> tuple[str, ...]:
-    """``node``, with the flag that gives Node 20/21 its WebSocket (global from 22 on)."""
-    probe = subprocess.run(
-        [node(), "-e", "process.exit(typeof WebSocket === 'function' ? 0 : 1)"],
-        capture_output=True,
-        timeout=30,
-    )
-    return (node(),) if probe.returncode == 0 else (node(), "--experimental-websocket")
+    """``node`` with the flags that let it run the client: a global WebSocket (a flag on
+    Node 20/21, built in from 22), and ``tickwire-client.js`` imported as an ES module.
 
-
-def require_module_detection() -> None:
-    """The tests import the client's ``.js`` (which has no package.json beside it saying
-    ``"type": "module"``) as Node 20.19+/22.12+ does: it sees ``export`` and loads an ES
-    module. An older Node fails with a SyntaxError; say what to upgrade instead."""
-    probe = subprocess.run(
-        [
-            node(),
-            "--input-type=module",
-            "-e",
-            f"await import({CLIENT_SOURCE.as_uri()!r});",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    version = subprocess.run(
-        [node(), "--version"], capture_output=True, text=True, timeout=30
-    ).stdout.strip()
+    The static file has no package.json beside it saying ``"type": "module"`` (the npm
+    package, which has one, ships a copy); Node 20.19+/22.12+ sees its ``export``s and loads
+    it as a module anyway, and earlier Node 20/22 do so with ``--experimental-detect-module``.
+    Node 18 can do neither: this fails naming the version needed.
+    """
+    flags: list[str] = []
+    if _probe(["-e", "process.exit(typeof WebSocket === 'function' ? 0 : 1)"]).returncode:
+        flags.append("--experimental-websocket")
+    load = ["--input-type=module", "-e", f"await import({CLIENT_SOURCE.as_uri()!r});"]
+    if _probe(load).returncode:
+        flags.append("--experimental-detect-module")
+    probe = _probe([*flags, *load])
+    version = _probe(["--version"]).stdout.strip()
     assert probe.returncode == 0, (
-        f"node {version} cannot import {CLIENT_SOURCE.name} as an ES module "
-        f"(needs Node >= 20.19 or >= 22.12):\n{probe.stderr[-2000:]}"
+        f"node {version} cannot run {CLIENT_SOURCE.name} as an ES module with a WebSocket "
+        f"(needs Node >= 20.10; install a newer nodejs):\n{probe.stderr[-2000:]}"
     )
+    return (node(), *flags)
 
 
 def tsc() -> list[str]:

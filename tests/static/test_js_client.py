@@ -10,15 +10,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tests.static.node import node, require_module_detection, run
+from tests.static.node import node_command, run
 
 HERE = Path(__file__).resolve().parent
 
 
 def test_javascript_client_unit_tests_pass() -> None:
-    require_module_detection()
     proc = run(
-        [node(), "--test", "--test-reporter=tap", str(HERE / "tickwire_client.test.mjs")],
+        [*node_command(), "--test", "--test-reporter=tap", str(HERE / "tickwire_client.test.mjs")],
         HERE,
         timeout=120,
     )
