@@ -26,4 +26,7 @@ const rtt: Promise<string> = client.ping();
 // error TS2540: the states are constants
 State.OPEN = "closed";
 
+// error TS2322: the WebSocket option needs the WebSocket shape (readyState, send, close...)
+new TickwireClient({ WebSocket: Date });
+
 export { rtt };

@@ -10,6 +10,7 @@ import {
   type GapEvent,
   type PortfolioUpdateData,
   type TickwireOptions,
+  type WebSocketLike,
 } from "tickwire-client";
 
 export interface Quote {
@@ -105,4 +106,46 @@ export async function roundTrip(client: TickwireClient): Promise<number | null> 
 export async function batched(client: TickwireClient): Promise<boolean> {
   const reply = await client.configure({ batch: true });
   return reply.data.batch;
+}
+
+/** The browser's WebSocket class (Node's from 22 on) fits the `WebSocket` option as is. */
+export function withBrowserSocket(url: string): TickwireClient {
+  return new TickwireClient({ url, WebSocket: globalThis.WebSocket });
+}
+
+/** A test double: what the client sends, and a way to play the server. */
+export class RecordingSocket implements WebSocketLike {
+  static last: RecordingSocket | null = null;
+  readyState = 0;
+  sent: string[] = [];
+  onopen: WebSocketLike["onopen"] = null;
+  onmessage: WebSocketLike["onmessage"] = null;
+  onclose: WebSocketLike["onclose"] = null;
+  onerror: WebSocketLike["onerror"] = null;
+
+  constructor(readonly url: string) {
+    RecordingSocket.last = this;
+  }
+
+  send(data: string): void {
+    this.sent.push(data);
+  }
+
+  close(code = 1000, reason = ""): void {
+    this.readyState = 3;
+    this.onclose?.({ code, reason });
+  }
+
+  open(): void {
+    this.readyState = 1;
+    this.onopen?.({});
+  }
+
+  receive(message: object): void {
+    this.onmessage?.({ data: JSON.stringify(message) });
+  }
+}
+
+export function offline(): TickwireClient {
+  return new TickwireClient({ url: "ws://test/ws/realtime/", WebSocket: RecordingSocket });
 }
