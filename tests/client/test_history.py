@@ -120,13 +120,14 @@ def test_a_range_without_bars_is_an_empty_frame_of_the_same_shape(server):
         ({"start": datetime(2026, 1, 1)}, "start: datetime.datetime(2026, 1, 1, 0, 0) has no timezone"),
         ({"end": "yesterday"}, "end: 'yesterday' is not an ISO-8601 date or time"),
         ({"page_size": 0}, "page_size: 0 must be 1 to 5000 bars"),
+        ({"symbol": "no spaces"}, "symbol: 'no spaces' is not a valid symbol"),
         ({"url": "ftp://x"}, "'ftp://x' is not a server URL"),
     ],
 )  # fmt: skip
 def test_bad_arguments_are_refused_by_name_before_any_request(kwargs, field):
     with FakeHttpServer(lambda seen: Reply(500)) as fake:
         with pytest.raises(ValueError, match="^" + re.escape(field)):
-            history.bars("AAPL", **{"url": fake.url, **kwargs})
+            history.bars(**{"symbol": "AAPL", "url": fake.url, **kwargs})
         assert fake.requests == []
 
 

@@ -38,8 +38,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeAlias
+from urllib.parse import quote
 
 import httpx
+
+from tickwire.stream.protocol import ProtocolError, normalize_symbol
 
 from .dataframes import BAR_COLUMNS, empty_bars, read_recording, resample_bars
 from .events import AuthenticationError, ConnectionFailed
@@ -102,6 +105,13 @@ def _moment(value: Moment, name: str) -> datetime:
     raise ValueError(f"{name}: {type(value).__name__} is not a time")
 
 
+def _symbol(symbol: str) -> str:
+    try:
+        return normalize_symbol(symbol)
+    except ProtocolError as exc:
+        raise ValueError(exc.message.replace("'symbol' ", "symbol: ")) from None
+
+
 def _interval(interval: str) -> int:
     seconds = INTERVALS.get(interval)
     if seconds is None:
@@ -153,7 +163,7 @@ class _Pages:
         self.base_url = base_url
         self.symbol = symbol
         self.interval = interval
-        self.path = f"/api/assets/{symbol}/bars/"
+        self.path = f"/api/assets/{quote(symbol, safe='')}/bars/"
 
     def get(self, start: datetime, end: datetime) -> Any:
         params = {"interval": self.interval, "start": start.isoformat(), "end": end.isoformat()}
@@ -229,9 +239,7 @@ def bars(
     first, last = _range(interval, start, end)
     if isinstance(page_size, bool) or not 1 <= page_size <= MAX_PAGE:
         raise ValueError(f"page_size: {page_size!r} must be 1 to {MAX_PAGE} bars")
-    name = symbol.strip().upper()
-    if not name or "/" in name:
-        raise ValueError(f"symbol: {symbol!r} is not a symbol")
+    name = _symbol(symbol)
     base = http_base(url or os.environ.get("TICKWIRE_URL") or "http://127.0.0.1:8000")
     token = token if token is not None else os.environ.get("TICKWIRE_TOKEN") or None
     headers = {"Accept": "application/json", "User-Agent": "tickwire-client"}
@@ -300,7 +308,7 @@ def recorded_bars(
     if first is not None and last is not None and first > last:
         raise ValueError(f"start: {first.isoformat()} is after end {last.isoformat()}")
     ticks = read_recording(path)
-    name = symbol.strip().upper()
+    name = _symbol(symbol)
     mine = ticks[ticks["symbol"] == name]
     if mine.empty and len(ticks):
         held = ", ".join(sorted(str(s) for s in ticks["symbol"].dropna().unique()))
