@@ -1,11 +1,13 @@
 """Tickwire's Python client: live streams, rolling statistics and alerts, for scripts and
 notebooks.
 
->>> async with Client("ws://127.0.0.1:8000/ws/realtime/") as client:   # doctest: +SKIP
-...     await client.subscribe("AAPL", "MSFT")
-...     async for event in client:
-...         if isinstance(event, AssetUpdate):
-...             print(event.symbol, event.price)
+```python
+async with Client("ws://127.0.0.1:8000/ws/realtime/") as client:
+    await client.subscribe("AAPL", "MSFT")
+    async for event in client:
+        if isinstance(event, AssetUpdate):
+            print(event.symbol, event.price)
+```
 
 :class:`Client` reconnects with backoff, resubscribes and resumes from the last ``seq``;
 a :class:`Gap` event says when missed updates could not be recovered. :class:`BlockingClient`

@@ -1,9 +1,11 @@
 """Historical OHLCV bars as pandas DataFrames: from a server's REST API, or from a recording.
 
->>> from tickwire.client import history
->>> frame = history.bars("AAPL", "5m", "2026-11-02", "2026-11-03",
-...                      url="http://127.0.0.1:8000")   # doctest: +SKIP
->>> frame["close"].plot()                                # doctest: +SKIP
+```python
+from tickwire.client import history
+
+frame = history.bars("AAPL", "5m", "2026-11-02", "2026-11-03", url="http://127.0.0.1:8000")
+frame["close"].plot()
+```
 
 :func:`bars` reads ``GET /api/assets/<symbol>/bars/`` page by page: one request per
 ``page_size`` bars of the range, so a year of minutes is a few hundred requests of a known
