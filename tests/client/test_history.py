@@ -98,6 +98,18 @@ def test_pages_of_rolled_up_bars_align_to_the_interval(server):
     assert (whole.index.minute % 5 == 0).all() and len(whole) >= 70
 
 
+def test_times_may_be_text_timestamps_in_any_zone_or_unix_seconds(server, monkeypatch):
+    start, end = fixed_range()
+    monkeypatch.setenv("TICKWIRE_URL", server.ws_url)  # the default server, as the CLI's
+    by_text = history.bars("ETH-USD", "15m", start.isoformat(), end.isoformat())
+    tokyo = pd.Timestamp(end).tz_convert("Asia/Tokyo")
+    by_stamp = history.bars("ETH-USD", "15m", pd.Timestamp(start), tokyo)
+    by_seconds = history.bars("ETH-USD", "15m", start.timestamp(), int(end.timestamp()))
+    assert len(by_text) > 10
+    pd.testing.assert_frame_equal(by_stamp, by_text)
+    pd.testing.assert_frame_equal(by_seconds, by_text)
+
+
 def test_unknown_symbol_names_the_symbol(server):
     with pytest.raises(APIError) as caught:
         history.bars("NOPE", "1h", url=server.url)
