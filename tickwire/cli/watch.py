@@ -99,7 +99,12 @@ class Board:
             caption_justify="left",
         )
         for name, justify in _COLUMNS:
-            table.add_column(name.format(window=self.window), justify=justify, no_wrap=True)  # type: ignore[arg-type]
+            # A sparkline wrapped onto two lines would read as two series: it never wraps.
+            table.add_column(
+                name.format(window=self.window),
+                justify=justify,  # type: ignore[arg-type]
+                no_wrap=name == "Trend",
+            )
         for symbol, u in self.latest.items():
             window = self.stats[symbol]
             w = window.stats()
