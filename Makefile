@@ -51,6 +51,13 @@ soak: venv sysdeps
 sysdeps:
 	bash scripts/install-system-deps.sh
 
+## The documentation site into site/: mkdocs-material, the Python API reference generated
+## from the docstrings (mkdocstrings). Warnings are errors: a broken link, anchor or
+## reference fails the build (tests/test_docs.py runs the same build).
+.PHONY: docs
+docs: venv
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
+
 lint: venv
 	$(VENV)/bin/ruff check tickwire tests
 	$(VENV)/bin/mypy
