@@ -267,3 +267,29 @@ async def test_concurrent_top_reads_share_one_redis_read(brokers, redis_server):
     assert hmgets() - before <= 2
     seq = (await broker.publish("asset.EMPTY", body(1))).seq
     assert (await broker.top("asset.EMPTY"))[0] == seq
+
+
+async def test_a_storm_of_resumes_on_many_channels_waits_for_connections_not_fails(
+    brokers, redis_server
+):
+    # A node back from a restart gets thousands of resuming clients at once: each asks for
+    # its channel's history (and fresh subscribers for snapshots). More reads in flight
+    # than the pool has connections must queue for one, not fail as "internal_error".
+    broker = brokers()
+    await broker.start(lambda pub: None)
+    channels = [f"asset.S{i:03d}" for i in range(300)]
+    epochs = {}
+    for channel in channels:
+        await broker.publish(channel, body(1))
+        epochs[channel] = (await broker.publish(channel, body(2))).epoch
+    client = redis.Redis.from_url(redis_server.url)
+    clients_before = client.info("clients")["connected_clients"]
+    reads = await asyncio.gather(
+        *(broker.history(ch, 1, epochs[ch]) for ch in channels for _ in range(3)),
+        *(broker.latest(channel) for channel in channels),
+    )
+    histories, snapshots = reads[: 3 * len(channels)], reads[3 * len(channels) :]
+    assert all(h.recovered and [p.seq for p in h.publications] == [2] for h in histories)
+    assert all(s is not None and s.seq == 2 for s in snapshots)
+    # Bounded: a node does not open a Redis connection per waiting client.
+    assert client.info("clients")["connected_clients"] - clients_before <= 64

@@ -20,7 +20,7 @@ import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -50,7 +50,8 @@ class RedisBroker(Broker):
     ``history_size`` and ``history_ttl`` bound each channel's history by length and age;
     ``prefix`` namespaces every key and pub/sub channel (several deployments, or tests,
     can share one Redis). ``subscribe_timeout`` bounds how long :meth:`subscribe` waits
-    for Redis before raising :class:`BrokerUnavailable`.
+    for Redis before raising :class:`BrokerUnavailable`, and how long a command waits for
+    one of the ``max_connections`` command connections to be free.
     """
 
     def __init__(
@@ -64,6 +65,7 @@ class RedisBroker(Broker):
         backoff_base: float = 0.05,
         backoff_cap: float = 5.0,
         ping_interval: float = 5.0,
+        max_connections: int = 32,
     ) -> None:
         self.url = url
         self.history_size = history_size
@@ -76,14 +78,22 @@ class RedisBroker(Broker):
         packed: dict[str, Any] = (
             {"connection_class": PackedConnection} if url.startswith("redis://") else {}
         )
-        self.redis: Redis = Redis.from_url(
+        # A bounded pool that makes a command wait for a free connection: a node back from
+        # a restart gets thousands of resuming clients at once, each reading its channel's
+        # history, and redis-py's default pool fails every command past its 100th
+        # connection ("Too many connections", an internal_error to the client). Redis runs
+        # one command at a time; a few dozen connections keep it busy.
+        pool = BlockingConnectionPool.from_url(
             url,
+            max_connections=max_connections,
+            timeout=subscribe_timeout,
             **packed,
             retry=Retry(ExponentialWithJitterBackoff(cap=1.0, base=0.05), retries=8),
             retry_on_error=[RedisConnectionError, RedisTimeoutError, OSError],
             socket_connect_timeout=2.0,
             health_check_interval=30,
         )
+        self.redis: Redis = Redis.from_pool(pool)
         self._publish_script = self.redis.register_script(PUBLISH)
         self._history_script = self.redis.register_script(HISTORY)
         self._listener = PubSubListener(
