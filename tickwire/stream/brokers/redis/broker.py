@@ -42,7 +42,7 @@ from ..base import (
 )
 from .listener import HistoryRead, PubSubListener
 from .packing import PackedConnection
-from .scripts import BATCH, HISTORY, PUBLISH, keys
+from .scripts import BATCH, HISTORY, PUBLISH, TOP, keys
 
 __all__ = ["RedisBroker"]
 
@@ -99,6 +99,7 @@ class RedisBroker(Broker):
         self.redis: Redis = Redis.from_pool(pool)
         self._publish_script = self.redis.register_script(PUBLISH)
         self._history_script = self.redis.register_script(HISTORY)
+        self._top_script = self.redis.register_script(TOP)
         self._listener = PubSubListener(
             url,
             self._pub_prefix,
@@ -275,14 +276,15 @@ class RedisBroker(Broker):
 
     async def top(self, channel: str) -> tuple[int, str]:
         """The channel's (seq, epoch), read after this call began; concurrent callers share
-        one read as in :meth:`latest`. Raises :class:`BrokerUnavailable` if Redis fails."""
+        one read as in :meth:`latest`. A channel with no update yet gets its epoch here,
+        and its first update keeps it. Raises :class:`BrokerUnavailable` if Redis fails."""
         result: tuple[int, str] = await self._coalesced("top", channel, self._top_now)
         return result
 
     async def _top_now(self, channel: str) -> tuple[int, str]:
         meta, _ = self._keys(channel)
         try:
-            seq, epoch = await self.redis.hmget(meta, ["seq", "epoch"])
+            seq, epoch = await self._top_script(keys=[meta], args=[secrets.token_hex(4)])
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             raise BrokerUnavailable(f"reading from Redis failed: {exc}") from exc
         return (int(seq) if seq else 0), _text(epoch)
