@@ -23,6 +23,7 @@ stopped by its pid. Results go between the ``bench:deployment`` markers of BENCH
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import signal
 import subprocess
@@ -50,6 +51,8 @@ class Result:
     connected: int = 0
     report: dict[str, Any] = field(default_factory=dict)
     cpu: dict[str, float] = field(default_factory=dict)  # process → share of one core
+    # process → share of the window it was runnable but waiting for a core (schedstat)
+    waited: dict[str, float] = field(default_factory=dict)
     profiles: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
     error: str | None = None
 
@@ -95,11 +98,13 @@ def run(opts: argparse.Namespace, logs: Path) -> Result:
         spies = _profile(opts, logs, {"node A": a.pid, "feed": feed.pid})
         clients.ask("reset", "ok")
         cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        wait0 = {name: run_delay(pid) for name, pid in pids.items()}
         t0 = time.monotonic()
         time.sleep(opts.seconds)
         result.report = clients.ask("report", "report")
         took = time.monotonic() - t0
         result.cpu = {name: (cpu_seconds(pid) - cpu0[name]) / took for name, pid in pids.items()}
+        result.waited = {name: (run_delay(pid) - wait0[name]) / took for name, pid in pids.items()}
         for name, (spy, out) in spies.items():
             spy.wait(opts.seconds + 60)
             result.profiles[name] = _summary(out)
@@ -112,6 +117,18 @@ def run(opts: argparse.Namespace, logs: Path) -> Result:
             redis.stop()
         shutil.rmtree(home, ignore_errors=True)
     return result
+
+
+def run_delay(pid: int) -> float:
+    """Seconds process ``pid`` (all its threads) spent runnable but waiting for a core,
+    from /proc's schedstat (0 where the kernel keeps none)."""
+    total = 0
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            total += int((task / "schedstat").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0.0
+    return total / 1e9
 
 
 def _profile(
@@ -184,9 +201,13 @@ def render(r: Result, opts: argparse.Namespace) -> str:
     ]
     if r.cpu:
         lines.append(
-            "CPU over the window (share of one core): "
-            + ", ".join(f"{name} {share:.0%}" for name, share in r.cpu.items())
-            + "."
+            "CPU over the window (share of one core used / share of the window spent "
+            "runnable but waiting for a core): "
+            + ", ".join(
+                f"{name} {share:.0%} / {r.waited.get(name, 0.0):.0%}"
+                for name, share in r.cpu.items()
+            )
+            + f"; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores."
         )
         lines.append("")
     for name, rows in r.profiles.items():

@@ -30,7 +30,7 @@ def test_deployment_benchmark_measures_source_to_client_latency(tmp_path):
     row = re.search(r"\| 40 \| ([\d,]+) \(\d+% of 400\) \| ([\d.]+) / ([\d.]+) / ([\d.]+) \|", text)
     assert row, text
     assert int(row[1].replace(",", "")) > 0 and float(row[2]) <= float(row[3])
-    assert re.search(r"CPU over the window .*node A \d+%.*feed \d+%", text)
+    assert re.search(r"CPU over the window .*node A \d+% / \d+%.*feed \d+% / \d+%", text)
     assert re.search(r"\| deployment path: p99 < 20 ms.* \| p99 [\d.]+ ms .*\| (yes|no) \|", text)
 
 
