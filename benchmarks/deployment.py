@@ -162,8 +162,9 @@ def _summary(path: Path, top: int = 8) -> list[tuple[str, float]]:
         stack, _, n = line.rpartition(" ")
         if not stack or not n.isdigit():
             continue
-        leaf = stack.rsplit(";", 1)[-1]
-        counts[leaf.split(" (", 1)[0] + " (" + leaf.rsplit("/", 1)[-1]] += int(n)
+        leaf = stack.rsplit(";", 1)[-1]  # "function (path/file.py:line)"
+        name, _, where = leaf.rpartition(" (")
+        counts[f"{name or leaf} ({where.rsplit('/', 1)[-1]}"] += int(n)
     total = sum(counts.values())
     return [(name, n / total) for name, n in counts.most_common(top)] if total else []
 
