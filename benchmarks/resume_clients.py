@@ -188,6 +188,15 @@ class Peer:
                     self.last = None  # announced: the stream starts again at the snapshot
             if isinstance(message, Subscribed):
                 self.on_subscribed(message, now)
+        if session.retry_due:
+            # As Client does: ask again after one backoff delay (internal_error).
+            session.retry_due = False
+            asyncio.get_running_loop().call_later(Backoff().delay(1), self.resubscribe, link)
+
+    def resubscribe(self, link: Link) -> None:
+        if self.link is link:
+            for out in self.session.subscriptions():
+                link.send(out.text.encode())
 
     def on_subscribed(self, reply: Subscribed, now: float) -> None:
         pos = reply.streams.get(self.symbol)
