@@ -36,8 +36,6 @@ import os
 import sys
 from collections.abc import Sequence
 
-import argcomplete
-
 from tickwire import __version__
 from tickwire.extras import explain, require
 from tickwire.stream.protocol import PROTOCOL_VERSION
@@ -96,7 +94,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if "_ARGCOMPLETE" in os.environ:
         # Completing (the shell runs the command with the line in COMP_LINE): prints the
-        # candidates and exits; the server's commands complete by name only.
+        # candidates and exits; the server's commands complete by name only. Imported
+        # here, not at the top: every other run of the command would pay for it.
+        import argcomplete
+
         argcomplete.autocomplete(build_parser())
     # The server's commands parse their own options (and load Django only then).
     if argv and argv[0] in _SERVER_COMMANDS:
