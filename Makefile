@@ -56,8 +56,12 @@ $(MIN_STAMP): pyproject.toml constraints-min.txt
 		hypothesis daphne
 	touch $(MIN_STAMP)
 
+# Left out: a test whose oracle is pandas' own rolling std, which in pandas 2.1 carries more
+# floating-point error than that test allows (the rolling statistics are checked there
+# against the current pandas).
+MIN_SKIP := --deselect tests/client/test_stats.py::test_count_window_matches_pandas_rolling
 test-min: $(MIN_STAMP) sysdeps
-	$(VENV_MIN)/bin/python -m pytest -q -p no:cacheprovider $(MIN_TESTS)
+	$(VENV_MIN)/bin/python -m pytest -q -p no:cacheprovider $(MIN_SKIP) $(MIN_TESTS)
 
 ## The adversarial suite's long variants (tests/adversarial, marker `soak`): every Autobahn
 ## case, 5,000-client connection storm, 1,000 clients x 10 reconnect rounds, flood rounds,
