@@ -41,11 +41,12 @@ test: venv sysdeps $(NODE_WS_STAMP)
 
 ## The oldest dependency versions pyproject.toml allows (constraints-min.txt), in their own
 ## virtualenv: the tests of what those bounds are about — uvicorn's protocol under the
-## WebSocket front end, redis-py under the broker and cluster, websockets under the
+## WebSocket front end (under 0.52.0 a SIGTERM drops sockets instead of draining them with
+## 1012: tests/e2e/test_drain.py), redis-py under the broker and cluster, websockets under the
 ## client, argcomplete and rich-argparse under the command.
 VENV_MIN  ?= .venv-min
 MIN_STAMP := $(VENV_MIN)/.installed-stamp
-MIN_TESTS ?= tests/realtime/test_fastws.py tests/realtime/test_bounds.py \
+MIN_TESTS ?= tests/realtime/test_fastws.py tests/realtime/test_bounds.py tests/e2e/test_drain.py \
 	tests/stream/test_brokers.py tests/stream/test_redis_broker.py \
 	tests/stream/test_redis_packing.py tests/realtime/cluster tests/client \
 	tests/cli/test_main.py tests/cli/test_helpformat.py tests/cli/test_stream.py
