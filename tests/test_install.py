@@ -57,8 +57,11 @@ def installed(tmp_path_factory):
     run(sys.executable, "-m", "venv", "--without-pip", venv).check_returncode()
     python = venv / "bin" / "python"
     # The scaled-out server: the server extra and the redis one (SQLite needs no other).
+    # Away from the checkout's PYTHONPATH: an editable install's tickwire.egg-info there
+    # would read as tickwire already installed, and pip would skip the wheel.
     done = run(sys.executable, "-m", "pip", "--python", python, "install", "-q",
-               "-c", ROOT / "constraints.txt", f"tickwire[server,redis] @ {wheel.as_uri()}")  # fmt: skip
+               "-c", ROOT / "constraints.txt", f"tickwire[server,redis] @ {wheel.as_uri()}",
+               cwd=tmp, env=environ(tmp))  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     found = run(python, "-c", "import tickwire; print(tickwire.__file__)", cwd=tmp,
                 env=environ(tmp))  # fmt: skip

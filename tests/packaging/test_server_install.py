@@ -24,7 +24,7 @@ def server_venv(wheel, tmp_path_factory):
 
 def test_the_server_extra_brings_the_server_but_not_redis_or_postgres(server_venv, tmp_path):
     names = installed(server_venv, tmp_path)
-    assert {"django", "channels", "uvicorn"} <= names
+    assert {"tickwire", "django", "channels", "uvicorn"} <= names
     assert "redis" not in names and "psycopg" not in names
     assert importable(server_venv, "django", tmp_path)
     assert not importable(server_venv, "redis", tmp_path)

@@ -27,7 +27,8 @@ def build_wheel(tmp: Path) -> Path:
         shutil.copy(ROOT / name, src / name)
     shutil.copytree(ROOT / "tickwire", src / "tickwire",
                     ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
-    built = run(*PIP, "wheel", "-q", "--no-deps", "-w", tmp / "dist", src)
+    built = run(*PIP, "wheel", "-q", "--no-deps", "-w", tmp / "dist", src, cwd=tmp,
+                env=environ(tmp))  # fmt: skip
     assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
     (wheel,) = (tmp / "dist").glob("tickwire-*.whl")
     return wheel
@@ -38,8 +39,11 @@ def make_venv(where: Path, wheel: Path, extras: str = "") -> Path:
     installed at the tested versions (constraints.txt); returns its directory."""
     run(sys.executable, "-m", "venv", "--without-pip", where).check_returncode()
     spec = f"tickwire[{extras}] @ {wheel.as_uri()}" if extras else str(wheel)
+    # Away from the checkout and its PYTHONPATH: a tickwire.egg-info there (an editable
+    # install's) would read as tickwire already installed, and pip would skip it.
     done = run(*PIP, "--python", where / "bin" / "python", "install", "-q",
-               "-c", ROOT / "constraints.txt", spec)  # fmt: skip
+               "-c", ROOT / "constraints.txt", spec, cwd=where.parent,
+               env=environ(where.parent))  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     return where
 
