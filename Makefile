@@ -6,11 +6,13 @@ STAMP  := $(VENV)/.installed-stamp
 RUN_STAMP := $(VENV)/.run-stamp
 NODE_WS := benchmarks/servers/node_ws
 NODE_WS_STAMP := $(NODE_WS)/node_modules/.package-lock.json
+JS_CLIENT := clients/js
+JS_CLIENT_STAMP := $(JS_CLIENT)/node_modules/.package-lock.json
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 export HOST PORT
 
-.PHONY: run test test-min soak lint bench bench-quick venv sysdeps clean
+.PHONY: run test test-min soak lint bench bench-quick venv sysdeps clean js-package
 
 # What running needs (`make run`): the package with its server extra (the embedded default:
 # SQLite and the in-process broker need neither the redis nor the postgres extra).
@@ -34,7 +36,7 @@ run: $(RUN_STAMP)
 ## Set everything up and run the whole test suite, then the database-facing tests
 ## (models, API, end to end) again on a real PostgreSQL server, then the lower bounds.
 PG_TESTS ?= tests/test_database_backend.py tests/assets tests/portfolios tests/alerts tests/e2e
-test: venv sysdeps $(NODE_WS_STAMP)
+test: venv sysdeps $(NODE_WS_STAMP) $(JS_CLIENT_STAMP)
 	$(PY) -m pytest
 	TICKWIRE_TEST_DATABASE=postgres $(PY) -m pytest -q $(PG_TESTS)
 	$(MAKE) test-min
@@ -76,6 +78,13 @@ soak: venv sysdeps
 sysdeps:
 	bash scripts/install-system-deps.sh
 
+## The documentation site into site/: mkdocs-material, the Python API reference generated
+## from the docstrings (mkdocstrings). Warnings are errors: a broken link, anchor or
+## reference fails the build (tests/test_docs.py runs the same build).
+.PHONY: docs
+docs: venv
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
+
 lint: venv
 	$(VENV)/bin/ruff check tickwire tests
 	$(VENV)/bin/mypy
@@ -88,6 +97,18 @@ $(NODE_WS_STAMP): $(NODE_WS)/package.json $(NODE_WS)/package-lock.json | sysdeps
 	@command -v npm >/dev/null 2>&1 || { echo "npm not found: the node-ws benchmark peer needs Debian's npm (make sysdeps installs it)" >&2; exit 1; }
 	cd $(NODE_WS) && npm ci --prefer-offline --no-audit --no-fund
 	touch $(NODE_WS_STAMP)
+
+# The JavaScript client package's build tools (TypeScript, pinned by its lockfile; `npm ci`,
+# redone only when the lockfile changes). Its tests pack, install and type-check it.
+$(JS_CLIENT_STAMP): $(JS_CLIENT)/package.json $(JS_CLIENT)/package-lock.json | sysdeps
+	@command -v npm >/dev/null 2>&1 || { echo "npm not found: the JavaScript client package needs Debian's npm (make sysdeps installs it)" >&2; exit 1; }
+	cd $(JS_CLIENT) && npm ci --prefer-offline --no-audit --no-fund
+	touch $(JS_CLIENT_STAMP)
+
+## The JavaScript client's npm tarball (clients/js/tickwire-client-<version>.tgz): the
+## static file and its TypeScript declarations.
+js-package: $(JS_CLIENT_STAMP)
+	cd $(JS_CLIENT) && npm pack
 
 # The bench extra on top of the dev one.
 BENCH_STAMP := $(VENV)/.bench-stamp
