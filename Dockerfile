@@ -11,10 +11,11 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 
 WORKDIR /src
 RUN python -m venv /opt/tickwire
-# The same constraints file `make` installs with: the image runs the tested versions.
+# The same constraints file `make` installs with: the image runs the tested versions. The
+# server with both scaled-out extras: compose.yaml runs it on Redis and PostgreSQL.
 COPY constraints.txt pyproject.toml README.md ./
 COPY tickwire ./tickwire
-RUN /opt/tickwire/bin/pip install --no-cache-dir -c constraints.txt . \
+RUN /opt/tickwire/bin/pip install --no-cache-dir -c constraints.txt '.[server,redis,postgres]' \
     && /opt/tickwire/bin/python -m compileall -q /opt/tickwire/lib
 
 # Static files collected at build time (hashed, compressed), served by WhiteNoise in the

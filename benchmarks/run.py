@@ -603,6 +603,16 @@ def parse(argv: list[str]) -> argparse.Namespace:
         default=True,
         help="also run the ingestion benchmark (benchmarks/ingest.py; short in quick mode)",
     )
+    for name, what in (
+        ("storm", "the reconnect storm (benchmarks/storm.py; quick: 2,000 clients)"),
+        ("deployment", "feed → Redis → two nodes → clients (benchmarks/deployment.py)"),
+    ):
+        parser.add_argument(
+            f"--{name}",
+            action=argparse.BooleanOptionalAction,
+            default=True,
+            help=f"also run {what}",
+        )
     opts = parser.parse_args(argv)
     opts.argv = argv
     if opts.clients is None:
@@ -629,6 +639,17 @@ def parse(argv: list[str]) -> argparse.Namespace:
     if opts.bars is None:
         opts.bars = not opts.quick
     return opts
+
+
+def _cluster_phase(name: str, opts: argparse.Namespace) -> bool:
+    """Run ``benchmarks.<name>`` in its own process; True when it failed."""
+    print(f"bench: {name} (a Redis cluster of two nodes and the feed process) ...", flush=True)
+    extra = ["--output", str(opts.output)] if opts.output is not None else []
+    extra += ["--quick"] if opts.quick else []
+    failed = subprocess.run([sys.executable, "-m", f"benchmarks.{name}", *extra], cwd=ROOT)
+    if failed.returncode:
+        print(f"bench: FAILED {name} benchmark", file=sys.stderr)
+    return failed.returncode != 0
 
 
 def _stop(signum: int, frame: object) -> None:
@@ -711,6 +732,12 @@ def main(argv: list[str] | None = None) -> int:
         if ingest.returncode:
             ingest_failed = True
             print("bench: FAILED ingest benchmark", file=sys.stderr)
+    # The cluster phases, each its own processes (Redis, two nodes, the feed, clients).
+    cluster_failed = [
+        name
+        for name in ("storm", "deployment")
+        if getattr(opts, name) and _cluster_phase(name, opts)
+    ]
     # A peer that stops answering under load is a measurement (Channels at 10,000 clients);
     # anything else failing, or Tickwire failing at all, fails the run.
     failed = [
@@ -728,6 +755,7 @@ def main(argv: list[str] | None = None) -> int:
         or bars_failed
         or valuation_failed
         or ingest_failed
+        or cluster_failed
         or (capacity is not None and capacity.error)
         else 0
     )

@@ -39,8 +39,8 @@ def snapshot(tree: Path) -> dict[str, tuple[int, int]]:
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
-    """A wheel built from a copy of the package, installed (with its dependencies, pinned
-    by constraints.txt) into a virtualenv in a temporary directory."""
+    """A wheel built from a copy of the package, installed with the server and redis extras
+    (pinned by constraints.txt) into a virtualenv in a temporary directory."""
     tmp = tmp_path_factory.mktemp("install")
     src = tmp / "src"
     src.mkdir()
@@ -56,8 +56,12 @@ def installed(tmp_path_factory):
     venv = tmp / "venv"
     run(sys.executable, "-m", "venv", "--without-pip", venv).check_returncode()
     python = venv / "bin" / "python"
+    # The scaled-out server: the server extra and the redis one (SQLite needs no other).
+    # Away from the checkout's PYTHONPATH: an editable install's tickwire.egg-info there
+    # would read as tickwire already installed, and pip would skip the wheel.
     done = run(sys.executable, "-m", "pip", "--python", python, "install", "-q",
-               "-c", ROOT / "constraints.txt", wheel)  # fmt: skip
+               "-c", ROOT / "constraints.txt", f"tickwire[server,redis] @ {wheel.as_uri()}",
+               cwd=tmp, env=environ(tmp))  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     found = run(python, "-c", "import tickwire; print(tickwire.__file__)", cwd=tmp,
                 env=environ(tmp))  # fmt: skip

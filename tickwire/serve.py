@@ -17,6 +17,16 @@ import resource
 import sys
 from typing import Any
 
+from tickwire.extras import MissingExtra, require
+
+if __name__ == "__main__":
+    # `python -m tickwire.serve` without the server extra: one line, not a traceback.
+    try:
+        require("server", "python -m tickwire.serve")
+    except MissingExtra as exc:
+        print(f"tickwire: {exc}", file=sys.stderr)
+        sys.exit(2)
+
 from tickwire.argtypes import number
 from tickwire.boot import fail, setup
 from tickwire.env import StartupError, load_home_dotenv

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.static import node as static_node
 from tickwire.client import AssetUpdate, Backoff, Client, ConnectionStatus, Gap, Resync
 
 HERE = Path(__file__).resolve().parent
@@ -101,15 +100,8 @@ class PyStream(Recorder):
 
 
 def node_command() -> list[str]:
-    """``node``, with the flag that gives Node 20/21 its WebSocket (global from 22 on)."""
-    node = shutil.which("node")
-    assert node, "node is not installed: run scripts/install-system-deps.sh"
-    probe = subprocess.run(
-        [node, "-e", "process.exit(typeof WebSocket === 'function' ? 0 : 1)"],
-        capture_output=True,
-        timeout=30,
-    )
-    return [node] if probe.returncode == 0 else [node, "--experimental-websocket"]
+    """``node``, with the flags the browser client needs under it (tests/static/node.py)."""
+    return list(static_node.node_command())
 
 
 class JsStream(Recorder):

@@ -2,17 +2,8 @@
 // a real server and prints what it delivers, one JSON object per line, for
 // tests/adversarial/clients.py. Usage: node js_stream.mjs <url> <SYMBOL,SYMBOL,...>
 // Ends when its standard input closes (or when it is signalled by its pid).
-import { copyFileSync, mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const source = path.join(here, "..", "..", "tickwire", "static", "tickwire", "tickwire-client.js");
-// The browser loads it as a module; an .mjs copy makes Node do the same.
-const copy = path.join(mkdtempSync(path.join(tmpdir(), "tickwire-client-")), "tickwire-client.mjs");
-copyFileSync(source, copy);
-const { TickwireClient } = await import(pathToFileURL(copy).href);
+// The file the browser loads, imported as the ES module it is (Node >= 20.19 / 22.12).
+import { TickwireClient } from "../../tickwire/static/tickwire/tickwire-client.js";
 
 // Node 20's WebSocket reports a refused connection with an "error" event, then neither a
 // "close" nor a change of readyState; a browser follows the error with close 1006, which is

@@ -328,3 +328,45 @@ async def test_a_server_that_drains_every_connection_gets_one_immediate_retry_th
         await client.close()
     assert states[0] == 0.0 and all(delay > 0 for delay in states[1:])
     assert len(states) >= 2
+
+
+async def test_a_resume_answered_internal_error_is_asked_again_and_recovers():
+    # The first connection ends after seq 2; the resume on the second is answered
+    # internal_error once (a node under a reconnect storm), then recovered.
+    connections = []
+
+    async def flaky(ws):
+        connections.append(ws)
+        await ws.send(hello())
+        failed = False
+        async for raw in ws:
+            req = p.parse_request(raw)
+            if not isinstance(req, p.SubscribeAssets):
+                continue
+            if len(connections) == 1:
+                data = {"symbols": ["AAPL"], "streams": {"AAPL": {"seq": 1, "epoch": "e"}}}
+                await ws.send(p.encode("subscribed", data, id=req.id).decode())
+                for seq in (1, 2):
+                    await ws.send(p.seal(p.encode_body("asset_update", {"symbol": "AAPL",
+                                  "price": 100.0 + seq}), seq).decode())  # fmt: skip
+                await ws.close()
+            elif not failed:
+                failed = True
+                await ws.send(builders.error(p.ErrorCode.INTERNAL_ERROR, "internal error",
+                              request_id=req.id).decode())  # fmt: skip
+            else:
+                assert req.since == {"AAPL": 2} and req.epoch == "e"
+                streams = {"AAPL": {"seq": 3, "epoch": "e", "recovered": True}}
+                data = {"symbols": ["AAPL"], "streams": streams}
+                await ws.send(p.encode("subscribed", data, id=req.id).decode())
+                await ws.send(p.seal(p.encode_body("asset_update", {"symbol": "AAPL",
+                              "price": 103.0}), 3).decode())  # fmt: skip
+
+    async with fake(flaky) as url, Client(url, backoff=FAST) as client:
+        await client.subscribe("AAPL")
+        seen = []
+        while len(seen) < 3:
+            event = await client.next_event(10)
+            if isinstance(event, AssetUpdate):
+                seen.append(event.seq)
+        assert seen == [1, 2, 3] and client.symbols == ("AAPL",) and client.gaps == 0

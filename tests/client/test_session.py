@@ -413,3 +413,19 @@ def test_an_alert_is_an_alert_fired_event_without_any_subscription():
     # A second push of the same event (another node, say) is passed on: event_id tells.
     [again] = feed(session, alert_frame())
     assert again.event_id == event.event_id
+
+
+def test_an_internal_error_answering_a_resume_keeps_the_stream_and_asks_again():
+    # A node back from a restart may fail a resubscription under load ("internal_error:
+    # the request had no effect"): unlike unknown_symbol, that is no reason to stop
+    # following the symbol.
+    session = subscribed_session("AAPL")
+    (request,) = reconnect(session)
+    (event,) = feed(session, error(request.id, "internal_error", "internal error"))
+    assert isinstance(event, ServerError) and event.code == "internal_error"
+    assert session.symbols == ("AAPL",) and session.retry_due
+    (again,) = sent(session)
+    assert again.symbols == ("AAPL",) and again.since == {"AAPL": 5} and again.epoch == "e1"
+    assert not session.retry_due
+    feed(session, subscribed(again.id, {"AAPL": (7, "e1")}, recovered=True))
+    assert seqs(feed(session, update("AAPL", 6), update("AAPL", 7))) == [6, 7]

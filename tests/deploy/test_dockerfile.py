@@ -62,6 +62,8 @@ def test_multi_stage_slim_non_root_with_static_files_and_a_healthcheck():
     runs = " ".join(args for word, args in steps if word == "RUN")
     # The constraints file `make` installs with, and static files collected at build.
     assert "-c constraints.txt" in runs
+    # The compose deployment runs on Redis and PostgreSQL: the server and both drivers.
+    assert "'.[server,redis,postgres]'" in runs
     assert "collectstatic --noinput" in runs
     makefile = (ROOT / "Makefile").read_text()
     assert "-c constraints.txt" in makefile

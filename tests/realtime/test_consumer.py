@@ -228,6 +228,27 @@ async def test_symbol_directory_rechecks_known_symbols_after_cache_timeout(runti
     assert await cached.unknown(("AAPL",)) == []  # trusted until REALTIME_CACHE_TIMEOUT
 
 
+async def test_symbol_directory_looks_a_symbol_up_once_for_a_crowd_of_subscribers(
+    runtime, monkeypatch
+):
+    # A node back from a restart starts with an empty cache and gets thousands of
+    # resubscriptions at once: one database lookup per symbol, not one per client.
+    from tickwire.realtime import services
+
+    lookups = []
+    existing = services._existing
+
+    def counted(symbols):
+        lookups.append(list(symbols))
+        return existing(symbols)
+
+    monkeypatch.setattr(services, "_existing", counted)
+    directory = services.SymbolDirectory(ttl=300.0)
+    answers = await asyncio.gather(*(directory.unknown(("AAPL", "NOPE")) for _ in range(200)))
+    assert answers == [["NOPE"]] * 200
+    assert lookups == [["AAPL", "NOPE"]]
+
+
 async def test_errors_from_handling_a_request_echo_its_id_and_type(runtime):
     """Clients match an error to the request it answers by id (unknown symbol, login needed)."""
     comm, _ = await connect()

@@ -68,7 +68,11 @@ def test_dashboard_for_a_guest_has_assets_watchlist_and_a_login_link(client: Cli
     assert re.search(r'<script type="module" src="/static/tickwire/dashboard\.js">', html)
     assert "/static/tickwire/realtime.css" in html
     # Everything ships with the project: no page pulls a script or style from elsewhere.
-    assert not re.search(r'(src|href)="(https?:)?//', html)
+    # The one link out is the attribution the charting library's licence asks for.
+    assert not re.search(r'(src|<link[^>]*href)="(https?:)?//', html)
+    assert re.findall(r'<a [^>]*href="((?:https?:)?//[^"]*)"', html) == [
+        "https://www.tradingview.com/"
+    ]
 
 
 def test_dashboard_values_only_the_users_own_portfolios(client: Client, user) -> None:

@@ -154,8 +154,8 @@ def test_make_run_installs_only_what_running_needs(tmp_path):
     result = subprocess.run(["make", "-n", "-C", str(ROOT), "run", f"VENV={venv}"],
                             capture_output=True, text=True, timeout=30, check=True)  # fmt: skip
     installs = [line for line in result.stdout.splitlines() if "pip install" in line]
-    assert any(line.endswith("-e .") for line in installs), installs
-    assert not any("dev" in line for line in installs), installs
+    assert any(line.endswith("-e '.[server]'") for line in installs), installs
+    assert not any(word in line for line in installs for word in ("dev", "redis", "postgres"))
 
 
 def test_passwords_are_hidden_in_urls():

@@ -1,28 +1,25 @@
 """Runs the JavaScript client's unit tests (``tickwire_client.test.mjs``) with Node's runner.
 
 Node is part of the test toolchain (scripts/install-system-deps.sh installs ``nodejs``), so
-a missing ``node`` is a failure, not a skip.
+a missing ``node`` is a failure, not a skip. The tests import the static file itself, the
+one the browser loads (and the npm package ships: ``test_js_package.py``).
 """
 
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from pathlib import Path
+
+from tests.static.node import node_command, run
 
 HERE = Path(__file__).resolve().parent
 
 
 def test_javascript_client_unit_tests_pass() -> None:
-    node = shutil.which("node")
-    assert node, "node is not installed: run scripts/install-system-deps.sh"
-    proc = subprocess.run(
-        [node, "--test", "--test-reporter=tap", str(HERE / "tickwire_client.test.mjs")],
-        capture_output=True,
-        text=True,
+    proc = run(
+        [*node_command(), "--test", "--test-reporter=tap", str(HERE / "tickwire_client.test.mjs")],
+        HERE,
         timeout=120,
-        cwd=HERE,
     )
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output[-6000:]

@@ -2,20 +2,17 @@
 // mocked timers: `node --test tests/static/` (run by tests/static/test_js_client.py).
 import { afterEach, beforeEach, describe, mock, test } from "node:test";
 import assert from "node:assert/strict";
-import { copyFileSync, mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const source = path.join(here, "..", "..", "tickwire", "static", "tickwire", "tickwire-client.js");
-// The browser loads it as a module; an .mjs copy makes every Node version do the same
-// (there is no package.json beside it to say "type": "module").
-const copy = path.join(mkdtempSync(path.join(tmpdir(), "tickwire-client-")), "tickwire-client.mjs");
-copyFileSync(source, copy);
-const { TickwireClient, TickwireError, State, CloseCode, backoffDelay, resolveUrl } = await import(
-  pathToFileURL(copy).href
-);
+// The file the browser loads, imported as the ES module it is (Node >= 20.19 / 22.12 sees
+// its `export`s; the npm package in clients/js/ ships the same file with "type": "module").
+import {
+  TickwireClient,
+  TickwireError,
+  State,
+  CloseCode,
+  backoffDelay,
+  resolveUrl,
+} from "../../tickwire/static/tickwire/tickwire-client.js";
 
 // A manual clock for round trips; timers are mocked. (Mocking Date needs Node >= 20.11.)
 let clock = 0;

@@ -120,3 +120,18 @@ async def test_publish_only_client_needs_no_start(make_broker):
     second = await publisher.publish("control.x", body(2))
     assert (first.seq, second.seq) == (1, 2)
     await publisher.close()
+
+
+async def test_a_stream_position_taken_before_the_first_publication_resumes(make_broker):
+    # A client that subscribed while the channel had no update yet (a feed just started)
+    # was told seq 0 and an epoch; once updates came, its resume must recover, not be
+    # answered "recovered: false" as if the history were lost.
+    broker, _ = await started(make_broker)
+    seq, epoch = await broker.top("asset.NEW")
+    assert seq == 0 and epoch
+    for n in range(1, 4):
+        await broker.publish("asset.NEW", body(n))
+    assert await broker.top("asset.NEW") == (3, epoch)
+    hist = await broker.history("asset.NEW", 1, epoch)
+    assert hist.recovered and [p.seq for p in hist.publications] == [2, 3]
+    await broker.close()

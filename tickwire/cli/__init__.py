@@ -1,3 +1,5 @@
+# PYTHON_ARGCOMPLETE_OK (argcomplete's marker: `activate-global-python-argcomplete` completes
+# the console script of a module that carries it)
 """The ``tickwire`` command: watch, stream, record and alert on live prices; serve.
 
     tickwire watch AAPL MSFT                      live table with rolling mean and change
@@ -14,6 +16,12 @@ Every client command takes ``--url`` and ``--token`` (or ``TICKWIRE_URL`` and
 and ``--subscribe TEMPLATE`` reads any other JSON WebSocket feed. Ctrl-C (or SIGTERM)
 stops a command cleanly: a recording writes its last batch first.
 
+``tickwire --version`` prints the package and protocol versions; help is coloured on a
+terminal (rich-argparse, :mod:`.helpformat`); tab completion comes from argcomplete (bash:
+``eval "$(register-python-argcomplete tickwire)"``; README.md). The client commands need
+only the base install; ``serve``, ``feed`` and ``manage`` need the server extra and say so
+in one line when it is missing.
+
 One module per command, each defining its arguments (``add_parser``) and its body (``run``,
 called with the connected, subscribed client); :mod:`.run` connects and stops, :mod:`.args`
 holds the shared options, :mod:`.output` what is printed besides the data.
@@ -24,15 +32,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
+from tickwire import __version__
+from tickwire.extras import explain, require
+from tickwire.stream.protocol import PROTOCOL_VERSION
+
 from . import alert, alerts, feed, manage, record, serve, stream, watch
 from .args import check_client, client_parents
+from .helpformat import colour
 from .output import LibraryWarnings
 from .run import run
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "main", "version_line"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
             "  tickwire manage createsuperuser"
         ),
     )
+    parser.add_argument(
+        "--version", action="version", version=version_line(), help="print the version and exit"
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
     parents = client_parents()
@@ -60,7 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
     alerts.add_parser(commands)
     for server_command in (serve, feed, manage):
         server_command.add_parser(commands)
+    colour(parser)
     return parser
+
+
+def version_line() -> str:
+    """What ``tickwire --version`` prints: the package and the protocol it speaks."""
+    return f"tickwire {__version__} (protocol {PROTOCOL_VERSION})"
 
 
 _SERVER_COMMANDS = {"serve": serve.main, "feed": feed.main, "manage": manage.main}
@@ -69,9 +92,16 @@ _SERVER_COMMANDS = {"serve": serve.main, "feed": feed.main, "manage": manage.mai
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``tickwire`` command; returns the exit status (2 for usage errors)."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if "_ARGCOMPLETE" in os.environ:
+        # Completing (the shell runs the command with the line in COMP_LINE): prints the
+        # candidates and exits; the server's commands complete by name only. Imported
+        # here, not at the top: every other run of the command would pay for it.
+        import argcomplete
+
+        argcomplete.autocomplete(build_parser())
     # The server's commands parse their own options (and load Django only then).
     if argv and argv[0] in _SERVER_COMMANDS:
-        return _SERVER_COMMANDS[argv[0]](argv[1:])
+        return _server_command(argv[0], argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     # `tickwire alerts` talks to the REST API and parses its own actions.
@@ -98,3 +128,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(run(args, args.body, sys.stderr))
     except KeyboardInterrupt:
         return 130
+
+
+def _server_command(name: str, argv: list[str]) -> int:
+    """Run ``tickwire serve|feed|manage``; without the server extra (or an extra the
+    settings need, such as redis or postgres), one line naming it and status 2."""
+    what = f"tickwire {name}"
+    try:
+        require("server", what)
+        return _SERVER_COMMANDS[name](argv)
+    except ModuleNotFoundError as exc:
+        missing = explain(exc, what)
+        if missing is None:
+            raise
+        print(f"tickwire: {missing}", file=sys.stderr, flush=True)
+        return 2

@@ -1,17 +1,20 @@
 """Tickwire's Python client: live streams, rolling statistics and alerts, for scripts and
 notebooks.
 
->>> async with Client("ws://127.0.0.1:8000/ws/realtime/") as client:   # doctest: +SKIP
-...     await client.subscribe("AAPL", "MSFT")
-...     async for event in client:
-...         if isinstance(event, AssetUpdate):
-...             print(event.symbol, event.price)
+```python
+async with Client("ws://127.0.0.1:8000/ws/realtime/") as client:
+    await client.subscribe("AAPL", "MSFT")
+    async for event in client:
+        if isinstance(event, AssetUpdate):
+            print(event.symbol, event.price)
+```
 
 :class:`Client` reconnects with backoff, resubscribes and resumes from the last ``seq``;
 a :class:`Gap` event says when missed updates could not be recovered. :class:`BlockingClient`
 is the same for plain scripts and Jupyter. :class:`RollingStats` keeps rolling windows per
 symbol in bounded memory; :class:`Threshold` and :class:`Crossing` raise alerts with
-hysteresis and a cooldown; :func:`open_recorder` writes CSV or Parquet in batches.
+hysteresis and a cooldown; :func:`open_recorder` writes CSV or Parquet in batches;
+:mod:`tickwire.client.history` reads a symbol's bars as a pandas DataFrame.
 Server-side alert rules: :class:`AlertsAPI` manages them over REST, and the client yields
 an :class:`AlertFired` event whenever one of them fires.
 """

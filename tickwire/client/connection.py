@@ -131,6 +131,7 @@ class Client:
         self._fatal: TickwireError | None = None
         self._closing = False
         self._last_frame = 0.0
+        self._retry: asyncio.Task[None] | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -443,6 +444,10 @@ class Client:
         finally:
             if heart is not None:
                 heart.cancel()
+            if self._retry is not None:
+                # The next connection asks for everything anyway.
+                self._retry.cancel()
+                self._retry = None
             self._ws = None
             self._session.disconnected()
             self._waiting.answer(self._session.answers())
@@ -464,6 +469,17 @@ class Client:
                 self._waiting.answer(session.answers())
                 if session.version != version:
                     await self._waiting.notify()
+                if session.retry_due and self._retry is None:
+                    self._retry = asyncio.create_task(self._resubscribe_later())
+
+    async def _resubscribe_later(self) -> None:
+        """Ask again, after a backoff delay, for subscriptions the server failed to make
+        (``internal_error``: a node overloaded by a reconnect storm, say)."""
+        try:
+            await asyncio.sleep(self.backoff.delay(1))
+        finally:
+            self._retry = None
+        await self._send_subscriptions()
 
     async def _heartbeat(self, ws: ClientConnection) -> None:
         buffer = self._buffer

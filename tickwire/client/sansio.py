@@ -83,6 +83,10 @@ class BaseSession(ABC):
         self.recovered = 0
         #: Bumped whenever a subscription is confirmed or refused.
         self.version = 0
+        #: A subscription request failed for a passing reason (the server's
+        #: ``internal_error``): the driver calls :meth:`subscriptions` again after a
+        #: backoff delay, which clears it.
+        self.retry_due = False
         self._symbols: dict[str, None] = {}
         self._portfolios: dict[int, None] = {}
         self._awaited: dict[str | int, int] = {}

@@ -37,6 +37,7 @@ from tickwire.stream.messages import (
 )
 from tickwire.stream.protocol import (
     MAX_SYMBOLS_PER_REQUEST,
+    ErrorCode,
     ProtocolError,
     Request,
     ServerType,
@@ -188,6 +189,7 @@ class Session(BaseSession):
         """Subscribe requests for everything wanted but neither confirmed nor asked for on
         this connection, resuming each symbol from its last seq and epoch where there is
         one (one request per epoch, at most ``MAX_SYMBOLS_PER_REQUEST`` symbols each)."""
+        self.retry_due = False
         out: list[Outgoing] = []
         groups: dict[str | None, list[str]] = {}
         for symbol in self._symbols:
@@ -353,6 +355,15 @@ class Session(BaseSession):
             log.warning("server error: %s: %s", error.code, error.message)
             return False
         exc = RequestError(error.code, error.message, error.request_type)
+        if self._transient(error, pending):
+            # A server fault on a (re)subscription nobody waits for: the request had no
+            # effect, so keep what is wanted and ask again (see ``retry_due``).
+            for key in (*pending.symbols, pending.portfolio_id):
+                if key is not None and key not in pending.confirmed:
+                    self._inflight.discard(key)
+            self.retry_due = True
+            self.version += 1
+            return False
         refused: list[str | int] = []
         if pending.kind == "assets":
             refused.extend(s for s in pending.symbols if s not in pending.confirmed)
@@ -370,6 +381,13 @@ class Session(BaseSession):
         # A refusal nobody is waiting for (a resubscription after a reconnect, e.g. the
         # symbol is gone after a restart) is news to the consumer: queue it.
         return pending.awaited or any(k in self._awaited for k in refused)
+
+    def _transient(self, error: ServerError, pending: _Pending) -> bool:
+        if error.code != ErrorCode.INTERNAL_ERROR or pending.awaited:
+            return False
+        if pending.kind == "assets":
+            return not any(s in self._awaited for s in pending.symbols)
+        return pending.kind == "portfolio" and pending.portfolio_id not in self._awaited
 
     def _complete(self, reply: ServerMessage) -> None:
         pending = self._pending.pop(reply.id, None) if isinstance(reply.id, int) else None

@@ -1,34 +1,46 @@
 """REST API: portfolios and their positions, visible and editable by their owner only.
 
 ``/api/portfolios/`` and ``/api/portfolios/<id>/positions/`` (list, create, read, update,
-delete). Another user's portfolio answers 404 exactly like a missing one, so ids do not
+delete); ``/api/portfolios/<id>/history/`` (read: the value chart's points). Another
+user's portfolio answers 404 exactly like a missing one, so ids do not
 leak. Authentication: ``Authorization: Token <key>`` (from ``POST /api/auth/token/``) or
 the browser session (with CSRF on unsafe methods).
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from django.db import IntegrityError, transaction
 from django.db.models import Count, QuerySet
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers, status, viewsets
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.serializers import AuthTokenSerializer
-from rest_framework.exceptions import NotAuthenticated, ValidationError
+from rest_framework.exceptions import NotAuthenticated, NotFound, ValidationError
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from tickwire.assets.api import DEFAULT_SPAN, MAX_BARS, parse_time
+from tickwire.assets.rollup import INTERVALS
+
+from .history import value_history
 from .models import Portfolio, Position
 from .serializers import PortfolioDetailSerializer, PortfolioSerializer, PositionSerializer
 from .services import load_book, valuate
 
-__all__ = ["AuthTokenView", "PortfolioViewSet", "PositionViewSet"]
+__all__ = ["AuthTokenView", "PortfolioHistoryView", "PortfolioViewSet", "PositionViewSet"]
 
 
 def _integrity_error(exc: IntegrityError) -> ValidationError:
@@ -137,6 +149,105 @@ class _LazyValuation:
             book = load_book(self.portfolio_id)
             self._value = valuate(book) if book is not None else None
         return self._value.positions if self._value is not None else ()
+
+
+_HistoryResponse = inline_serializer(
+    "PortfolioHistoryResponse",
+    {
+        "portfolio_id": serializers.IntegerField(),
+        "currency": serializers.CharField(),
+        "interval": serializers.ChoiceField(choices=list(INTERVALS)),
+        "start": serializers.DateTimeField(),
+        "end": serializers.DateTimeField(),
+        "count": serializers.IntegerField(),
+        "truncated": serializers.BooleanField(),
+        "missing": serializers.ListField(child=serializers.CharField()),
+        "points": inline_serializer(
+            "PortfolioValuePoint",
+            {
+                "time": serializers.DateTimeField(),
+                "value": serializers.DecimalField(max_digits=40, decimal_places=2),
+            },
+            many=True,
+        ),
+    },
+)
+_INTERVALS_TEXT = ", ".join(INTERVALS)
+
+
+class PortfolioHistoryView(APIView):
+    """``GET /api/portfolios/<id>/history/?interval=1m|5m|15m|1h|1d&start=&end=``: the
+    portfolio's value at each bar start: its current holdings valued at the stored bars'
+    closes, converted to its currency with the FX assets' closes
+    (:mod:`tickwire.portfolios.history`). ``start``/``end`` as for the bars API (the same
+    defaults per interval); ``missing`` names symbols with no bar in the range (then there
+    are no points).
+
+    Raises:
+        rest_framework.exceptions.NotFound: not one of your portfolios (HTTP 404).
+        rest_framework.exceptions.ValidationError: bad interval, time or range (HTTP 400).
+    """
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "interval",
+                OpenApiTypes.STR,
+                enum=list(INTERVALS),
+                default="5m",
+                description="Bar length whose closes value the holdings.",
+            ),
+            OpenApiParameter(
+                "start",
+                OpenApiTypes.STR,
+                description="First bar start (ISO-8601 or Unix seconds); default as for "
+                "/api/assets/<symbol>/bars/.",
+            ),
+            OpenApiParameter("end", OpenApiTypes.STR, description="Last bar start; default now."),
+        ],
+        responses={
+            200: _HistoryResponse,
+            400: OpenApiResponse(description="Unknown interval, bad time or start after end"),
+            404: OpenApiResponse(description="Not one of your portfolios"),
+        },
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        get_object_or_404(Portfolio, pk=pk, owner_id=request.user.pk)
+        params = request.query_params
+        interval = (params.get("interval") or "5m").strip()
+        if interval not in INTERVALS:
+            raise ValidationError(
+                {"interval": [f"Unknown interval '{interval}'. Use one of: {_INTERVALS_TEXT}."]}
+            )
+        end = parse_time(params["end"], "end") if params.get("end") else datetime.now(UTC)
+        start = (
+            parse_time(params["start"], "start")
+            if params.get("start")
+            else end - DEFAULT_SPAN[interval]
+        )
+        if start > end:
+            raise ValidationError({"start": ["start is after end."]})
+        book = load_book(pk)
+        if book is None:  # deleted since the ownership check
+            raise NotFound(f"No portfolio {pk}.")
+        series = value_history(book, interval, start, end, MAX_BARS)
+        return Response(
+            {
+                "portfolio_id": book.portfolio_id,
+                "currency": book.currency,
+                "interval": interval,
+                "start": start.isoformat(),
+                "end": end.isoformat(),
+                "count": len(series.points),
+                "truncated": series.truncated,
+                "missing": list(series.missing),
+                "points": [
+                    {"time": p.time.isoformat(), "value": str(p.value)} for p in series.points
+                ],
+            }
+        )
 
 
 _TokenResponse = inline_serializer("AuthTokenResponse", {"token": serializers.CharField()})

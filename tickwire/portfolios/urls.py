@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.urls import path
 
-from .api import AuthTokenView, PortfolioViewSet, PositionViewSet
+from .api import AuthTokenView, PortfolioHistoryView, PortfolioViewSet, PositionViewSet
 
 if TYPE_CHECKING:
     from rest_framework.decorators import ViewSetAction
@@ -24,6 +24,7 @@ urlpatterns = [
     path("auth/token/", AuthTokenView.as_view(), name="auth-token"),
     path("portfolios/", PortfolioViewSet.as_view(_collection), name="portfolio-list"),
     path("portfolios/<int:pk>/", PortfolioViewSet.as_view(_member), name="portfolio-detail"),
+    path("portfolios/<int:pk>/history/", PortfolioHistoryView.as_view(), name="portfolio-history"),
     path(
         "portfolios/<int:portfolio_pk>/positions/",
         PositionViewSet.as_view(_collection),

@@ -149,6 +149,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "username": user.get_username() if user.is_authenticated else None,
         "loginUrl": _login_url(request.path),
         "assetsApi": "/api/assets/",
+        # Each portfolio card's value chart starts from <id>/history/ there.
+        "portfoliosApi": "/api/portfolios/",
         # Symbols and portfolios share this per-connection limit; the page keeps under it.
         "maxSubscriptions": settings.MAX_SUBSCRIPTIONS_PER_CONNECTION,
         # The alerts form and rules panel call the REST API with the session, so writes

@@ -6,13 +6,14 @@ queries in Django's thread pool.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime
 from decimal import Decimal
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 
 from tickwire.assets.models import Asset
 from tickwire.stream import builders
@@ -113,13 +114,15 @@ class SymbolDirectory:
     A known symbol is trusted for ``ttl`` seconds (``REALTIME_CACHE_TIMEOUT``), then checked
     again, so an asset deactivated in the admin stops being accepted. Unknown answers are
     cached for ``negative_ttl`` seconds so a client looping on a bad symbol cannot turn each
-    message into a query.
+    message into a query. Callers asking about a symbol already being looked up wait for
+    that lookup (a restarted node's clients all resubscribe at once, on an empty cache).
     """
 
     def __init__(self, ttl: float | None = None, negative_ttl: float = 5.0) -> None:
         self._ttl = ttl
         self._known: dict[str, float] = {}
         self._missing: dict[str, float] = {}
+        self._looking: dict[str, asyncio.Future[set[str]]] = {}
         self.negative_ttl = negative_ttl
 
     @property
@@ -131,18 +134,48 @@ class SymbolDirectory:
         check = [
             s for s in symbols if self._known.get(s, 0.0) < now and self._missing.get(s, 0.0) < now
         ]
+        found: set[str] = set()
         if check:
-            found = await sync_to_async(_existing)(check)
-            for s in check:
-                if s in found:
-                    self._known[s] = now + self.ttl
-                    self._missing.pop(s, None)
-                else:
-                    self._known.pop(s, None)
-                    self._missing[s] = now + self.negative_ttl
-            if len(self._missing) > 10_000:
-                self._missing = {k: v for k, v in self._missing.items() if v >= now}
-        return [s for s in symbols if self._known.get(s, 0.0) < now]
+            joined = {self._looking[s] for s in check if s in self._looking}
+            mine = [s for s in check if s not in self._looking]
+            if mine:
+                found |= await self._look_up(mine, now)
+            for lookup in joined:
+                found |= await asyncio.shield(lookup)
+        checked = set(check)
+        return [
+            s
+            for s in symbols
+            if ((s not in found) if s in checked else self._known.get(s, 0.0) < now)
+        ]
+
+    async def _look_up(self, symbols: list[str], now: float) -> set[str]:
+        """The active ones of ``symbols``, from the database; cached, and shared with the
+        callers that ask about them meanwhile."""
+        done: asyncio.Future[set[str]] = asyncio.get_running_loop().create_future()
+        for s in symbols:
+            self._looking[s] = done
+        try:
+            found = await sync_to_async(_existing)(symbols)
+        except BaseException as exc:
+            done.set_exception(exc if isinstance(exc, Exception) else DatabaseError(str(exc)))
+            done.exception()  # retrieved here: the callers that joined raise it themselves
+            raise
+        finally:
+            for s in symbols:
+                if self._looking.get(s) is done:
+                    del self._looking[s]
+        for s in symbols:
+            if s in found:
+                self._known[s] = now + self.ttl
+                self._missing.pop(s, None)
+            else:
+                self._known.pop(s, None)
+                self._missing[s] = now + self.negative_ttl
+        if len(self._missing) > 10_000:
+            self._missing = {k: v for k, v in self._missing.items() if v >= now}
+        done.set_result(found)
+        return found
 
 
 def _existing(symbols: list[str]) -> set[str]:

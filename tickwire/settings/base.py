@@ -27,6 +27,7 @@ from tickwire.env import (
     load_dotenv,
     tickwire_home,
 )
+from tickwire.extras import MissingExtra, missing
 from tickwire.logconfig import logging_config
 from tickwire.realtime.access import networks
 from tickwire.stream.feeds.registry import SOURCES, options_from_env
@@ -113,6 +114,8 @@ DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{TICKWIRE_HOME / 'db.sqlite3'
 _db_scheme = urlsplit(DATABASE_URL).scheme
 if _db_scheme not in {"sqlite", "postgres", "postgresql", "pgsql"}:
     raise SettingError("DATABASE_URL", DATABASE_URL, "a sqlite:/// or postgres:// URL")
+if _db_scheme != "sqlite" and (_absent := missing("postgres")):
+    raise StartupError(str(MissingExtra("a postgres:// DATABASE_URL", "postgres", _absent)))
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
 if _db_scheme == "sqlite":
     # WAL lets the feed's batched writes and the API's reads proceed side by side.
@@ -185,6 +188,8 @@ if urlsplit(TICKWIRE_BROKER_URL).scheme not in {"memory", "redis", "rediss", "un
     raise SettingError(
         "TICKWIRE_BROKER_URL", TICKWIRE_BROKER_URL, "memory:// or redis://host:port/db"
     )
+if not TICKWIRE_BROKER_URL.startswith("memory:") and (_absent := missing("redis")):
+    raise StartupError(str(MissingExtra("a Redis TICKWIRE_BROKER_URL", "redis", _absent)))
 # Run the price feed inside the server process. Defaults to on with the memory broker (the
 # embedded default) and off with Redis, where `tickwire feed` runs it.
 TICKWIRE_FEED_IN_PROCESS = env_bool(

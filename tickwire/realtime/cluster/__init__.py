@@ -8,15 +8,18 @@ broker: :func:`create_cluster` and :func:`create_feed_heartbeat`.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from tickwire.stream.brokers import Broker
-from tickwire.stream.brokers.redis import RedisBroker
 
 from .base import Cluster, StatsFunction, new_node_id
 from .heartbeat import FeedHeartbeat
 from .local import LocalCluster
 from .redis import RedisCluster
+
+if TYPE_CHECKING:
+    from tickwire.stream.brokers.redis import RedisBroker
 
 __all__ = [
     "Cluster",
@@ -45,6 +48,10 @@ def _redis_broker(url: str, broker: Broker) -> RedisBroker | None:
         return None
     if scheme not in _REDIS_SCHEMES:
         raise ValueError(f"unknown broker URL scheme {scheme!r} in {url!r}")
+    # redis-py is the redis extra: imported only when a Redis URL is used, so the embedded
+    # default (memory://) runs without it.
+    from tickwire.stream.brokers.redis import RedisBroker
+
     if not isinstance(broker, RedisBroker):
         raise ValueError(f"broker URL {url!r} needs a RedisBroker, not {type(broker).__name__}")
     return broker

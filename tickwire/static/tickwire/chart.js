@@ -1,17 +1,33 @@
 /**
- * A small canvas price chart: candles (or a line) at any bar interval, extended by live ticks.
+ * The dashboard's price chart: TradingView Lightweight Charts (vendored, see
+ * vendor/lightweight-charts/README.md) with candles or a line of closes in the upper pane
+ * and volume bars in the lower one.
  *
- * No dependencies. `new PriceChart(canvas)`, then `setSeries(bars, kind, interval)` with
- * history from /api/assets/<symbol>/bars/?interval= (may be empty) and
- * `addTick(price, time, volume)` for every update: a tick updates the bar of its interval
- * (UTC-aligned, as the API's) or opens the next one. The canvas carries what it holds for
- * tests and assistive technology: `data-bars` (bars in the series), `data-history` (of
- * those, loaded from the API), `data-drawn` (candles in view at the last draw),
- * `data-ticks`, `data-interval`. The canvas follows its CSS size (ResizeObserver) and
- * devicePixelRatio; drawing is coalesced to one per animation frame, so a burst of ticks
- * costs one redraw.
+ * `new PriceChart(container, {onNeedOlder})`, then `setSeries(bars, kind, interval)` with
+ * history from /api/assets/<symbol>/bars/?interval= (may be empty), `prependBars(older)`
+ * with what an earlier page of that endpoint returned, and `addTick(price, time, volume)`
+ * for every update: a tick updates the bar of its interval (UTC-aligned, as the API's) or
+ * opens the next one. Pan (drag), zoom (wheel, pinch) and the crosshair are the library's;
+ * when the view comes within `OLDER_MARGIN` bars of the oldest bar, `onNeedOlder()` is
+ * called so the page can fetch the page before it (the page decides whether there is one).
+ *
+ * The container carries what the chart holds, for tests and assistive technology:
+ * `data-bars` (bars in the series), `data-history` (of those, loaded from the API),
+ * `data-older` (of those, loaded by scrolling back), `data-ticks`, `data-interval`, and an
+ * aria-label with the last close. `seriesData()` returns what the library itself holds.
+ *
+ * What it does not do: it keeps no tick-by-tick line (the line mode draws bar closes, the
+ * same bars as the candles), and it does not fetch anything itself.
  */
 
+import {
+  CandlestickSeries,
+  ColorType,
+  CrosshairMode,
+  HistogramSeries,
+  LineSeries,
+  createChart,
+} from "./vendor/lightweight-charts/lightweight-charts.standalone.production.mjs";
 import { fixed, priceDecimals } from "./format.js";
 
 const MINUTE = 60_000;
@@ -25,42 +41,82 @@ export const INTERVALS = {
   "1h": { ms: HOUR, label: "hourly" },
   "1d": { ms: DAY, label: "daily" },
 };
-// More than the API's MAX_BARS (5000), so a full response plus live bars all stay.
-const MAX_BARS = 6000;
-// Grid/label spacing candidates for the time axis.
-const LABEL_STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 240, 360, 720].map((m) => m * MINUTE)
-  .concat([1, 2, 7, 14, 30, 91, 182, 365].map((d) => d * DAY));
-const MAX_TICKS = 5000;
-const AXIS_RIGHT = 70;
-const AXIS_BOTTOM = 22;
-const PAD_TOP = 26;
+/** Bars the chart keeps at most: four full pages of the API (MAX_BARS 5000) and live bars.
+ * Scrolling back stops asking for more past it. */
+export const MAX_BARS = 20_000;
+/** How close (in bars) the view may come to the oldest bar before older bars are asked for. */
+const OLDER_MARGIN = 10;
+const PRICE_PANE = 0;
+const VOLUME_PANE = 1;
 
 function css(el, name, fallback) {
   const value = getComputedStyle(el).getPropertyValue(name).trim();
   return value || fallback;
 }
 
-/** "Nice" step (1, 2, 2.5, 5 x 10^n) so about `count` grid lines cover `range`. */
-function niceStep(range, count) {
-  const raw = range / Math.max(count, 1);
-  const magnitude = Math.pow(10, Math.floor(Math.log10(raw)));
-  for (const m of [1, 2, 2.5, 5, 10]) {
-    if (raw <= m * magnitude) return m * magnitude;
-  }
-  return 10 * magnitude;
+/** "#2ecc71" → "rgba(46, 204, 113, a)"; other colour forms are returned unchanged. */
+function alpha(color, a) {
+  const m = /^#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(color);
+  if (!m) return color;
+  return `rgba(${parseInt(m[1], 16)}, ${parseInt(m[2], 16)}, ${parseInt(m[3], 16)}, ${a})`;
 }
 
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const two = (n) => String(n).padStart(2, "0");
 
-function hhmm(t) {
-  const d = new Date(t);
-  return `${String(d.getHours()).padStart(2, "0")}:${String(d.getMinutes()).padStart(2, "0")}`;
+/** Intraday times are local wall-clock time; days are UTC days, like daily bars. */
+export function timeLabel(seconds, intraday) {
+  const d = new Date(seconds * 1000);
+  if (intraday) return `${two(d.getHours())}:${two(d.getMinutes())}`;
+  return `${MONTHS[d.getUTCMonth()]} ${d.getUTCDate()}`;
 }
 
-/** Day labels are UTC, like daily bars; intraday labels are local wall-clock time. */
-function dayLabel(t) {
-  const d = new Date(t);
-  return `${MONTHS[d.getUTCMonth()]} ${d.getUTCDate()}`;
+/** The crosshair's time: the local date and time of a bar's start (the UTC day for 1d). */
+function crosshairLabel(seconds, intraday) {
+  const d = new Date(seconds * 1000);
+  if (!intraday) return `${d.getUTCFullYear()}-${two(d.getUTCMonth() + 1)}-${two(d.getUTCDate())}`;
+  return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ${two(d.getHours())}:${two(d.getMinutes())}`;
+}
+
+/** The shared look of the dashboard's charts, from the page's CSS variables. */
+export function chartTheme(el) {
+  return {
+    background: css(el, "--panel", "#111821"),
+    grid: css(el, "--border", "#243041"),
+    text: css(el, "--muted", "#7d8a9c"),
+    up: css(el, "--up", "#2ecc71"),
+    down: css(el, "--down", "#ff5c5c"),
+    line: css(el, "--accent", "#4aa3ff"),
+  };
+}
+
+/** Options both charts share: colours, no attribution logo (see the vendored README), and
+ * local-time labels. `intraday()` says whether the bars are shorter than a day. */
+export function baseOptions(el, intraday) {
+  const theme = chartTheme(el);
+  return {
+    autoSize: true,
+    layout: {
+      background: { type: ColorType.Solid, color: theme.background },
+      textColor: theme.text,
+      fontFamily: "ui-monospace, SFMono-Regular, Menlo, Consolas, monospace",
+      fontSize: 11,
+      // Its logo injects an inline <style>, which the page's CSP refuses; the template
+      // shows the attribution and link instead.
+      attributionLogo: false,
+      panes: { separatorColor: theme.grid, enableResize: true },
+    },
+    grid: { vertLines: { color: theme.grid }, horzLines: { color: theme.grid } },
+    rightPriceScale: { borderColor: theme.grid },
+    timeScale: {
+      borderColor: theme.grid,
+      timeVisible: true,
+      secondsVisible: false,
+      tickMarkFormatter: (time, type) => timeLabel(time, intraday() && type >= 3),
+    },
+    localization: { timeFormatter: (time) => crosshairLabel(time, intraday()) },
+    crosshair: { mode: CrosshairMode.Normal },
+  };
 }
 
 /** Parse one bar of the REST API ({start, open, high, low, close, volume}); null if invalid. */
@@ -80,40 +136,77 @@ export function parseBar(raw) {
   return bar;
 }
 
+/** Bars sorted by start, invalid ones and repeated starts (the later one wins) dropped. */
+function clean(bars) {
+  const byStart = new Map();
+  for (const bar of bars) if (bar) byStart.set(bar.t, bar);
+  return [...byStart.values()].sort((a, b) => a.t - b.t);
+}
+
 export class PriceChart {
   /**
-   * @param {HTMLCanvasElement} canvas
-   * @param {{mode?: "candles"|"line", kind?: string}} [options]
+   * @param {HTMLElement} container  an empty block element; the chart fills it
+   * @param {{mode?: "candles"|"line", kind?: string, onNeedOlder?: () => void,
+   *   legend?: HTMLElement}} [options]  `legend`: where the hovered (else the last) bar's
+   *   time, open, high, low and close are written
    */
-  constructor(canvas, options = {}) {
-    this.canvas = canvas;
-    this.ctx = canvas.getContext("2d");
+  constructor(container, options = {}) {
+    this.container = container;
+    this.legend = options.legend || null;
+    this.hovered = null; // the bar under the crosshair, by its start (ms)
     this.mode = options.mode === "line" ? "line" : "candles";
     this.kind = options.kind || "stock";
+    this.onNeedOlder = options.onNeedOlder || null;
     this.interval = "1m";
     this.step = MINUTE;
     this.bars = [];
     this.history = 0; // how many of the bars came from the API
-    this.drawn = 0;
-    this.ticks = []; // {t, p}: every live price, for the line mode
+    this.older = 0; // of those, how many by scrolling back
+    this.ticks = 0;
     this.lastVolume = null;
-    this.hover = null;
-    this._frame = 0;
-    this._resize = new ResizeObserver(() => this.requestDraw());
-    this._resize.observe(canvas);
-    canvas.addEventListener("mousemove", (e) => {
-      const rect = canvas.getBoundingClientRect();
-      this.hover = { x: e.clientX - rect.left, y: e.clientY - rect.top };
-      this.requestDraw();
+    const theme = chartTheme(container);
+    this.theme = theme;
+    const look = baseOptions(container, () => this.step < DAY);
+    // Room above the highest bar for the legend.
+    look.rightPriceScale = { ...look.rightPriceScale, scaleMargins: { top: 0.14, bottom: 0.06 } };
+    this.chart = createChart(container, look);
+    this.candles = this.chart.addSeries(
+      CandlestickSeries,
+      {
+        upColor: theme.up,
+        downColor: theme.down,
+        wickUpColor: theme.up,
+        wickDownColor: theme.down,
+        borderVisible: false,
+        visible: this.mode === "candles",
+      },
+      PRICE_PANE,
+    );
+    this.line = this.chart.addSeries(
+      LineSeries,
+      { color: theme.line, lineWidth: 2, visible: this.mode === "line" },
+      PRICE_PANE,
+    );
+    this.volume = this.chart.addSeries(
+      HistogramSeries,
+      { priceFormat: { type: "volume" }, priceLineVisible: false, lastValueVisible: false },
+      VOLUME_PANE,
+    );
+    const [pricePane, volumePane] = this.chart.panes();
+    pricePane.setStretchFactor(3);
+    volumePane.setStretchFactor(1);
+    this.chart.timeScale().subscribeVisibleLogicalRangeChange((range) => this._onRange(range));
+    this.chart.subscribeCrosshairMove((param) => {
+      this.hovered = param && param.time !== undefined ? param.time * 1000 : null;
+      this._showLegend();
     });
-    canvas.addEventListener("mouseleave", () => {
-      this.hover = null;
-      this.requestDraw();
-    });
+    this._publish();
   }
 
   /**
-   * Replace the history (bars sorted by start; invalid ones dropped) and clear the ticks.
+   * Replace the history (bars sorted by start; invalid ones dropped) and reset the ticks.
+   * @param {Array<object|null>} bars  parsed bars ({t, o, h, l, c, v}; see parseBar)
+   * @param {string} [kind]  the asset's kind, for the price scale's decimals
    * @param {string} [interval]  one of INTERVALS' keys; the bars' length
    */
   setSeries(bars, kind, interval) {
@@ -122,17 +215,45 @@ export class PriceChart {
       this.interval = interval;
       this.step = INTERVALS[interval].ms;
     }
-    this.bars = bars.filter(Boolean).sort((a, b) => a.t - b.t).slice(-MAX_BARS);
+    this.bars = clean(bars).slice(-MAX_BARS);
     this.history = this.bars.length;
-    this.ticks = [];
+    this.older = 0;
+    this.ticks = 0;
     this.lastVolume = null;
+    this._setPrecision();
+    this._setData();
+    this.chart.timeScale().resetTimeScale();
     this._publish();
-    this.requestDraw();
+  }
+
+  /**
+   * Put older bars (a page of history before the first bar) in front; bars not older than
+   * the first one are ignored. The view stays on the bars it showed.
+   * @returns {number} how many bars were added
+   */
+  prependBars(bars) {
+    const first = this.bars[0];
+    const older = clean(bars).filter((b) => !first || b.t < first.t);
+    const room = Math.max(0, MAX_BARS - this.bars.length);
+    const added = older.slice(Math.max(0, older.length - room));
+    if (!added.length) return 0;
+    this.bars = added.concat(this.bars);
+    this.history += added.length;
+    this.older += added.length;
+    this._setData();
+    this._publish();
+    return added.length;
+  }
+
+  /** Whether the chart has room for more bars from scrolling back. */
+  get full() {
+    return this.bars.length >= MAX_BARS;
   }
 
   setMode(mode) {
     this.mode = mode === "line" ? "line" : "candles";
-    this.requestDraw();
+    this.candles.applyOptions({ visible: this.mode === "candles" });
+    this.line.applyOptions({ visible: this.mode === "line" });
   }
 
   /**
@@ -154,268 +275,135 @@ export class PriceChart {
     }
     const start = Math.floor(t / this.step) * this.step;
     const last = this.bars[this.bars.length - 1];
+    let bar;
     if (last && start <= last.t) {
       // Same interval (or a late tick): update the newest bar.
-      last.h = Math.max(last.h, price);
-      last.l = Math.min(last.l, price);
-      last.c = price;
-      last.v += dv;
+      bar = last;
+      bar.h = Math.max(bar.h, price);
+      bar.l = Math.min(bar.l, price);
+      bar.c = price;
+      bar.v += dv;
     } else {
-      this.bars.push({ t: start, o: last ? last.c : price, h: price, l: price, c: price, v: dv });
-      if (last) {
-        // A gap in the feed: the new bar opens where the last one closed.
-        const bar = this.bars[this.bars.length - 1];
-        bar.h = Math.max(bar.h, bar.o);
-        bar.l = Math.min(bar.l, bar.o);
-      }
+      // A new interval; after a gap in the feed it opens where the last bar closed.
+      const open = last ? last.c : price;
+      bar = { t: start, o: open, h: Math.max(open, price), l: Math.min(open, price), c: price, v: dv };
+      this.bars.push(bar);
       if (this.bars.length > MAX_BARS) {
         this.bars.shift();
         this.history = Math.max(0, this.history - 1);
+        this._setData();
       }
+      if (!last) this._setPrecision();
     }
-    this.ticks.push({ t: Math.max(t, this.ticks.length ? this.ticks[this.ticks.length - 1].t : t), p: price });
-    if (this.ticks.length > MAX_TICKS) this.ticks.splice(0, this.ticks.length - MAX_TICKS);
+    this.ticks += 1;
+    this.candles.update(this._candle(bar));
+    this.line.update(this._point(bar));
+    this.volume.update(this._volume(bar));
     this._publish();
-    this.requestDraw();
   }
 
-  /** Bars and ticks as data attributes and an accessible label (the canvas is an image). */
-  _publish() {
+  /** What the library holds: its candle, line and volume series data (a test hook). */
+  seriesData() {
+    return {
+      candles: this.candles.data(),
+      line: this.line.data(),
+      volume: this.volume.data(),
+      panes: this.chart.panes().map((pane) => pane.getSeries().length),
+      visible: this.chart.timeScale().getVisibleLogicalRange(),
+      visibleTime: this.chart.timeScale().getVisibleRange(),
+    };
+  }
+
+  /** Show the oldest bars at the left edge, at the current zoom (as if the user scrolled
+   * all the way back). */
+  scrollToOldest() {
+    const scale = this.chart.timeScale();
+    const range = scale.getVisibleLogicalRange();
+    const width = range ? range.to - range.from : 100;
+    scale.setVisibleLogicalRange({ from: -2, to: width - 2 });
+  }
+
+  destroy() {
+    this.chart.remove();
+  }
+
+  _onRange(range) {
+    if (!range || !this.onNeedOlder || !this.bars.length) return;
+    if (range.from < OLDER_MARGIN) this.onNeedOlder();
+  }
+
+  _setPrecision() {
     const last = this.bars[this.bars.length - 1];
-    this.canvas.dataset.bars = String(this.bars.length);
-    this.canvas.dataset.history = String(this.history);
-    this.canvas.dataset.ticks = String(this.ticks.length);
-    this.canvas.dataset.interval = this.interval;
-    this.canvas.setAttribute(
+    const precision = priceDecimals(this.kind, last ? last.c : 0);
+    const priceFormat = { type: "price", precision, minMove: 10 ** -precision };
+    this.candles.applyOptions({ priceFormat });
+    this.line.applyOptions({ priceFormat });
+  }
+
+  _setData() {
+    this.candles.setData(this.bars.map((b) => this._candle(b)));
+    this.line.setData(this.bars.map((b) => this._point(b)));
+    this.volume.setData(this.bars.map((b) => this._volume(b)));
+  }
+
+  _candle(b) {
+    return { time: b.t / 1000, open: b.o, high: b.h, low: b.l, close: b.c };
+  }
+
+  _point(b) {
+    return { time: b.t / 1000, value: b.c };
+  }
+
+  _volume(b) {
+    const color = alpha(b.c >= b.o ? this.theme.up : this.theme.down, 0.45);
+    return { time: b.t / 1000, value: b.v, color };
+  }
+
+  /** The hovered bar's (else the last bar's) time and prices above the chart. */
+  _showLegend() {
+    if (!this.legend) return;
+    let bar = this.bars[this.bars.length - 1];
+    if (this.hovered !== null) {
+      // Bars are sorted by start: a binary search, since the crosshair moves often.
+      let lo = 0;
+      let hi = this.bars.length - 1;
+      while (lo <= hi) {
+        const mid = (lo + hi) >> 1;
+        const t = this.bars[mid].t;
+        if (t === this.hovered) {
+          bar = this.bars[mid];
+          break;
+        }
+        if (t < this.hovered) lo = mid + 1;
+        else hi = mid - 1;
+      }
+    }
+    if (!bar) {
+      this.legend.textContent = "";
+      return;
+    }
+    const decimals = priceDecimals(this.kind, bar.c);
+    const f = (v) => fixed(v, decimals);
+    const when = crosshairLabel(bar.t / 1000, this.step < DAY);
+    this.legend.textContent = `${when}  O ${f(bar.o)}  H ${f(bar.h)}  L ${f(bar.l)}  C ${f(bar.c)}`;
+    this.legend.dataset.time = String(bar.t / 1000);
+  }
+
+  /** Bars and ticks as data attributes and an accessible label (the chart is an image). */
+  _publish() {
+    this._showLegend();
+    const last = this.bars[this.bars.length - 1];
+    const d = this.container.dataset;
+    d.bars = String(this.bars.length);
+    d.history = String(this.history);
+    d.older = String(this.older);
+    d.ticks = String(this.ticks);
+    d.interval = this.interval;
+    this.container.setAttribute(
       "aria-label",
       last
         ? `Price chart, ${this.bars.length} ${INTERVALS[this.interval].label} bars, last ${last.c}`
         : "Price chart, no data yet",
     );
-  }
-
-  _setDrawn(count) {
-    this.drawn = count;
-    this.canvas.dataset.drawn = String(count);
-  }
-
-  requestDraw() {
-    if (this._frame) return;
-    this._frame = requestAnimationFrame(() => {
-      this._frame = 0;
-      this.draw();
-    });
-  }
-
-  destroy() {
-    this._resize.disconnect();
-    if (this._frame) cancelAnimationFrame(this._frame);
-  }
-
-  /** The drawing: grid and axes, volume, candles or line, last-price marker, crosshair. */
-  draw() {
-    const canvas = this.canvas;
-    const ratio = window.devicePixelRatio || 1;
-    const width = canvas.clientWidth;
-    const height = canvas.clientHeight;
-    if (!width || !height) return;
-    if (canvas.width !== Math.round(width * ratio) || canvas.height !== Math.round(height * ratio)) {
-      canvas.width = Math.round(width * ratio);
-      canvas.height = Math.round(height * ratio);
-    }
-    const ctx = this.ctx;
-    ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
-    ctx.clearRect(0, 0, width, height);
-
-    const colors = {
-      grid: css(canvas, "--border", "#243041"),
-      text: css(canvas, "--muted", "#7d8a9c"),
-      up: css(canvas, "--up", "#2ecc71"),
-      down: css(canvas, "--down", "#ff5c5c"),
-      line: css(canvas, "--accent", "#4aa3ff"),
-      label: css(canvas, "--text", "#d7dee8"),
-    };
-    ctx.font = "11px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace";
-    ctx.textBaseline = "middle";
-
-    const plot = { x: 0, y: PAD_TOP, w: width - AXIS_RIGHT, h: height - PAD_TOP - AXIS_BOTTOM };
-    if (!this.bars.length || plot.w < 50 || plot.h < 40) {
-      this._setDrawn(0);
-      ctx.fillStyle = colors.text;
-      ctx.textAlign = "center";
-      ctx.fillText("Waiting for ticks\u2026", width / 2, height / 2);
-      return;
-    }
-
-    // Time window: candles show a fixed number of intervals; the line shows what it has.
-    const STEP = this.step;
-    const lastBar = this.bars[this.bars.length - 1];
-    const slots = Math.max(20, Math.floor(plot.w / 9));
-    let t1 = lastBar.t + STEP;
-    let t0 = t1 - slots * STEP;
-    const lineMode = this.mode === "line";
-    let points = [];
-    if (lineMode) {
-      const history = this.bars.map((b) => ({ t: b.t + STEP, p: b.c }));
-      const firstTick = this.ticks.length ? this.ticks[0].t : Infinity;
-      points = history.filter((p) => p.t < firstTick).concat(this.ticks);
-      t1 = points[points.length - 1].t;
-      t0 = Math.max(points[0].t, t1 - slots * STEP);
-      if (t1 - t0 < STEP) t0 = t1 - STEP; // a short history fills in from the right
-      points = points.filter((p) => p.t >= t0);
-    }
-    const visible = this.bars.filter((b) => b.t + STEP > t0);
-    this._setDrawn(lineMode ? 0 : visible.length);
-    const xOf = (t) => plot.x + ((t - t0) / (t1 - t0)) * plot.w;
-
-    let lo = Infinity;
-    let hi = -Infinity;
-    if (lineMode) {
-      for (const p of points) {
-        lo = Math.min(lo, p.p);
-        hi = Math.max(hi, p.p);
-      }
-    } else {
-      for (const b of visible) {
-        lo = Math.min(lo, b.l);
-        hi = Math.max(hi, b.h);
-      }
-    }
-    if (!(hi > lo)) {
-      const pad = Math.abs(hi) * 0.001 || 1;
-      lo -= pad;
-      hi += pad;
-    }
-    const span = hi - lo;
-    lo -= span * 0.08;
-    hi += span * 0.08;
-    const yOf = (p) => plot.y + (1 - (p - lo) / (hi - lo)) * plot.h;
-    const decimals = priceDecimals(this.kind, lastBar.c);
-
-    const lastPrice = lineMode ? points[points.length - 1].p : lastBar.c;
-    const yLast = Math.round(yOf(lastPrice)) + 0.5;
-
-    // Horizontal grid and price axis (no label where the last-price marker goes).
-    ctx.strokeStyle = colors.grid;
-    ctx.lineWidth = 1;
-    ctx.fillStyle = colors.text;
-    ctx.textAlign = "left";
-    const step = niceStep(hi - lo, Math.max(2, Math.floor(plot.h / 50)));
-    for (let v = Math.ceil(lo / step) * step; v <= hi; v += step) {
-      const y = Math.round(yOf(v)) + 0.5;
-      ctx.beginPath();
-      ctx.moveTo(plot.x, y);
-      ctx.lineTo(plot.x + plot.w, y);
-      ctx.stroke();
-      if (Math.abs(y - yLast) > 12) ctx.fillText(fixed(v, decimals), plot.x + plot.w + 6, y);
-    }
-    // Vertical grid and time axis, at round times (UTC days for daily spacing).
-    const labelStep = LABEL_STEPS.find((s) => (plot.w / (t1 - t0)) * s >= 70) || 730 * DAY;
-    const timeLabel = labelStep >= DAY ? dayLabel : hhmm;
-    ctx.textAlign = "center";
-    for (let t = Math.ceil(t0 / labelStep) * labelStep; t <= t1; t += labelStep) {
-      const x = Math.round(xOf(t)) + 0.5;
-      ctx.beginPath();
-      ctx.moveTo(x, plot.y);
-      ctx.lineTo(x, plot.y + plot.h);
-      ctx.stroke();
-      ctx.fillText(timeLabel(t), x, plot.y + plot.h + AXIS_BOTTOM / 2 + 1);
-    }
-
-    // Volume along the bottom fifth.
-    const maxVolume = Math.max(0, ...visible.map((b) => b.v));
-    const slotWidth = (plot.w / (t1 - t0)) * STEP;
-    const bodyWidth = Math.max(1, Math.min(14, slotWidth * 0.7));
-    if (maxVolume > 0 && !lineMode) {
-      ctx.globalAlpha = 0.28;
-      for (const b of visible) {
-        const hV = (b.v / maxVolume) * plot.h * 0.2;
-        ctx.fillStyle = b.c >= b.o ? colors.up : colors.down;
-        ctx.fillRect(xOf(b.t + STEP / 2) - bodyWidth / 2, plot.y + plot.h - hV, bodyWidth, hV);
-      }
-      ctx.globalAlpha = 1;
-    }
-
-    ctx.save();
-    ctx.beginPath();
-    ctx.rect(plot.x, plot.y, plot.w, plot.h);
-    ctx.clip();
-    if (lineMode) {
-      ctx.beginPath();
-      points.forEach((p, i) => (i ? ctx.lineTo(xOf(p.t), yOf(p.p)) : ctx.moveTo(xOf(p.t), yOf(p.p))));
-      ctx.strokeStyle = colors.line;
-      ctx.lineWidth = 1.6;
-      ctx.stroke();
-      const last = points[points.length - 1];
-      ctx.lineTo(xOf(last.t), plot.y + plot.h);
-      ctx.lineTo(xOf(points[0].t), plot.y + plot.h);
-      ctx.closePath();
-      const fill = ctx.createLinearGradient(0, plot.y, 0, plot.y + plot.h);
-      fill.addColorStop(0, "rgba(74, 163, 255, 0.25)");
-      fill.addColorStop(1, "rgba(74, 163, 255, 0)");
-      ctx.fillStyle = fill;
-      ctx.fill();
-    } else {
-      for (const b of visible) {
-        const x = xOf(b.t + STEP / 2);
-        const color = b.c >= b.o ? colors.up : colors.down;
-        ctx.strokeStyle = color;
-        ctx.fillStyle = color;
-        ctx.lineWidth = 1;
-        ctx.beginPath();
-        ctx.moveTo(Math.round(x) + 0.5, yOf(b.h));
-        ctx.lineTo(Math.round(x) + 0.5, yOf(b.l));
-        ctx.stroke();
-        const top = yOf(Math.max(b.o, b.c));
-        const bodyHeight = Math.max(1, yOf(Math.min(b.o, b.c)) - top);
-        ctx.fillRect(x - bodyWidth / 2, top, bodyWidth, bodyHeight);
-      }
-    }
-    ctx.restore();
-
-    // Last price: dashed line and a label on the axis.
-    const lastUp = lineMode
-      ? points.length < 2 || lastPrice >= points[points.length - 2].p
-      : lastBar.c >= lastBar.o;
-    ctx.strokeStyle = lastUp ? colors.up : colors.down;
-    ctx.setLineDash([4, 3]);
-    ctx.beginPath();
-    ctx.moveTo(plot.x, yLast);
-    ctx.lineTo(plot.x + plot.w, yLast);
-    ctx.stroke();
-    ctx.setLineDash([]);
-    ctx.fillStyle = lastUp ? colors.up : colors.down;
-    ctx.fillRect(plot.x + plot.w + 1, yLast - 9, AXIS_RIGHT - 2, 18);
-    ctx.fillStyle = "#0b0f14";
-    ctx.textAlign = "left";
-    ctx.fillText(fixed(lastPrice, decimals), plot.x + plot.w + 6, yLast);
-
-    this._drawHover(ctx, plot, visible, xOf, yOf, t0, t1, decimals, colors);
-  }
-
-  _drawHover(ctx, plot, visible, xOf, yOf, t0, t1, decimals, colors) {
-    const h = this.hover;
-    let bar = visible[visible.length - 1];
-    if (h && h.x >= plot.x && h.x <= plot.x + plot.w && h.y >= plot.y && h.y <= plot.y + plot.h) {
-      const t = t0 + ((h.x - plot.x) / plot.w) * (t1 - t0);
-      const start = Math.floor(t / this.step) * this.step;
-      bar = visible.find((b) => b.t === start) || null;
-      ctx.strokeStyle = colors.text;
-      ctx.setLineDash([2, 3]);
-      ctx.beginPath();
-      ctx.moveTo(Math.round(h.x) + 0.5, plot.y);
-      ctx.lineTo(Math.round(h.x) + 0.5, plot.y + plot.h);
-      ctx.moveTo(plot.x, Math.round(h.y) + 0.5);
-      ctx.lineTo(plot.x + plot.w, Math.round(h.y) + 0.5);
-      ctx.stroke();
-      ctx.setLineDash([]);
-    }
-    if (!bar) return;
-    const f = (v) => fixed(v, decimals);
-    const when = this.step >= DAY ? dayLabel(bar.t) : hhmm(bar.t);
-    const text = `${when}  O ${f(bar.o)}  H ${f(bar.h)}  L ${f(bar.l)}  C ${f(bar.c)}`;
-    ctx.fillStyle = colors.label;
-    ctx.textAlign = "left";
-    ctx.fillText(text, plot.x + 8, PAD_TOP / 2);
   }
 }

@@ -4,9 +4,12 @@
  * Everything live comes through one TickwireClient (tickwire-client.js), which reconnects,
  * resumes and keeps the heartbeat. The page draws at once from the JSON the view embeds
  * (last persisted quotes and portfolio values), then applies updates as they arrive.
- * The chart loads the selected symbol's bars at the chosen interval (1m 5m 15m 1h 1d) from
- * /api/assets/<symbol>/bars/ (the API's default range for that interval) and extends the
- * last bar with every asset_update; its caption says how many bars it holds.
+ * The chart (chart.js, on TradingView Lightweight Charts) loads the selected symbol's bars
+ * at the chosen interval (1m 5m 15m 1h 1d) from /api/assets/<symbol>/bars/ (the API's
+ * default range for that interval), loads the page before it each time the user scrolls
+ * back to the oldest bar, and extends the last bar with every asset_update; its caption
+ * says how many bars it holds. Each portfolio card has a value chart (portfolio-chart.js):
+ * /api/portfolios/<id>/history/, then every portfolio_update.
  * The watchlist, the selected symbol, the interval and the chart type are kept in
  * localStorage. A logged-in user also gets alerts (alerts.js): a bell on each watchlist row
  * and portfolio card opens the new-alert form, the Alerts panel lists the user's rules, and
@@ -290,13 +293,21 @@ new SymbolSearch({
 // The chart type the user picked; without one, candles when there is bar history to draw
 // and a line (which shows every tick) when the chart starts from live ticks only.
 const chosenMode = () => store.get(STORE.mode, null);
-const chart = new PriceChart($("chart"), { mode: chosenMode() || "candles" });
+const chart = new PriceChart($("chart"), {
+  mode: chosenMode() || "candles",
+  onNeedOlder: () => loadOlder(),
+  legend: $("chart-legend"),
+});
 let selected = null;
 let interval = store.get(STORE.interval, "1m");
 if (!INTERVALS[interval]) interval = "1m";
 let barsLoading = null; // ticks that arrive while history loads: applied after it
 let loadGeneration = 0; // a newer load (symbol or interval) makes an older response stale
 let chartSource = null; // what the caption says about where the bars came from
+// Scrolling back: the page being loaded, and whether the stored history has no more.
+let olderLoading = null;
+let olderDone = false;
+let olderRetryAt = 0; // after a failed page, scrolling asks again only from then on
 const modeButtons = document.querySelectorAll(".seg [data-mode]");
 const intervalButtons = document.querySelectorAll(".seg [data-interval]");
 
@@ -335,7 +346,14 @@ function renderChartNote() {
   const live = chart.bars.length - chart.history;
   const liveText = live > 0 ? ` + ${live} live` : "";
   if (chartSource === "history") {
-    setText($("chart-note"), `${count(chart.history, label)} of history${liveText}, extended live with every tick`);
+    let older = "scroll left for older bars";
+    if (olderLoading) older = "loading older bars\u2026";
+    else if (chart.full) older = "as many bars as the chart keeps";
+    else if (olderDone) older = "the start of the stored history";
+    setText(
+      $("chart-note"),
+      `${count(chart.history, label)} of history${liveText}, extended live with every tick; ${older}`,
+    );
   } else {
     setText($("chart-note"), `${chartSource}; ${count(chart.bars.length, label)} from live ticks`);
   }
@@ -369,6 +387,7 @@ async function select(symbol) {
   if (!symbol) {
     loadGeneration += 1;
     barsLoading = null;
+    olderLoading = null;
     chartSource = null;
     chart.setSeries([], undefined, interval);
     setText($("chart-note"), "Select a symbol in the watchlist.");
@@ -383,27 +402,14 @@ async function loadBars(symbol) {
   const generation = ++loadGeneration;
   const wanted = interval;
   const kind = rows.get(symbol)?.quote.kind;
-  chart.setSeries([], kind, wanted);
+  olderLoading = null;
+  olderDone = false;
   chartSource = null;
+  chart.setSeries([], kind, wanted);
   const pending = [];
   barsLoading = pending;
   setText($("chart-note"), `Loading ${INTERVALS[wanted].label} bars\u2026`);
-  let bars = [];
-  let source = "history";
-  try {
-    const url = `${config.assetsApi}${encodeURIComponent(symbol)}/bars/?interval=${wanted}`;
-    const response = await fetch(url, { headers: { Accept: "application/json" } });
-    if (response.ok) {
-      const body = await response.json();
-      bars = (Array.isArray(body.bars) ? body.bars : []).map(parseBar).filter(Boolean);
-    } else {
-      source = response.status === 404
-        ? "No bar history for this symbol"
-        : `Bar history unavailable (HTTP ${response.status})`;
-    }
-  } catch (err) {
-    source = "Bar history unavailable";
-  }
+  const { bars, source } = await fetchBars(symbol, wanted);
   if (generation !== loadGeneration) return; // another symbol or interval was picked meanwhile
   barsLoading = null;
   chart.setSeries(bars, kind, wanted);
@@ -416,6 +422,53 @@ async function loadBars(symbol) {
   renderChartNote();
 }
 
+/**
+ * `symbol`'s bars at `wanted` from the bars API: its default range, or the one ending just
+ * before `before` (ms; the API's `end` is the last bar start it returns, inclusive).
+ * `source` is "history", or what the caption says instead when there is none.
+ */
+async function fetchBars(symbol, wanted, before = null) {
+  let url = `${config.assetsApi}${encodeURIComponent(symbol)}/bars/?interval=${wanted}`;
+  if (before !== null) url += `&end=${before / 1000 - 1}`;
+  try {
+    const response = await fetch(url, { headers: { Accept: "application/json" } });
+    if (!response.ok) {
+      const source = response.status === 404
+        ? "No bar history for this symbol"
+        : `Bar history unavailable (HTTP ${response.status})`;
+      return { bars: [], source, ok: false };
+    }
+    const body = await response.json();
+    const bars = (Array.isArray(body.bars) ? body.bars : []).map(parseBar).filter(Boolean);
+    return { bars, source: "history", ok: true };
+  } catch (err) {
+    return { bars: [], source: "Bar history unavailable", ok: false };
+  }
+}
+
+/** The page of bars before the chart's oldest one, when the user has scrolled back to it.
+ * An empty page means the stored history starts there; a failed one may be retried by
+ * scrolling again. */
+async function loadOlder() {
+  if (olderLoading || olderDone || chartSource !== "history" || chart.full || !chart.bars.length) return;
+  if (Date.now() < olderRetryAt) return;
+  const generation = loadGeneration;
+  const symbol = selected;
+  const wanted = chart.interval;
+  const task = fetchBars(symbol, wanted, chart.bars[0].t);
+  olderLoading = task;
+  renderChartNote();
+  const { bars, ok } = await task;
+  if (generation !== loadGeneration || olderLoading !== task) return;
+  olderLoading = null;
+  if (ok && chart.prependBars(bars) === 0) olderDone = true;
+  if (!ok) {
+    olderRetryAt = Date.now() + 5000;
+    toast(`Could not load older ${INTERVALS[wanted].label} bars of ${symbol}`, "error");
+  }
+  renderChartNote();
+}
+
 // ---- portfolios -----------------------------------------------------------------------
 
 const portfolios = new PortfolioPanel(
@@ -423,6 +476,22 @@ const portfolios = new PortfolioPanel(
   (symbol) => meta.get(symbol)?.kind,
   alertForm ? (data) => openPortfolioAlert(data) : null,
 );
+
+/** A card's value chart history: today's holdings valued over the stored bars. */
+async function loadPortfolioHistory(id) {
+  try {
+    const response = await fetch(`${config.portfoliosApi}${id}/history/?interval=5m`, {
+      headers: { Accept: "application/json" },
+    });
+    if (!response.ok) {
+      portfolios.setHistory(id, null, `HTTP ${response.status}`);
+      return;
+    }
+    portfolios.setHistory(id, await response.json());
+  } catch (err) {
+    portfolios.setHistory(id, null, err.message);
+  }
+}
 
 // ---- connection -----------------------------------------------------------------------
 
@@ -552,7 +621,10 @@ client.on("asset_update", (data, message) => {
   setText($("last-tick"), `last tick ${fmt.clock(Number.isFinite(time) ? time : Date.now())}`);
 });
 
-client.on("portfolio_update", (data) => portfolios.update(data));
+client.on("portfolio_update", (data, message) => {
+  const time = Date.parse(message.timestamp);
+  portfolios.update(data, Number.isFinite(time) ? time : Date.now());
+});
 
 // A fired alert comes to every open connection of its owner, with no subscription.
 client.on("alert", (data) => {
@@ -578,6 +650,7 @@ client.on("error", (data, message) => {
 for (const summary of config.portfolios) {
   portfolios.add(summary);
   client.subscribePortfolio(summary.portfolio_id);
+  loadPortfolioHistory(summary.portfolio_id);
 }
 for (const symbol of watchlist) {
   const quote = meta.get(symbol);

@@ -1,9 +1,11 @@
 /**
- * The dashboard's portfolio cards: total value, daily change and positions, first from
- * the values the view computed at the last persisted prices, then from `portfolio_update`.
+ * The dashboard's portfolio cards: total value, daily change, a value chart and positions,
+ * first from the values the view computed at the last persisted prices (and the chart from
+ * /api/portfolios/<id>/history/), then from `portfolio_update`.
  */
 
 import { el, flash, setDirection, setText } from "./dom.js";
+import { PortfolioValueChart } from "./portfolio-chart.js";
 import * as fmt from "./format.js";
 import { bellIcon } from "./alerts.js";
 
@@ -43,6 +45,12 @@ export class PortfolioPanel {
       change: el("span", { class: "pf-change", dataset: { field: "daily_change" } }),
       live: el("span", { class: "pf-live muted" }),
     };
+    const plot = el("div", {
+      class: "pf-chart",
+      role: "img",
+      dataset: { portfolioId: String(summary.portfolio_id) },
+    });
+    const note = el("p", { class: "pf-chart-note muted" }, "Loading value history\u2026");
     const body = el("tbody");
     const empty = el("p", { class: "muted pf-empty" }, "No positions yet.");
     const head = el(
@@ -59,12 +67,16 @@ export class PortfolioPanel {
       { class: "pf-card", dataset: { portfolioId: String(summary.portfolio_id), live: "waiting" } },
       el("header", { class: "pf-head" }, fields.name, fields.live, this._alertButton(summary)),
       el("div", { class: "pf-values" }, fields.total, fields.change),
+      plot,
+      note,
       el("table", { class: "quotes compact" }, el("thead", {}, head), body),
       empty,
     );
-    const entry = { card, fields, body, empty, data: { ...summary } };
+    const entry = { card, fields, body, empty, note, chart: null, data: { ...summary } };
     this.cards.set(Number(summary.portfolio_id), entry);
     this.container.append(card);
+    // The chart sizes itself to its container, so it is made once the card is in the page.
+    entry.chart = new PortfolioValueChart(plot, summary.currency || "USD");
     this._render(entry, {}, false);
     this.setLive(summary.portfolio_id, "waiting", "last saved values");
   }
@@ -90,11 +102,44 @@ export class PortfolioPanel {
     return this.cards.get(Number(id))?.data.name;
   }
 
-  /** Apply a `portfolio_update`; returns false for a portfolio without a card. */
-  update(data) {
+  /** The portfolio's value chart, if it has a card. */
+  chart(id) {
+    return this.cards.get(Number(id))?.chart ?? null;
+  }
+
+  /**
+   * Draw a history answer of /api/portfolios/<id>/history/ on the card's chart, or say
+   * why there is none (`error`: a message).
+   */
+  setHistory(id, body, error = null) {
+    const entry = this.cards.get(Number(id));
+    if (!entry) return;
+    if (error) {
+      setText(entry.note, `Value history unavailable: ${error}`);
+      return;
+    }
+    entry.chart.setHistory(body);
+    const points = entry.chart.history;
+    const missing = Array.isArray(body.missing) && body.missing.length
+      ? `; no bars for ${body.missing.join(", ")}`
+      : "";
+    setText(
+      entry.note,
+      points
+        ? `Today's holdings valued at ${points.toLocaleString("en-US")} past ${body.interval} closes, then live${missing}`
+        : `No value history yet${missing}; live values are drawn as they arrive`,
+    );
+  }
+
+  /**
+   * Apply a `portfolio_update`; returns false for a portfolio without a card.
+   * @param {number} [time]  the update's time (ms since the epoch), for the chart
+   */
+  update(data, time = Date.now()) {
     const entry = this.cards.get(Number(data.portfolio_id));
     if (!entry) return false;
     this._render(entry, data, true);
+    if ("total_value" in data) entry.chart.addValue(data.total_value, time);
     this.setLive(data.portfolio_id, "live", `live \u00b7 ${fmt.clock(new Date())}`);
     return true;
   }

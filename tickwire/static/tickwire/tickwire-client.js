@@ -48,6 +48,401 @@
  *               callback({symbols} | {portfolioId}, {code, message})
  *   "rtt"       callback({rtt, average}) after each pong, in milliseconds
  *   "warning"   a frame the client could not parse: callback({text, reason})
+ *
+ * The types below are JSDoc: the npm package (clients/js/) generates its TypeScript
+ * declarations from them, and its tests compile a typed example against those.
+ */
+
+// -- types: server messages (docs/protocol.md) -------------------------------------------
+
+/**
+ * A server message: `{type, data, timestamp}`, with the request's `id` on replies and the
+ * channel's `seq` on channel updates.
+ * @template {string} T
+ * @template D
+ * @typedef {object} Envelope
+ * @property {T} type
+ * @property {D} data
+ * @property {string} [timestamp]  ISO-8601 UTC; for updates, the time of the tick
+ * @property {string | number} [id]  the id of the request this message answers
+ * @property {number} [seq]  the channel's sequence number (asset and portfolio updates)
+ */
+
+/**
+ * `connection`: sent once, when the socket opens.
+ * @typedef {object} ConnectionData
+ * @property {"connected"} status
+ * @property {string} connection_id
+ * @property {boolean} authenticated
+ * @property {number | null} user_id
+ * @property {number} protocol_version
+ */
+
+/**
+ * `pong`: the answer to `ping` (no fields).
+ * @typedef {Record<string, never>} PongData
+ */
+
+/**
+ * Where a subscribed channel stands: its top `seq` in `epoch`.
+ * @typedef {object} StreamPosition
+ * @property {number} seq
+ * @property {string} epoch
+ * @property {boolean} [recovered]  only on a resume: whether every missed update follows
+ */
+
+/**
+ * `subscribed` for symbols.
+ * @typedef {object} SubscribedAssetsData
+ * @property {string[]} symbols  the symbols now subscribed (upper-case)
+ * @property {Record<string, StreamPosition>} streams  per symbol
+ * @property {number} subscription_count
+ */
+
+/**
+ * `subscribed` for a portfolio: its stream's `seq` and `epoch` beside `portfolio_id`.
+ * @typedef {object} SubscribedPortfolioData
+ * @property {number} portfolio_id
+ * @property {number} seq
+ * @property {string} epoch
+ * @property {boolean} [recovered]
+ * @property {number} subscription_count
+ */
+
+/** @typedef {SubscribedAssetsData | SubscribedPortfolioData} SubscribedData */
+
+/**
+ * `unsubscribed`: `{symbols, subscription_count}` or `{portfolio_id, subscription_count}`.
+ * @typedef {{symbols: string[], subscription_count: number}
+ *   | {portfolio_id: number, subscription_count: number}} UnsubscribedData
+ */
+
+/**
+ * `asset_update`: the latest state of one symbol. `change = price - previous_close`,
+ * `change_percent` is relative to `previous_close` (4 decimals); `high`, `low` and `volume`
+ * are the day's (volume cumulative).
+ * @typedef {object} AssetUpdateData
+ * @property {string} symbol
+ * @property {number} price
+ * @property {number} change
+ * @property {number} change_percent
+ * @property {number} volume
+ * @property {number} high
+ * @property {number} low
+ * @property {number} previous_close
+ * @property {string} currency  the asset's quote currency, e.g. "USD"
+ */
+
+/**
+ * One holding in a `portfolio_update`. `price` and `previous_close` are in the position's
+ * `currency`; `value` and `daily_change` in the portfolio's, converted at `fx_rate`. The
+ * valued fields are null when `error` says why the position could not be valued.
+ * @typedef {object} PositionValue
+ * @property {string} symbol
+ * @property {number} quantity
+ * @property {number} average_cost
+ * @property {string} currency
+ * @property {number | null} price
+ * @property {number | null} previous_close
+ * @property {number | null} fx_rate
+ * @property {number | null} value
+ * @property {number | null} daily_change
+ * @property {number | null} daily_change_percent
+ * @property {{code: string, message: string} | null} error
+ */
+
+/**
+ * `portfolio_update`: a portfolio's live value. Totals are null when `status` is
+ * `"error"` (a holding has no price or no exchange rate yet; `errors` names it).
+ * @typedef {object} PortfolioUpdateData
+ * @property {number} portfolio_id
+ * @property {string} name
+ * @property {string} currency
+ * @property {number | null} total_value
+ * @property {number | null} daily_change
+ * @property {number | null} daily_change_percent
+ * @property {"ok" | "error"} status
+ * @property {{symbol: string, code: string, message: string}[]} errors
+ * @property {PositionValue[]} positions
+ */
+
+/**
+ * `authenticated`: the reply to `authenticate`.
+ * @typedef {object} AuthenticatedData
+ * @property {true} authenticated
+ * @property {number} user_id
+ * @property {string} username
+ */
+
+/**
+ * `configured`: the connection's options after `configure`.
+ * @typedef {object} ConfiguredData
+ * @property {boolean} batch
+ */
+
+/**
+ * `resync`: a channel's history was lost; a snapshot follows and updates go on from `seq`
+ * in `epoch`. `symbol` names an asset channel, `portfolio_id` a portfolio channel.
+ * @typedef {object} ResyncData
+ * @property {string} channel
+ * @property {string} [symbol]
+ * @property {number} [portfolio_id]
+ * @property {number} seq
+ * @property {string} epoch
+ * @property {false} recovered
+ * @property {string} reason  e.g. "epoch_changed"
+ */
+
+/**
+ * `alert`: one of the logged-in user's alert rules fired. Numbers are decimal strings.
+ * @typedef {object} AlertData
+ * @property {string} event_id  the event's idempotency key
+ * @property {number | null} rule_id  null once the rule is deleted
+ * @property {string} name
+ * @property {{asset: string} | {portfolio: number}} target
+ * @property {string} condition  the rule's condition kind ("above", "cross", "move", ...)
+ * @property {string} kind  the line that fired ("above", "cross_up", "move_down", ...)
+ * @property {string} value
+ * @property {string} measure
+ * @property {string} level
+ * @property {string} message
+ * @property {string} fired_at  ISO-8601 UTC
+ */
+
+/**
+ * The server's stable error codes (docs/protocol.md); a newer server may add codes.
+ * @typedef {"invalid_json" | "invalid_message" | "unknown_type" | "missing_field"
+ *   | "invalid_field" | "unknown_symbol" | "subscription_limit" | "authentication_required"
+ *   | "authentication_failed" | "portfolio_not_found" | "rate_limited" | "internal_error"
+ *   | (string & {})} ServerErrorCode
+ */
+
+/**
+ * `error`: a request was refused (the connection stays open).
+ * @typedef {object} ErrorData
+ * @property {ServerErrorCode} code
+ * @property {string} message  for people
+ * @property {string} [request_type]  the request that failed, when it could be read
+ * @property {number} [portfolio_id]  on a portfolio that was deleted or given away
+ */
+
+/**
+ * The `data` of each server message type.
+ * @typedef {object} ServerMessageDataMap
+ * @property {ConnectionData} connection
+ * @property {PongData} pong
+ * @property {SubscribedData} subscribed
+ * @property {UnsubscribedData} unsubscribed
+ * @property {AssetUpdateData} asset_update
+ * @property {PortfolioUpdateData} portfolio_update
+ * @property {AuthenticatedData} authenticated
+ * @property {ConfiguredData} configured
+ * @property {ResyncData} resync
+ * @property {AlertData} alert
+ * @property {ErrorData} error
+ */
+
+/** @typedef {keyof ServerMessageDataMap} ServerMessageType */
+
+/**
+ * The server message of type `T`; a `pong` that answered a request carries `rtt` (ms).
+ * @template {ServerMessageType} T
+ * @typedef {Envelope<T, ServerMessageDataMap[T]> & (T extends "pong" ? {rtt?: number} : {})}
+ *   ServerMessage
+ */
+
+/**
+ * Any server message this client knows, told apart by `type`. (Types it does not know
+ * are emitted too, under their own name, as {@link UnknownServerMessage}.)
+ * @typedef {{[T in ServerMessageType]: ServerMessage<T>}[ServerMessageType]} AnyServerMessage
+ */
+
+/** @typedef {Envelope<string, Record<string, unknown>>} UnknownServerMessage */
+
+// -- types: options, events, sockets -----------------------------------------------------
+
+/**
+ * A connection state, one of the values of {@link State}.
+ * @typedef {typeof State[keyof typeof State]} ConnectionState
+ */
+
+/**
+ * A socket-handler slot, checked like a method (bivariantly), so the browser's WebSocket,
+ * Node's and the `ws` package's all fit though their event classes differ.
+ * @template E
+ * @typedef {{handle(event: E): void}["handle"]} SocketHandler
+ */
+
+/**
+ * What the client needs of a WebSocket: the browser's (or Node's from 22 on) by default.
+ * @typedef {object} WebSocketLike
+ * @property {number} readyState  1 while open
+ * @property {(data: string) => void} send
+ * @property {(code?: number, reason?: string) => void} close
+ * @property {SocketHandler<unknown> | null} onopen
+ * @property {SocketHandler<{data: unknown}> | null} onmessage
+ * @property {SocketHandler<{code: number, reason?: string}> | null} onclose
+ * @property {SocketHandler<unknown> | null} onerror
+ */
+
+/** @typedef {new (url: string) => WebSocketLike} WebSocketConstructor */
+
+/**
+ * Options of {@link TickwireClient}; every one has a default.
+ * @typedef {object} TickwireOptions
+ * @property {string} [url]  absolute ws(s):// URL or a path on this page's host
+ *   (default "/ws/realtime/")
+ * @property {boolean} [reconnect]  reconnect automatically after drops (default true)
+ * @property {number} [backoffInitial]  first reconnect delay, ms (default 500)
+ * @property {number} [backoffMax]  longest reconnect delay, ms (default 15000)
+ * @property {number} [backoffFactor]  growth of the delay per attempt (default 2)
+ * @property {number} [jitter]  random fraction of each delay, 0..1 (default 0.5)
+ * @property {number} [stableAfter]  ms a connection must last to reset the backoff (5000)
+ * @property {number} [heartbeatInterval]  ping period, ms; 0 disables (default 25000)
+ * @property {number} [heartbeatTimeout]  ms to wait for a pong before reconnecting (10000)
+ * @property {number} [requestTimeout]  default timeout of request(), ms (default 10000)
+ * @property {number} [maxRetries]  give up (state "closed") after this many failed
+ *   attempts (default Infinity)
+ * @property {WebSocketConstructor} [WebSocket]  WebSocket implementation (default: the
+ *   global one)
+ * @property {() => number} [random]  random source in [0, 1) for jitter (Math.random)
+ * @property {() => number} [now]  clock for round trips, ms (default performance.now)
+ */
+
+/**
+ * The backoff options {@link backoffDelay} reads.
+ * @typedef {Pick<TickwireOptions, "backoffInitial" | "backoffMax" | "backoffFactor"
+ *   | "jitter">} BackoffOptions
+ */
+
+/**
+ * The options in force: the defaults with the constructor's options over them.
+ * @typedef {Required<Omit<TickwireOptions, "WebSocket" | "random" | "now">>
+ *   & Pick<TickwireOptions, "WebSocket" | "random" | "now">} ResolvedOptions
+ */
+
+/**
+ * @typedef {object} RequestOptions
+ * @property {string | number} [id]  the request id (default: a fresh "c<n>")
+ * @property {number} [timeout]  ms to wait for the reply; 0 waits for ever
+ *   (default: the client's `requestTimeout`)
+ */
+
+/**
+ * @typedef {object} PingOptions
+ * @property {number} [timeout]  ms to wait for the pong (default: `heartbeatTimeout`)
+ */
+
+/**
+ * The reply a request of type `T` resolves with (an `error` reply rejects instead).
+ * @template {string} T
+ * @typedef {T extends "ping" ? ServerMessage<"pong"> & {rtt: number}
+ *   : T extends "subscribe_asset" | "subscribe" | "subscribe_portfolio"
+ *     ? ServerMessage<"subscribed">
+ *   : T extends "unsubscribe_asset" | "unsubscribe" | "unsubscribe_portfolio"
+ *     ? ServerMessage<"unsubscribed">
+ *   : T extends "authenticate" ? ServerMessage<"authenticated">
+ *   : T extends "configure" ? ServerMessage<"configured">
+ *   : AnyServerMessage | UnknownServerMessage} ReplyTo
+ */
+
+/**
+ * `frame`: one raw frame, either way.
+ * @typedef {object} FrameEvent
+ * @property {"in" | "out"} direction
+ * @property {string} text
+ * @property {Date} time
+ */
+
+/**
+ * `state`: the connection state changed. `delay` is the wait before the next attempt (when
+ * reconnecting); `code` and `reason` are the close's that caused it, when one did.
+ * @typedef {object} StateEvent
+ * @property {ConnectionState} state
+ * @property {ConnectionState} previous
+ * @property {number} attempt
+ * @property {number} [delay]
+ * @property {number} [code]
+ * @property {string} [reason]
+ */
+
+/**
+ * `close`: a socket closed; `willReconnect` says whether the client tries again, after
+ * `delay` ms.
+ * @typedef {object} CloseDetail
+ * @property {number} code
+ * @property {string} reason
+ * @property {boolean} willReconnect
+ * @property {number} [delay]
+ */
+
+/**
+ * `resume`: a reconnect's subscribe reply; `recovered[symbol]` is true when every missed
+ * update was replayed, false when a fresh snapshot follows instead.
+ * @typedef {object} ResumeEvent
+ * @property {string[]} symbols
+ * @property {Record<string, boolean>} recovered
+ */
+
+/**
+ * `gap`: updates of a subscribed symbol were lost; the stream goes on at `seq` in `epoch`.
+ * `reason` is "not_recovered" (a resume the server could not replay) or the `resync`'s.
+ * @typedef {object} GapEvent
+ * @property {string} symbol
+ * @property {number | null} lastSeq
+ * @property {string | null} lastEpoch
+ * @property {number} seq
+ * @property {string | null} epoch
+ * @property {string} reason
+ */
+
+/**
+ * `rejected`: what the server refused to subscribe (dropped from the kept set), and why.
+ * @typedef {{symbols: string[]} | {portfolioId: number}} RejectedTarget
+ */
+
+/**
+ * @typedef {object} RttEvent
+ * @property {number} rtt  this round trip, ms
+ * @property {number} average  over the last 20
+ */
+
+/**
+ * `warning`: a frame the client could not use.
+ * @typedef {object} WarningEvent
+ * @property {string} text
+ * @property {"frame is not JSON" | "message has no type"} reason
+ */
+
+/**
+ * The arguments each event's callbacks get: `(data, message)` for every server message
+ * type, and the client's own events.
+ * @typedef {{[T in ServerMessageType]: [data: ServerMessageDataMap[T], message: ServerMessage<T>]}
+ *   & {
+ *     message: [message: AnyServerMessage],
+ *     frame: [frame: FrameEvent],
+ *     state: [event: StateEvent],
+ *     close: [event: CloseDetail],
+ *     resume: [event: ResumeEvent],
+ *     gap: [event: GapEvent],
+ *     rejected: [target: RejectedTarget, error: Partial<ErrorData>],
+ *     rtt: [event: RttEvent],
+ *     warning: [event: WarningEvent],
+ *   }} TickwireEventMap
+ */
+
+/**
+ * The callback arguments of `event`; a message type this client does not know gets
+ * `(data, message)` untyped.
+ * @template {string} K
+ * @typedef {K extends keyof TickwireEventMap ? TickwireEventMap[K]
+ *   : [data: Record<string, unknown>, message: UnknownServerMessage]} EventArgs
+ */
+
+/**
+ * A callback for `event`.
+ * @template {string} K
+ * @typedef {(...args: EventArgs<K>) => void} Listener
  */
 
 /** Connection states, in the order a connection normally goes through them. */
@@ -78,6 +473,7 @@ export const CloseCode = Object.freeze({
 });
 
 const WS_OPEN = 1;
+/** @type {Readonly<Required<Omit<TickwireOptions, "WebSocket" | "random" | "now">>>} */
 const DEFAULTS = Object.freeze({
   url: "/ws/realtime/",
   reconnect: true,
@@ -99,14 +495,17 @@ const DEFAULTS = Object.freeze({
 /** Error raised for failed requests: a server `error` reply, a timeout or a closed socket. */
 export class TickwireError extends Error {
   /**
-   * @param {string} code  the server's error code, or "timeout" / "not_connected" / "closed"
+   * @param {ServerErrorCode | "timeout" | "not_connected" | "closed"} code  the server's
+   *   error code, or "timeout" / "not_connected" / "closed"
    * @param {string} message
-   * @param {object} [reply]  the server's error message, when there is one
+   * @param {ServerMessage<"error">} [reply]  the server's error message, when there is one
    */
   constructor(code, message, reply) {
     super(message);
     this.name = "TickwireError";
+    /** The server's error code, or "timeout" / "not_connected" / "closed". */
     this.code = code;
+    /** The server's `error` message, when the server refused the request. */
     this.reply = reply;
   }
 }
@@ -114,6 +513,10 @@ export class TickwireError extends Error {
 /**
  * The wait before reconnect attempt number `attempt` (0-based), in milliseconds:
  * `min(max, initial * factor^attempt)`, of which the `jitter` fraction is random.
+ * @param {number} attempt
+ * @param {BackoffOptions} [options]  the client's backoff options (defaults otherwise)
+ * @param {() => number} [random]  random source in [0, 1)
+ * @returns {number}
  */
 export function backoffDelay(attempt, options = {}, random = Math.random) {
   const o = { ...DEFAULTS, ...options };
@@ -122,7 +525,13 @@ export function backoffDelay(attempt, options = {}, random = Math.random) {
   return Math.round(base * (1 - jitter) + base * jitter * random());
 }
 
-/** A ws:// or wss:// URL for `path` on the page's own host (absolute URLs pass through). */
+/**
+ * A ws:// or wss:// URL for `path` on the page's own host (absolute URLs pass through).
+ * @param {string} [path]
+ * @param {{href: string}} [base]  the page's location
+ * @returns {string}
+ * @throws {TypeError} a relative path and no page location
+ */
 export function resolveUrl(path = DEFAULTS.url, base = globalThis.location) {
   if (/^wss?:\/\//i.test(path)) return path;
   if (!base) throw new TypeError("a relative WebSocket URL needs a page location");
@@ -131,12 +540,18 @@ export function resolveUrl(path = DEFAULTS.url, base = globalThis.location) {
   return url.href;
 }
 
+/** @returns {number} */
 function monotonicNow() {
   return typeof performance !== "undefined" && performance.now ? performance.now() : Date.now();
 }
 
+/**
+ * @param {unknown} symbols
+ * @returns {string[]}
+ */
 function normalizeSymbols(symbols) {
   const list = Array.isArray(symbols) ? symbols : [symbols];
+  /** @type {string[]} */
   const out = [];
   for (const s of list) {
     if (typeof s !== "string" || !s.trim()) {
@@ -149,6 +564,10 @@ function normalizeSymbols(symbols) {
   return out;
 }
 
+/**
+ * @param {any} id  anything: checked here
+ * @returns {number}
+ */
 function portfolioKey(id) {
   const n = typeof id === "string" && /^\d+$/.test(id) ? Number(id) : id;
   if (!Number.isSafeInteger(n) || n <= 0) {
@@ -157,61 +576,83 @@ function portfolioKey(id) {
   return n;
 }
 
+/**
+ * One resilient connection to /ws/realtime/ (see the module's description above).
+ */
 export class TickwireClient {
   /**
-   * @param {object} [options]
-   * @param {string} [options.url="/ws/realtime/"]  absolute ws(s):// URL or a path on this host
-   * @param {boolean} [options.reconnect=true]  reconnect automatically after drops
-   * @param {number} [options.backoffInitial=500]  first reconnect delay, ms
-   * @param {number} [options.backoffMax=15000]  longest reconnect delay, ms
-   * @param {number} [options.backoffFactor=2]
-   * @param {number} [options.jitter=0.5]  random fraction of each delay, 0..1
-   * @param {number} [options.stableAfter=5000]  ms a connection must last to reset the backoff
-   * @param {number} [options.heartbeatInterval=25000]  ping period, ms (0 disables)
-   * @param {number} [options.heartbeatTimeout=10000]  ms to wait for a pong before reconnecting
-   * @param {number} [options.requestTimeout=10000]  default timeout of request(), ms
-   * @param {number} [options.maxRetries=Infinity]  give up (state "closed") after this many
-   * @param {Function} [options.WebSocket]  WebSocket implementation (default: the global)
-   * @param {Function} [options.random]  random source for jitter (default Math.random)
-   * @param {Function} [options.now]  clock for round trips, ms (default performance.now)
+   * @param {TickwireOptions} [options]  every option has a default (docs/js-client.md)
    * @throws {TypeError} an option has the wrong type or range
    */
   constructor(options = {}) {
+    /** @type {ResolvedOptions} */
     const o = { ...DEFAULTS, ...options };
-    for (const name of ["backoffInitial", "backoffMax", "backoffFactor", "heartbeatInterval",
-      "heartbeatTimeout", "requestTimeout", "stableAfter"]) {
+    for (const name of /** @type {const} */ (["backoffInitial", "backoffMax", "backoffFactor",
+      "heartbeatInterval", "heartbeatTimeout", "requestTimeout", "stableAfter"])) {
       if (typeof o[name] !== "number" || !(o[name] >= 0)) {
         throw new TypeError(`option ${name} must be a non-negative number, got ${o[name]}`);
       }
     }
     if (!(o.maxRetries >= 0)) throw new TypeError("option maxRetries must be >= 0");
+    /** The options in force (`reconnect` may be changed on a live client). */
     this.options = o;
+    /** The absolute ws(s):// URL the client connects to. */
     this.url = resolveUrl(o.url);
+    /** @private @type {WebSocketConstructor} */
     this._WebSocket = o.WebSocket || globalThis.WebSocket;
     if (typeof this._WebSocket !== "function") {
       throw new TypeError("no WebSocket implementation: pass options.WebSocket");
     }
+    /** @private */
     this._random = o.random || Math.random;
+    /** @private */
     this._now = o.now || monotonicNow;
+    /** @private @type {Map<string, Set<(...args: any[]) => void>>} */
     this._listeners = new Map();
+    /** @private @type {ConnectionState} */
     this._state = State.IDLE;
+    /** @private @type {WebSocketLike | null} */
     this._socket = null;
+    /** @private */
     this._attempt = 0;
     // One immediate reconnect after a 1012 (server restarting) per stable connection.
+    /** @private */
     this._immediateLeft = true;
+    /**
+     * @private
+     * @type {Record<"reconnect" | "heartbeat" | "stable", ReturnType<typeof setTimeout> | null>}
+     */
     this._timers = { reconnect: null, heartbeat: null, stable: null };
+    /** @private */
     this._nextId = 1;
+    /**
+     * @private
+     * @type {Map<string | number | null, {type: string, resolve: (message: any) => void,
+     *   reject: (error: TickwireError) => void, sentAt: number, heartbeat: boolean,
+     *   symbols: string[] | null, timer: ReturnType<typeof setTimeout> | null}>}
+     */
     this._pending = new Map(); // request id -> {type, resolve, reject, timer, sentAt, ...}
+    /** @private @type {Set<string>} */
     this._symbols = new Set(); // what to keep subscribed, across reconnects
+    /** @private @type {Set<number>} */
     this._portfolios = new Set();
+    /** @private @type {Map<string, {seq: number, epoch: string | null}>} */
     this._positions = new Map(); // symbol -> {seq, epoch}: where to resume from
+    /** @private @type {Map<string | number | undefined, string[]>} */
     this._refusals = new Map(); // request id -> symbols refused in a partial success
+    /** @private @type {number[]} */
     this._rtts = [];
+    /** @type {number | null} the last heartbeat's or ping's round trip, ms */
     this.rtt = null;
+    /** @type {string | null} the server's id of this connection (from `connection`) */
     this.connectionId = null;
+    /** Whether the connection is authenticated (session cookie, token or authenticate()). */
     this.authenticated = false;
+    /** @type {number | null} the authenticated user's id */
     this.userId = null;
+    /** @type {{code: number, reason: string} | null} the last close the server sent */
     this.lastClose = null;
+    /** @private */
     this._onOnline = () => {
       if (this._state === State.RECONNECTING && this._timers.reconnect) this._retryNow();
     };
@@ -239,7 +680,11 @@ export class TickwireClient {
     return [...this._portfolios];
   }
 
-  /** The last `{seq, epoch}` seen for `symbol`, or null: where a resume starts from. */
+  /**
+   * The last `{seq, epoch}` seen for `symbol`, or null: where a resume starts from.
+   * @param {string} symbol
+   * @returns {{seq: number, epoch: string | null} | null}
+   */
   position(symbol) {
     const p = this._positions.get(String(symbol).toUpperCase());
     return p ? { ...p } : null;
@@ -252,21 +697,44 @@ export class TickwireClient {
 
   // -- events ----------------------------------------------------------------------------
 
-  /** Call `callback` on `event`; returns a function that removes it. */
+  /**
+   * Call `callback` on `event`; returns a function that removes it.
+   *
+   * `event` is a server message type (`"asset_update"`, `"portfolio_update"`, ...: the
+   * callback gets `(data, message)`) or one of the client's events (`"state"`, `"close"`,
+   * `"gap"`, ...: see {@link TickwireEventMap}). A type this client does not know is
+   * emitted the same way, untyped.
+   * @template {string} K
+   * @param {K} event
+   * @param {Listener<K>} callback
+   * @returns {() => void}
+   * @throws {TypeError} callback is not a function
+   */
   on(event, callback) {
     if (typeof callback !== "function") throw new TypeError("callback must be a function");
     if (!this._listeners.has(event)) this._listeners.set(event, new Set());
-    this._listeners.get(event).add(callback);
+    /** @type {Set<(...args: any[]) => void>} */ (this._listeners.get(event)).add(callback);
     return () => this.off(event, callback);
   }
 
-  /** Remove a callback added with on(). */
+  /**
+   * Remove a callback added with on().
+   * @template {string} K
+   * @param {K} event
+   * @param {Listener<K>} callback
+   */
   off(event, callback) {
     const set = this._listeners.get(event);
     if (set) set.delete(callback);
   }
 
-  /** Like on(), for the next event only. */
+  /**
+   * Like on(), for the next event only.
+   * @template {string} K
+   * @param {K} event
+   * @param {Listener<K>} callback
+   * @returns {() => void}
+   */
   once(event, callback) {
     const off = this.on(event, (...args) => {
       off();
@@ -275,6 +743,11 @@ export class TickwireClient {
     return off;
   }
 
+  /**
+   * @private
+   * @param {string} event
+   * @param {...unknown} args
+   */
   _emit(event, ...args) {
     const set = this._listeners.get(event);
     if (!set) return;
@@ -290,6 +763,11 @@ export class TickwireClient {
     }
   }
 
+  /**
+   * @private
+   * @param {ConnectionState} state
+   * @param {{code?: number, reason?: string, delay?: number}} [detail]
+   */
   _setState(state, detail = {}) {
     const previous = this._state;
     if (previous === state && !("delay" in detail)) return;
@@ -299,7 +777,10 @@ export class TickwireClient {
 
   // -- connection ------------------------------------------------------------------------
 
-  /** Open the connection (no-op while open or connecting). Returns the client. */
+  /**
+   * Open the connection (no-op while open or connecting).
+   * @returns {this}
+   */
   connect() {
     if (this._socket) return this;
     this._clearTimer("reconnect");
@@ -314,7 +795,7 @@ export class TickwireClient {
     let socket;
     try {
       socket = new this._WebSocket(this.url);
-    } catch (err) {
+    } catch (/** @type {any} */ err) {
       this._scheduleReconnect(CloseCode.ABNORMAL, String(err && err.message ? err.message : err));
       return this;
     }
@@ -371,6 +852,10 @@ export class TickwireClient {
     this.connect();
   }
 
+  /**
+   * @private
+   * @returns {WebSocketLike | null}
+   */
   _detach() {
     const socket = this._socket;
     this._socket = null;
@@ -382,6 +867,10 @@ export class TickwireClient {
     return socket;
   }
 
+  /**
+   * @private
+   * @param {WebSocketLike} socket
+   */
   _handleOpen(socket) {
     if (socket !== this._socket) return;
     const resumed = this._state === State.RECONNECTING;
@@ -395,6 +884,12 @@ export class TickwireClient {
     this._resubscribe(resumed);
   }
 
+  /**
+   * @private
+   * @param {WebSocketLike} socket
+   * @param {number} code
+   * @param {string} reason
+   */
   _handleClose(socket, code, reason) {
     if (socket !== this._socket) return;
     this._detach();
@@ -425,6 +920,11 @@ export class TickwireClient {
     this._scheduleReconnect(code, reason);
   }
 
+  /**
+   * @private
+   * @param {number} code
+   * @param {string} reason
+   */
   _scheduleReconnect(code, reason, immediate = false) {
     this._socket = null;
     if (!immediate && this._attempt >= this.options.maxRetries) {
@@ -443,11 +943,16 @@ export class TickwireClient {
     }, delay);
   }
 
+  /** @private */
   _retryNow() {
     this._clearTimer("reconnect");
     this.connect();
   }
 
+  /**
+   * @private
+   * @param {"reconnect" | "heartbeat" | "stable"} name
+   */
   _clearTimer(name) {
     const timer = this._timers[name];
     if (timer !== null) {
@@ -459,6 +964,7 @@ export class TickwireClient {
 
   // -- heartbeat -------------------------------------------------------------------------
 
+  /** @private */
   _startHeartbeat() {
     const { heartbeatInterval, heartbeatTimeout } = this.options;
     if (!heartbeatInterval) return;
@@ -471,12 +977,17 @@ export class TickwireClient {
         return;
       }
       if (![...this._pending.values()].some((p) => p.heartbeat)) {
-        this.ping({ heartbeat: true }).catch(() => {});
+        this.ping(/** @type {PingOptions} */ ({ heartbeat: true })).catch(() => {});
       }
     }, heartbeatInterval);
   }
 
-  /** Give up on a connection that stopped answering, without waiting for its close. */
+  /**
+   * Give up on a connection that stopped answering, without waiting for its close.
+   * @private
+   * @param {number} code
+   * @param {string} reason
+   */
   _abandon(code, reason) {
     const socket = this._detach();
     if (socket) {
@@ -492,19 +1003,24 @@ export class TickwireClient {
 
   /**
    * Send a ping and resolve with the round trip in milliseconds.
+   * @param {PingOptions} [options]
    * @returns {Promise<number>}
    * @throws {TickwireError} (rejection) not connected, closed, or no pong in time
    */
   ping(options = {}) {
     const timeout = options.timeout ?? this.options.heartbeatTimeout;
-    const heartbeat = Boolean(options.heartbeat);
+    const heartbeat = Boolean(/** @type {{heartbeat?: boolean}} */ (options).heartbeat);
     // Heartbeat ids start with "hb" so logs (like the test console's) can tell them apart.
     const id = heartbeat ? `hb${this._nextId++}` : undefined;
-    return this.request("ping", {}, { timeout, heartbeat, id }).then(
+    return this.request("ping", {}, /** @type {RequestOptions} */ ({ timeout, heartbeat, id })).then(
       (reply) => reply.rtt,
     );
   }
 
+  /**
+   * @private
+   * @param {number} rtt
+   */
   _recordRtt(rtt) {
     this.rtt = rtt;
     this._rtts.push(rtt);
@@ -517,7 +1033,12 @@ export class TickwireClient {
 
   /**
    * Send one message `{type, data, id, timestamp}`; returns its id.
+   * @param {string} type
+   * @param {object} [data]
+   * @param {{id?: string | number}} [options]
+   * @returns {string | number}
    * @throws {TickwireError} code "not_connected" while the socket is not open
+   * @throws {TypeError} type is not a non-empty string
    */
   send(type, data = {}, options = {}) {
     if (typeof type !== "string" || !type) throw new TypeError("type must be a non-empty string");
@@ -529,6 +1050,7 @@ export class TickwireClient {
 
   /**
    * Send text exactly as given (the test console uses it to send anything at all).
+   * @param {string} text
    * @throws {TickwireError} code "not_connected" while the socket is not open
    */
   sendRaw(text) {
@@ -543,14 +1065,26 @@ export class TickwireClient {
   /**
    * Send a request and resolve with the server's reply (the message carrying the same id).
    * An `error` reply rejects with a TickwireError carrying the server's code.
-   * @returns {Promise<object>} the reply message (for pongs, with `rtt` added)
+   * @template {string} T
+   * @param {T} type  a request type (docs/protocol.md): "ping", "subscribe_asset", ...
+   * @param {object} [data]
+   * @param {RequestOptions} [options]
+   * @returns {Promise<ReplyTo<T>>} the reply message (for pongs, with `rtt` added)
    */
   request(type, data = {}, options = {}) {
-    return this._request(type, data, options).promise;
+    return /** @type {Promise<ReplyTo<T>>} */ (this._request(type, data, options).promise);
   }
 
+  /**
+   * @private
+   * @param {string} type
+   * @param {object} data
+   * @param {RequestOptions & {heartbeat?: boolean, symbols?: string[]}} options
+   * @returns {{id: string | number | null, promise: Promise<any>}}
+   */
   _request(type, data, options) {
     const timeout = options.timeout ?? this.options.requestTimeout;
+    /** @type {string | number | null} */
     let id = null;
     const promise = new Promise((resolve, reject) => {
       try {
@@ -559,6 +1093,7 @@ export class TickwireClient {
         reject(err);
         return;
       }
+      /** @type {ReturnType<TickwireClient["_pending"]["get"]> & {}} */
       const entry = {
         type,
         resolve,
@@ -580,6 +1115,11 @@ export class TickwireClient {
     return { id, promise };
   }
 
+  /**
+   * @private
+   * @param {"closed"} code
+   * @param {string} message
+   */
   _failPending(code, message) {
     this._refusals.clear();
     const pending = [...this._pending.values()];
@@ -596,7 +1136,8 @@ export class TickwireClient {
    * Subscribe to asset updates; kept across reconnects. Returns the request's promise
    * (the `subscribed` reply) when connected, or null when it will be sent on connect.
    * Symbols the server refuses are dropped and reported with a "rejected" event.
-   * @param {string|string[]} symbols
+   * @param {string | string[]} symbols
+   * @returns {Promise<ServerMessage<"subscribed">> | null}
    * @throws {TypeError} a symbol is not a non-empty string
    */
   subscribe(symbols) {
@@ -609,7 +1150,13 @@ export class TickwireClient {
     return promise;
   }
 
-  /** Stop asset updates for `symbols` and forget their resume points. */
+  /**
+   * Stop asset updates for `symbols` and forget their resume points. Returns the request's
+   * promise (null on failure) when connected and subscribed, else null.
+   * @param {string | string[]} symbols
+   * @returns {Promise<ServerMessage<"unsubscribed"> | null> | null}
+   * @throws {TypeError} a symbol is not a non-empty string
+   */
   unsubscribe(symbols) {
     const list = normalizeSymbols(symbols).filter((s) => this._symbols.has(s));
     for (const s of list) {
@@ -620,7 +1167,14 @@ export class TickwireClient {
     return this.request("unsubscribe_asset", { symbols: list }).catch(() => null);
   }
 
-  /** Subscribe to a portfolio's live value (owner only, logged in); kept across reconnects. */
+  /**
+   * Subscribe to a portfolio's live value (owner only, logged in); kept across reconnects.
+   * Returns the request's promise when connected, or null when it will be sent on connect
+   * (or is already subscribed). A refusal is reported with a "rejected" event.
+   * @param {number | string} portfolioId  a positive integer (or its digits)
+   * @returns {Promise<ServerMessage<"subscribed">> | null}
+   * @throws {TypeError} not a positive integer
+   */
   subscribePortfolio(portfolioId) {
     const id = portfolioKey(portfolioId);
     if (this._portfolios.has(id)) return null;
@@ -629,30 +1183,57 @@ export class TickwireClient {
     return this._subscribePortfolio(id);
   }
 
-  /** Stop a portfolio's updates. */
+  /**
+   * Stop a portfolio's updates. Returns the request's promise (null on failure) when
+   * connected and subscribed, else null.
+   * @param {number | string} portfolioId
+   * @returns {Promise<ServerMessage<"unsubscribed"> | null> | null}
+   * @throws {TypeError} not a positive integer
+   */
   unsubscribePortfolio(portfolioId) {
     const id = portfolioKey(portfolioId);
     if (!this._portfolios.delete(id) || !this.isOpen) return null;
     return this.request("unsubscribe_portfolio", { portfolio_id: id }).catch(() => null);
   }
 
-  /** Authenticate this connection with an API token. Resolves with the reply. */
+  /**
+   * Authenticate this connection with an API token (`POST /api/auth/token/`). Resolves
+   * with the `authenticated` reply; rejects with code "authentication_failed".
+   * @param {string} token
+   * @returns {Promise<ServerMessage<"authenticated">>}
+   */
   authenticate(token) {
     return this.request("authenticate", { token });
   }
 
-  /** Connection options, e.g. `{batch: true}`. Resolves with the `configured` reply. */
+  /**
+   * Connection options, e.g. `{batch: true}`. Resolves with the `configured` reply.
+   * @param {{batch?: boolean}} options
+   * @returns {Promise<ServerMessage<"configured">>}
+   */
   configure(options) {
     return this.request("configure", options);
   }
 
+  /**
+   * @private
+   * @param {string[]} symbols
+   * @param {Record<string, number>} since
+   * @param {string | undefined} epoch
+   * @returns {Promise<ServerMessage<"subscribed">>}
+   */
   _subscribeAssets(symbols, since, epoch) {
+    /** @type {{symbols: string[], since?: Record<string, number>, epoch?: string}} */
     const data = { symbols };
     if (Object.keys(since).length) data.since = since;
     if (epoch) data.epoch = epoch;
     return this._request("subscribe_asset", data, { symbols }).promise;
   }
 
+  /**
+   * @private
+   * @param {number} id
+   */
   _subscribePortfolio(id) {
     const promise = this.request("subscribe_portfolio", { portfolio_id: id });
     promise.catch((err) => {
@@ -668,6 +1249,10 @@ export class TickwireClient {
    * (unknown symbol, limit reached) and are dropped, so reconnects do not ask for them
    * again. A partial success is followed by an `error` with the same id, which carries
    * the reason; the "rejected" event waits for it.
+   * @private
+   * @param {string[]} requested
+   * @param {any} reply  the `subscribed` reply (null with an error)
+   * @param {any} error  the `error` reply (null with a reply)
    */
   _confirmAssets(requested, reply, error) {
     const confirmed = new Set(reply && Array.isArray(reply.data.symbols) ? reply.data.symbols : []);
@@ -684,14 +1269,20 @@ export class TickwireClient {
     }
   }
 
+  /**
+   * @private
+   * @param {boolean} resumed
+   */
   _resubscribe(resumed) {
+    /** @type {string[]} */
     const plain = [];
+    /** @type {Map<string, Record<string, number>>} */
     const byEpoch = new Map();
     for (const symbol of this._symbols) {
       const pos = resumed ? this._positions.get(symbol) : null;
       if (pos && pos.epoch) {
         if (!byEpoch.has(pos.epoch)) byEpoch.set(pos.epoch, {});
-        byEpoch.get(pos.epoch)[symbol] = pos.seq;
+        /** @type {Record<string, number>} */ (byEpoch.get(pos.epoch))[symbol] = pos.seq;
       } else {
         plain.push(symbol);
       }
@@ -706,6 +1297,14 @@ export class TickwireClient {
 
   // -- receiving -------------------------------------------------------------------------
 
+  // What arrives is unchecked JSON: the receiving side reads it as `any` and checks each
+  // field it uses before trusting it.
+
+  /**
+   * @private
+   * @param {WebSocketLike} socket
+   * @param {unknown} text
+   */
   _handleFrame(socket, text) {
     if (socket !== this._socket) return;
     if (typeof text !== "string") return; // the server sends text frames only
@@ -727,7 +1326,12 @@ export class TickwireClient {
     }
   }
 
+  /**
+   * @private
+   * @param {any} message  an object with a string `type`
+   */
   _handleMessage(message) {
+    /** @type {any} */
     const data = message.data && typeof message.data === "object" ? message.data : {};
     switch (message.type) {
       case "connection":
@@ -781,8 +1385,14 @@ export class TickwireClient {
     this._emit("message", message);
   }
 
+  /**
+   * @private
+   * @param {any} data  a `subscribed` reply's data
+   */
   _noteStreams(data) {
+    /** @type {Record<string, any>} */
     const streams = data.streams && typeof data.streams === "object" ? data.streams : {};
+    /** @type {Record<string, boolean>} */
     const recovered = {};
     for (const [symbol, stream] of Object.entries(streams)) {
       if (!stream || typeof stream !== "object") continue;
@@ -801,6 +1411,10 @@ export class TickwireClient {
     }
   }
 
+  /**
+   * @private
+   * @param {any} data  a `resync` message's data
+   */
   _noteResync(data) {
     const symbol = data.symbol;
     if (typeof symbol !== "string" || typeof data.epoch !== "string") return;
@@ -813,6 +1427,13 @@ export class TickwireClient {
     this._emitGap(symbol, last, { seq, epoch: data.epoch }, data.reason || "resync");
   }
 
+  /**
+   * @private
+   * @param {string} symbol
+   * @param {{seq: number, epoch: string | null} | null | undefined} last
+   * @param {{seq: number, epoch: string | null}} next
+   * @param {string} reason
+   */
   _emitGap(symbol, last, next, reason) {
     this._emit("gap", {
       symbol,
@@ -824,6 +1445,11 @@ export class TickwireClient {
     });
   }
 
+  /**
+   * @private
+   * @param {unknown} symbol
+   * @param {any} seq
+   */
   _noteSeq(symbol, seq) {
     if (typeof symbol !== "string" || !Number.isSafeInteger(seq) || seq <= 0) return;
     const pos = this._positions.get(symbol);
@@ -835,14 +1461,18 @@ export class TickwireClient {
   }
 }
 
-/** A new client, connected: `Tickwire.connect({url})`. */
+/**
+ * A new client, connected: `Tickwire.connect({url})`.
+ * @param {TickwireOptions} [options]
+ * @returns {TickwireClient}
+ */
 export function connect(options) {
   return new TickwireClient(options).connect();
 }
 
 // For plain pages without modules of their own: window.Tickwire.TickwireClient.
 if (typeof globalThis !== "undefined") {
-  globalThis.Tickwire = Object.freeze({
+  /** @type {any} */ (globalThis).Tickwire = Object.freeze({
     TickwireClient,
     TickwireError,
     State,

@@ -6,7 +6,9 @@ channel's seq, so when Redis loses its data (a restart without persistence) ever
 channel starts a new epoch and resumes from before are answered ``recovered: false``.
 
 Concurrent snapshot (or top) reads of a channel (a thousand clients subscribing at once)
-share one Redis read instead of one each. Subscriptions, and repairing them after a lost
+share one Redis read instead of one each, and so do concurrent history reads (the clients
+of a restarted node resuming together): one read from the furthest-back ``since`` serves
+every caller its own missed updates. Subscriptions, and repairing them after a lost
 connection, are the :class:`~.listener.PubSubListener`'s; the scripts are in
 :mod:`.scripts`, the raw pub/sub connection in :mod:`.link`. Handlers are called on the
 event loop that started the broker.
@@ -18,9 +20,10 @@ import asyncio
 import contextlib
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -39,7 +42,7 @@ from ..base import (
 )
 from .listener import HistoryRead, PubSubListener
 from .packing import PackedConnection
-from .scripts import BATCH, HISTORY, PUBLISH, keys
+from .scripts import BATCH, HISTORY, PUBLISH, TOP, keys
 
 __all__ = ["RedisBroker"]
 
@@ -50,7 +53,8 @@ class RedisBroker(Broker):
     ``history_size`` and ``history_ttl`` bound each channel's history by length and age;
     ``prefix`` namespaces every key and pub/sub channel (several deployments, or tests,
     can share one Redis). ``subscribe_timeout`` bounds how long :meth:`subscribe` waits
-    for Redis before raising :class:`BrokerUnavailable`.
+    for Redis before raising :class:`BrokerUnavailable`, and how long a command waits for
+    one of the ``max_connections`` command connections to be free.
     """
 
     def __init__(
@@ -64,6 +68,7 @@ class RedisBroker(Broker):
         backoff_base: float = 0.05,
         backoff_cap: float = 5.0,
         ping_interval: float = 5.0,
+        max_connections: int = 32,
     ) -> None:
         self.url = url
         self.history_size = history_size
@@ -76,16 +81,25 @@ class RedisBroker(Broker):
         packed: dict[str, Any] = (
             {"connection_class": PackedConnection} if url.startswith("redis://") else {}
         )
-        self.redis: Redis = Redis.from_url(
+        # A bounded pool that makes a command wait for a free connection: a node back from
+        # a restart gets thousands of resuming clients at once, each reading its channel's
+        # history, and redis-py's default pool fails every command past its 100th
+        # connection ("Too many connections", an internal_error to the client). Redis runs
+        # one command at a time; a few dozen connections keep it busy.
+        pool = BlockingConnectionPool.from_url(
             url,
+            max_connections=max_connections,
+            timeout=subscribe_timeout,
             **packed,
             retry=Retry(ExponentialWithJitterBackoff(cap=1.0, base=0.05), retries=8),
             retry_on_error=[RedisConnectionError, RedisTimeoutError, OSError],
             socket_connect_timeout=2.0,
             health_check_interval=30,
         )
+        self.redis: Redis = Redis.from_pool(pool)
         self._publish_script = self.redis.register_script(PUBLISH)
         self._history_script = self.redis.register_script(HISTORY)
+        self._top_script = self.redis.register_script(TOP)
         self._listener = PubSubListener(
             url,
             self._pub_prefix,
@@ -101,6 +115,9 @@ class RedisBroker(Broker):
         # join, and the one in flight, which the next waits for (at most one in Redis).
         self._reads_next: dict[tuple[str, str], asyncio.Future[Any]] = {}
         self._reads_inflight: dict[tuple[str, str], asyncio.Task[None]] = {}
+        # The ``since`` the history read not yet sent starts from, per channel: the
+        # smallest of its callers'.
+        self._history_from: dict[str, int] = {}
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -259,20 +276,22 @@ class RedisBroker(Broker):
 
     async def top(self, channel: str) -> tuple[int, str]:
         """The channel's (seq, epoch), read after this call began; concurrent callers share
-        one read as in :meth:`latest`. Raises :class:`BrokerUnavailable` if Redis fails."""
+        one read as in :meth:`latest`. A channel with no update yet gets its epoch here,
+        and its first update keeps it. Raises :class:`BrokerUnavailable` if Redis fails."""
         result: tuple[int, str] = await self._coalesced("top", channel, self._top_now)
         return result
 
     async def _top_now(self, channel: str) -> tuple[int, str]:
         meta, _ = self._keys(channel)
         try:
-            seq, epoch = await self.redis.hmget(meta, ["seq", "epoch"])
+            seq, epoch = await self._top_script(keys=[meta], args=[secrets.token_hex(4)])
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             raise BrokerUnavailable(f"reading from Redis failed: {exc}") from exc
         return (int(seq) if seq else 0), _text(epoch)
 
-    async def _read_history(self, channel: str, since: int) -> HistoryRead:
-        """(top, epoch, latest, publications after ``since`` or None if not all there)."""
+    async def _history_raw(self, channel: str, since: int) -> _RawHistory:
+        """The channel's top, epoch, latest frame, and the newest ``top - since`` entries
+        of its history (none past ``history_size``), oldest first."""
         meta, hist = self._keys(channel)
         try:
             raw = await self._history_script(keys=[meta, hist], args=[since, self.history_size])
@@ -282,16 +301,24 @@ class RedisBroker(Broker):
         top = int(top)
         epoch = epoch.decode() if isinstance(epoch, bytes) else str(epoch)
         latest = Publication(channel, top, epoch, bytes(latest_frame)) if latest_frame else None
+        parsed: list[tuple[int, int, bytes]] = []
+        for entry_id, fields in reversed(entries):
+            fmap = _pairs(fields)
+            parsed.append((int(entry_id.split(b"-", 1)[0]), int(fmap[b"s"]), fmap[b"f"]))
+        return _RawHistory(top, epoch, latest, int(now_ms), parsed)
+
+    def _history_after(self, channel: str, since: int, raw: _RawHistory) -> HistoryRead:
+        """(top, epoch, latest, publications after ``since`` or None if not all there)."""
+        top, epoch, latest = raw.top, raw.epoch, raw.latest
         if since >= top:
             return top, epoch, latest, [] if since == top else None
-        cutoff = int(now_ms) - int(self.history_ttl * 1000)
-        pubs: list[Publication] = []
-        for entry_id, fields in reversed(entries):
-            ms = int(entry_id.split(b"-", 1)[0])
-            if ms < cutoff:
-                continue  # older than the age bound, even if not trimmed yet
-            fmap = _pairs(fields)
-            pubs.append(Publication(channel, int(fmap[b"s"]), epoch, fmap[b"f"]))
+        # Entries older than the age bound do not count, even if not trimmed yet.
+        cutoff = raw.now_ms - int(self.history_ttl * 1000)
+        pubs = [
+            Publication(channel, seq, epoch, frame)
+            for ms, seq, frame in raw.entries
+            if seq > since and ms >= cutoff
+        ]
         complete = (
             len(pubs) == top - since
             and bool(pubs)
@@ -300,8 +327,29 @@ class RedisBroker(Broker):
         )
         return top, epoch, latest, pubs if complete else None
 
+    async def _read_history(self, channel: str, since: int) -> HistoryRead:
+        """(top, epoch, latest, publications after ``since`` or None if not all there)."""
+        return self._history_after(channel, since, await self._history_raw(channel, since))
+
+    async def _history_now(self, channel: str) -> tuple[int, _RawHistory]:
+        since = self._history_from.pop(channel)
+        return since, await self._history_raw(channel, since)
+
     async def history(self, channel: str, since: int, epoch: str | None) -> History:
-        top, current, _, pubs = await self._read_history(channel, since)
+        """The updates of ``channel`` after ``since`` if its history still holds every one
+        in ``epoch``. Concurrent callers share one read (from the smallest ``since`` among
+        those that joined it before it was sent), read after each call began. Raises
+        :class:`BrokerUnavailable` if Redis fails."""
+        if ("history", channel) in self._reads_next:
+            self._history_from[channel] = min(self._history_from[channel], since)
+        else:
+            self._history_from[channel] = since
+        start, raw = await self._coalesced("history", channel, self._history_now)
+        top, current, _, pubs = self._history_after(channel, since, raw)
+        if pubs is None and start < since < top and len(raw.entries) < top - since:
+            # The shared read asked for more than the history keeps and got nothing back;
+            # a read of this caller's own gap may still be covered.
+            top, current, _, pubs = await self._read_history(channel, since)
         if epoch is not None and epoch != current:
             return History(False, [], top, current)
         if pubs is None:
@@ -320,6 +368,16 @@ class RedisBroker(Broker):
 
     async def unsubscribe(self, channel: str) -> None:
         await self._listener.unsubscribe(channel)
+
+
+@dataclass(frozen=True, slots=True)
+class _RawHistory:
+    top: int
+    epoch: str
+    latest: Publication | None
+    now_ms: int
+    #: (ms, seq, frame) of the entries read, oldest first.
+    entries: list[tuple[int, int, bytes]]
 
 
 def _retrieve(fut: asyncio.Future[Any]) -> None:

@@ -8,7 +8,7 @@ frame it returns from a publish is the one subscribers and snapshots carry).
 
 from __future__ import annotations
 
-__all__ = ["BATCH", "HISTORY", "PUBLISH", "keys"]
+__all__ = ["BATCH", "HISTORY", "PUBLISH", "TOP", "keys"]
 
 # KEYS: meta_1, hist_1, meta_2, hist_2, ...
 # ARGV: maxlen, ttl_ms, pub_prefix, new_epoch, channel_1, body_1, channel_2, body_2, ...
@@ -27,10 +27,13 @@ for i = 1, #KEYS / 2 do
   local body = ARGV[4 + 2 * i]
   local seq = redis.call('HINCRBY', meta, 'seq', 1)
   local epoch = redis.call('HGET', meta, 'epoch')
-  if seq == 1 or not epoch then
+  if not epoch then
     -- A new lineage: whatever history remains belongs to the old one.
     epoch = new_epoch
     redis.call('HSET', meta, 'epoch', epoch)
+    redis.call('DEL', hist)
+  elseif seq == 1 then
+    -- The first update of an epoch TOP created for a reader: no history before it.
     redis.call('DEL', hist)
   end
   local s = string.format('%d', seq)
@@ -45,6 +48,18 @@ for i = 1, #KEYS / 2 do
   out[i] = {seq, epoch}
 end
 return out
+"""
+
+# KEYS: meta   ARGV: new_epoch -> {seq, epoch}
+# A channel read before its first update gets its epoch now, so a subscriber told
+# "seq 0" can resume in that epoch once updates come (PUBLISH keeps it).
+TOP = """
+local h = redis.call('HMGET', KEYS[1], 'seq', 'epoch')
+if not h[2] then
+  redis.call('HSET', KEYS[1], 'epoch', ARGV[1])
+  return {h[1] or '0', ARGV[1]}
+end
+return {h[1] or '0', h[2]}
 """
 
 # KEYS: meta, hist   ARGV: since, count

@@ -1,0 +1,201 @@
+"""A scaled-out Tickwire on one machine, for the cluster benchmarks (storm, deployment).
+
+What docs/scaling.md runs, each part its own OS process on loopback, pinned to a core and
+stopped by its pid: a throwaway ``redis-server`` (:class:`~benchmarks.harness.RedisProc`),
+server nodes (``python -m tickwire.serve --no-setup``) and the price feed
+(``manage.py start_price_feed``, the simulator over the benchmark's assets), all on one
+SQLite file that :func:`prepare` migrates and fills with ``S0000``, ``S0001``, ... once.
+:class:`Clients` drives one :mod:`benchmarks.resume_clients` process.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .harness import ROOT, Proc, RedisProc, free_port
+
+__all__ = ["Clients", "FeedProc", "NodeProc", "prepare", "symbols"]
+
+
+def symbols(count: int) -> list[str]:
+    """The benchmark's asset symbols."""
+    return [f"S{i:04d}" for i in range(count)]
+
+
+def base_env(home: Path, redis_url: str) -> dict[str, str]:
+    """What every node and the feed share (docs/scaling.md: one broker, one database)."""
+    return {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "PYTHONUNBUFFERED": "1",
+        "DJANGO_SETTINGS_MODULE": "tickwire.settings.local",
+        "TICKWIRE_HOME": str(home),
+        "DATABASE_URL": f"sqlite:///{home / 'db.sqlite3'}",
+        "TICKWIRE_BROKER_URL": redis_url,
+        "TICKWIRE_REDIS_PREFIX": "bench",
+        "TICKWIRE_FEED_SOURCE": "simulator",
+        # Benchmark clients send nothing once subscribed.
+        "WEBSOCKET_TIMEOUT": "3600",
+        # As deployed: DEBUG off (DEBUG keeps a log of every SQL query).
+        "DEBUG": "0",
+        # Fewer SQLite writes beside the nodes' reads (quotes; bars close each minute).
+        "TICKWIRE_PERSIST_INTERVAL": "5",
+    }
+
+
+def prepare(home: Path, count: int) -> None:
+    """Migrate a fresh SQLite database in ``home`` and add ``count`` active assets (in a
+    process of its own: Django is set up there, not in the harness)."""
+    code = (
+        "import django; django.setup()\n"
+        "from django.core.management import call_command\n"
+        "call_command('migrate', interactive=False, verbosity=0)\n"
+        "from tickwire.assets.models import Asset\n"
+        "from benchmarks.cluster import symbols\n"
+        f"Asset.objects.bulk_create([Asset(symbol=s, name=s, current_price=100, "
+        f"previous_close=100) for s in symbols({count})])\n"
+    )
+    env = base_env(home, "memory://")
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    if proc.returncode:
+        raise RuntimeError(f"database setup failed:\n{proc.stderr[-3000:]}")
+
+
+class _Process:
+    """A product process in its own session, its output in a log file."""
+
+    def __init__(self, name: str, args: list[str], env: dict[str, str], logs: Path) -> None:
+        self.name = name
+        self.args = args
+        self.env = env
+        self.log_path = logs / f"{name}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def start(self, core: int | None) -> None:
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, *self.args],
+                cwd=ROOT,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        if core is not None:
+            os.sched_setaffinity(self.proc.pid, {core})
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash: no drain, no close frames."""
+        if self.alive():
+            assert self.proc is not None
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        proc = self.proc
+        if proc is None or proc.poll() is not None:
+            return
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-3000:]
+        except FileNotFoundError:
+            return ""
+
+
+class NodeProc(_Process):
+    """One server node: ``python -m tickwire.serve --no-setup`` on its own port."""
+
+    def __init__(self, name: str, env: dict[str, str], logs: Path, port: int | None = None) -> None:
+        self.port = port or free_port()
+        args = ["-m", "tickwire.serve", "--no-setup", "--host", "127.0.0.1"]
+        args += ["--port", str(self.port), "--log-level", "warning"]
+        super().__init__(name, args, env, logs)
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws/realtime/"
+
+    def wait_listening(self, timeout: float = 120.0) -> float:
+        """Poll (every 10 ms, bounded) until the port accepts a connection; returns the
+        monotonic time it first did. Raises RuntimeError when the node exits or times out."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if not self.alive():
+                raise RuntimeError(f"node {self.name} exited:\n{self.log()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return time.monotonic()
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"node {self.name} not listening in {timeout:g}s:\n{self.log()}"
+                    ) from None
+                time.sleep(0.01)
+
+
+class FeedProc(_Process):
+    """The cluster's one price feed: ``manage.py start_price_feed`` with the simulator,
+    each of its assets one tick every ``interval`` seconds, published through Redis."""
+
+    def __init__(self, env: dict[str, str], logs: Path, interval: float, batch_size: int) -> None:
+        args = ["manage.py", "start_price_feed", "--interval", f"{interval:g}"]
+        args += ["--batch-size", str(batch_size)]
+        super().__init__("feed", args, env, logs)
+
+
+class Clients:
+    """One :mod:`benchmarks.resume_clients` process, driven over stdin/stdout."""
+
+    def __init__(self, name: str, logs: Path, core: int | None, mode: str) -> None:
+        self.proc = Proc(name, ["-m", "benchmarks.resume_clients", "--mode", mode], logs, core)
+        self.proc.expect("ready")
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def connect(self, url: str, count: int, names: list[str], timeout: float) -> dict[str, Any]:
+        """Open ``count`` clients to ``url``, client ``i`` subscribed to
+        ``names[i % len(names)]``; returns when all are subscribed (or failed)."""
+        return self.proc.ask(f"connect {url} {count} {','.join(names)}", "connected", timeout)
+
+    def ask(self, line: str, event: str, timeout: float = 60.0) -> dict[str, Any]:
+        return self.proc.ask(line, event, timeout)
+
+    def stop(self) -> None:
+        self.proc.stop()
+
+
+def start_redis(logs: Path, core: int | None) -> RedisProc:
+    return RedisProc(logs, core)
+
+
+def cores() -> tuple[int | None, int | None]:
+    """The two cores the benchmark pins to (servers, load), or no pinning on one core."""
+    avail = sorted(os.sched_getaffinity(0))
+    return (avail[0], avail[1]) if len(avail) >= 2 else (None, None)
