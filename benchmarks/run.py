@@ -594,7 +594,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "--valuation",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="also run the valuation benchmark (benchmarks/valuation.py; quick: 10,000 portfolios)",
+        help="also run the valuation benchmark (benchmarks/valuation.py: the book at 1,000 to "
+        "100,000 portfolios and the valuer end to end; quick: up to 10,000, 300 clients)",
     )
     parser.add_argument(
         "--ingest",

@@ -201,27 +201,55 @@ def _token(server: ServerProcess) -> str:
         return json.loads(response.read())["token"]
 
 
-async def test_a_portfolio_subscriber_on_either_node_gets_live_values(deployment):
+async def test_a_portfolio_followed_on_both_nodes_is_valued_once_in_the_feed_process(
+    deployment,
+):
     token = await asyncio.to_thread(_token, deployment.a)
     auth = {"Authorization": f"Token {token}"}
     req = urllib.request.Request(deployment.a.url + "/api/portfolios/", headers=auth)
     listing = json.loads(await asyncio.to_thread(lambda: urllib.request.urlopen(req).read()))
     pid = (listing["results"] if isinstance(listing, dict) else listing)[0]["id"]
-    for node in (deployment.a, deployment.b):
-        async with connect(node.ws_url, additional_headers=auth) as ws:
+    seen: list[dict[int, float]] = [{}, {}]
+
+    async def follow(url: str, values: dict[int, float]) -> None:
+        async with connect(url, additional_headers=auth) as ws:
             hello = await recv(ws)
             assert hello["data"]["authenticated"] is True
             await ws.send(
                 json.dumps({"type": "subscribe_portfolio", "data": {"portfolio_id": pid}})
             )
             await recv_type(ws, "subscribed")
-            values = []
-            while len(values) < 3:  # the snapshot, then updates driven by the feed process
+            while True:  # the first value, then updates driven by the feed process
                 msg = await recv_type(ws, "portfolio_update", timeout=15)
                 assert msg["data"]["portfolio_id"] == pid
                 assert msg["data"]["status"] == "ok", (msg["data"]["errors"], msg.get("seq"))
-                values.append(msg["data"]["total_value"])
-            assert len(set(values)) > 1, f"portfolio value did not move on {node.url}: {values}"
+                values[msg["seq"]] = msg["data"]["total_value"]
+
+    readers = [
+        asyncio.ensure_future(follow(node.ws_url, values))
+        for node, values in zip((deployment.a, deployment.b), seen, strict=True)
+    ]
+    try:
+        async with asyncio.timeout(30):
+            while len(seen[0].keys() & seen[1].keys()) < 3:
+                for reader in readers:
+                    if reader.done():
+                        reader.result()  # a reader's failure, raised here
+                await asyncio.sleep(0.05)
+    finally:
+        for reader in readers:
+            reader.cancel()
+        await asyncio.gather(*readers, return_exceptions=True)
+    common = sorted(seen[0].keys() & seen[1].keys())
+    # One stream for both nodes: the same value under each seq, and it moves.
+    assert [seen[0][seq] for seq in common] == [seen[1][seq] for seq in common]
+    assert len(set(seen[0].values()) | set(seen[1].values())) > 1, seen
+    # Valued in the feed process, once for the cluster: its valuer holds the portfolio.
+    staff = _staff_token(deployment.a.env)
+    _, body = await asyncio.to_thread(get_json, deployment.a.url + "/realtime/status/", staff)
+    valuer = body["price_feed_processes"][0]["portfolio_valuer"]
+    assert valuer["running"] is True and valuer["valuations"] > 0
+    assert valuer["portfolios"] >= 1
 
 
 def _staff_token(env: dict[str, str]) -> str:

@@ -13,10 +13,11 @@ from django.contrib.auth import get_user_model
 from django.test import AsyncClient
 from rest_framework.authtoken.models import Token
 
+from tests.portfolios.feeds import QuietSource
+from tests.portfolios.feeds import tick as feed_tick
 from tickwire.asgi import application
 from tickwire.assets.models import Asset
 from tickwire.portfolios.models import Portfolio, Position
-from tickwire.stream.protocol import encode_body
 
 
 def _setup():
@@ -31,6 +32,8 @@ def _setup():
 
 @pytest.fixture
 async def ctx(runtime):
+    # The cluster's valuer runs beside the feed: a feed that ticks when a test says so.
+    await runtime.start_feed(QuietSource())
     return await sync_to_async(_setup)()
 
 
@@ -61,10 +64,7 @@ async def subscribe(comm, portfolio_id):
 
 
 async def tick(runtime, symbol, price, previous_close):
-    body = encode_body(
-        "asset_update", {"symbol": symbol, "price": price, "previous_close": previous_close}
-    )
-    await runtime.broker.publish("asset." + symbol, body)
+    await feed_tick(runtime.feed, symbol, price, previous_close)
 
 
 async def test_owner_gets_reply_then_snapshot_in_seed_shape(ctx):
@@ -192,7 +192,7 @@ async def test_unsubscribe_stops_updates_and_status_lists_subscriptions(ctx, run
         "portfolios": [ctx["portfolio"]],
         "assets": ["SPY"],
     }
-    # The valuer's own listening is not counted as client subscriptions.
+    # Internal listeners (the valuer's, the node's demand) are not client subscriptions.
     assert body["global_stats"]["asset_subscriptions"] == 1
     assert body["global_stats"]["portfolio_subscriptions"] == 1
     await send(comm, {"type": "unsubscribe_portfolio", "data": {"portfolio_id": ctx["portfolio"]}})
@@ -269,9 +269,7 @@ def _admin_reassign(portfolio_id, username):
     assert Portfolio.objects.get(pk=portfolio_id).owner_id == new_owner.pk
 
 
-async def test_a_portfolio_given_to_another_owner_stops_streaming_to_the_previous_one(
-    ctx, runtime
-):
+async def test_a_portfolio_given_to_another_owner_stops_streaming_to_the_previous_one(ctx, runtime):
     runtime.valuer.throttle = 0
     previous = await connect(ctx["demo_token"])
     await subscribe(previous, ctx["portfolio"])
@@ -287,7 +285,9 @@ async def test_a_portfolio_given_to_another_owner_stops_streaming_to_the_previou
     bob = await connect(ctx["bob_token"])
     _, snap = await subscribe(bob, ctx["portfolio"])
     assert snap["data"]["portfolio_id"] == ctx["portfolio"]
-    await send(previous, {"type": "subscribe_portfolio", "data": {"portfolio_id": ctx["portfolio"]}})
+    await send(
+        previous, {"type": "subscribe_portfolio", "data": {"portfolio_id": ctx["portfolio"]}}
+    )
     assert (await recv(previous))["data"]["code"] == "portfolio_not_found"
     await previous.disconnect()
     await bob.disconnect()

@@ -10,11 +10,15 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 
+from tests.portfolios.feeds import QuietSource
+from tickwire.alerts.listening import NodeChannels
+from tickwire.portfolios.demand import NodeDemand
 from tickwire.portfolios.models import Portfolio
 from tickwire.portfolios.valuer import PortfolioValuer
-from tickwire.realtime.services import SymbolDirectory
+from tickwire.realtime.services import SymbolDirectory, load_instruments
 from tickwire.realtime.subscriptions import Subscriptions
 from tickwire.stream.brokers import MemoryBroker
+from tickwire.stream.feeds import FeedService
 from tickwire.stream.hub import Outbox
 from tickwire.stream.node import Node
 from tickwire.stream.protocol import ErrorCode, ProtocolError, SubscribeAssets, encode_body
@@ -24,13 +28,23 @@ REPLY = b'{"type":"reply"}'
 
 @pytest.fixture
 async def subs(demo):
-    """Subscriptions over a started node and valuer of their own (memory broker)."""
-    node = Node(MemoryBroker(), grace=0.05)
+    """Subscriptions over a started node of their own, and the cluster's valuer beside a
+    quiet feed (memory broker)."""
+    broker = MemoryBroker()
+    node = Node(broker, grace=0.05)
     await node.start()
-    valuer = PortfolioValuer(node, throttle=0, grace=0.05)
-    valuer.start()
-    yield Subscriptions(node, valuer, SymbolDirectory(ttl=0.0, negative_ttl=0.0))
-    await valuer.close()
+    demand = NodeDemand(node, grace=0.05)
+    await demand.start()
+    channels = NodeChannels(node)
+    valuer = PortfolioValuer(channels, broker.publish_many, throttle=0)
+    channels.on_frame = valuer.on_frame
+    feed = FeedService(broker, QuietSource(), await load_instruments())
+    await valuer.start(feed)
+    subscriptions = Subscriptions(node, demand, SymbolDirectory(ttl=0.0, negative_ttl=0.0))
+    subscriptions.valuer = valuer  # type: ignore[attr-defined]
+    yield subscriptions
+    await valuer.stop()
+    await demand.close()
     await node.close()
 
 
@@ -156,7 +170,7 @@ async def test_the_owner_gets_the_reply_then_the_current_value(subs, owners):
     assert value["type"] == "portfolio_update" and value["data"]["portfolio_id"] == portfolio
     await subs.unsubscribe_portfolio(outbox, demo_id, portfolio)
     assert outbox.channels == frozenset()
-    for _ in range(100):  # the valuer stops after its grace period
+    for _ in range(100):  # the node releases it after its grace period
         if not subs.valuer.portfolio_ids:
             break
         await asyncio.sleep(0.01)

@@ -2,9 +2,9 @@
 
 The evaluator keeps one :class:`~tickwire.portfolios.services.Book` per portfolio with a
 rule (loaded with ``load_book``, reloaded on ``control.portfolio.<id>``) and values it
-with the same function as the live valuer and the REST API
-(:func:`~tickwire.portfolios.valuation.value_portfolio`), so a rule on "portfolio 12
-below 9400" sees the total a subscriber of ``portfolio.12`` sees. Prices are the feed's
+with the REST API's function (:func:`~tickwire.portfolios.valuation.value_portfolio`;
+the live valuer's book gives the same digits), so a rule on "portfolio 12 below 9400"
+sees the total a subscriber of ``portfolio.12`` sees. Prices are the feed's
 latest quotes; a symbol the feed does not quote falls back to its stored price.
 """
 

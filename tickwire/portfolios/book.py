@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterable
 from decimal import Context, Decimal
-from math import copysign
+from math import copysign, lcm
 from typing import Any, Final
 
 from .valuation import (
@@ -44,14 +44,25 @@ from .valuation import (
     to_decimal,
 )
 
-__all__ = ["ValuationBook"]
+__all__ = ["PriceEntry", "ValuationBook"]
 
 _WIDE: Final = Context(prec=80)
+
+#: A price as the book holds it: scaled price and previous close, and both as floats.
+PriceEntry = tuple[int, int, float, float]
 
 #: A rate and its previous-close rate as rationals (num, den, prev_num, prev_den), then what
 #: every position converted with it needs: the rate at 10 places, num * prev_den,
 #: prev_num * den, 2 * den * scale and 2 * den * prev_den * scale, and the last two halved.
 _Rate = tuple[int, int, int, int, float, int, int, int, int, int, int]
+#: What a flush's holders of one symbol share (ValuationBook._move).
+_Move = tuple[
+    int, int, float, float, float, int, int, int, int, int, int, float, bool, bool, int, int
+]
+#: Rates into one currency over a common denominator: den, prev_den, currency →
+#: (num * den / rate_den, prev_num * prev_den / rate_prev_den), den * scale,
+#: den * prev_den * scale.
+_Factors = tuple[int, int, dict[str, tuple[int, int]], int, int]
 
 
 def _scaled(value: Decimal, decimals: int, what: str) -> int:
@@ -97,6 +108,7 @@ class _Position:
         "data",
         "error",
         "index",
+        "key",
         "previous",
         "quantity",
         "signed",
@@ -110,6 +122,9 @@ class _Position:
         self.book = book
         self.symbol = holding.symbol
         self.currency = holding.currency
+        #: What its revaluation shares with other holders: see ValuationBook._move. (The
+        #: book gives every holder the same tuple: one per key, not one per position.)
+        self.key = (holding.symbol, holding.currency, book.currency)
         self.quantity = quantity
         self.signed = holding.quantity.is_signed()  # for Decimal's signed zeros
         self.static = (float(holding.quantity), float(holding.average_cost))
@@ -123,7 +138,7 @@ class _Position:
 
 
 class _Book:
-    __slots__ = ("currency", "errors", "key", "positions", "rows", "sums")
+    __slots__ = ("converted", "currency", "errors", "key", "positions", "rows", "sums")
 
     def __init__(self, key: Hashable, currency: str) -> None:
         self.key = key
@@ -135,6 +150,9 @@ class _Book:
         self.errors = 0
         # holding currency → [sum of quantity * price, sum of quantity * previous close]
         self.sums: dict[str, list[int]] = {}
+        # The sums converted with the factors of one generation: [generation, value
+        # numerator, previous numerator]; kept up by delta while the rates stand still.
+        self.converted = [-1, 0, 0]
 
 
 class ValuationBook:
@@ -170,6 +188,13 @@ class ValuationBook:
         self._dirty_books: dict[Hashable, _Book] = {}
         self._generation = 0
         self._positions = 0  # positions held, to choose between following holders and a sweep
+        #: (symbol, holding currency, portfolio currency) → what every holder's revaluation
+        #: shares in this flush (see _move); False: the general path (errors, zeros).
+        self._moves: dict[tuple[str, str, str], _Move | bool] = {}
+        #: portfolio currency → the rates of every currency into it over one denominator.
+        self._factors_cache: dict[str, _Factors] = {}
+        self._factors_generation = 0
+        self._keys: dict[tuple[str, str, str], tuple[str, str, str]] = {}
 
     # -- inputs ---------------------------------------------------------------------------
 
@@ -183,10 +208,14 @@ class ValuationBook:
         for holding in holdings:
             what = f"quantity of {holding.symbol}"
             quantity = _scaled(to_decimal(holding.quantity), self._quantity_decimals, what)
-            book.positions.append(_Position(book, holding, quantity))
+            position = _Position(book, holding, quantity)
+            position.key = self._keys.setdefault(position.key, position.key)
+            book.positions.append(position)
         if key in self._books:
             self.remove_portfolio(key)
         self._books[key] = book
+        self._factors_cache.pop(currency, None)  # its holdings may need another route
+        self._factors_generation += 1
         self._positions += len(book.positions)
         for position in book.positions:
             for symbol in self._symbols_of(position.currency, currency) | {position.symbol}:
@@ -218,14 +247,30 @@ class ValuationBook:
             ValueError: not a finite number, or more decimals than ``price_decimals``
                 (the book is unchanged).
         """
+        self.set_entry(symbol, self.price_entry(symbol, price, previous_close))
+
+    def price_entry(
+        self, symbol: str, price: float | str | Decimal, previous_close: float | str | Decimal
+    ) -> PriceEntry:
+        """The price as ``set_price`` holds it, checked once for several books of the same
+        decimals (``set_entry`` on each).
+
+        Raises:
+            ValueError: as ``set_price``.
+        """
         exact, prev = to_decimal(price), to_decimal(previous_close)
         digits = self._price_decimals
-        entry = (
+        return (
             _scaled(exact, digits, f"price of {symbol}"),
             _scaled(prev, digits, f"previous_close of {symbol}"),
             float(exact),
             float(prev),
         )
+
+    def set_entry(self, symbol: str, entry: PriceEntry) -> None:
+        """``set_price`` with a ``price_entry`` of a book of the same decimals."""
+        if self._prices.get(symbol) == entry:
+            return  # the same price again moves nothing: nobody is emitted for it
         self._prices[symbol] = entry
         self._dirty_symbols.add(symbol)
 
@@ -251,6 +296,28 @@ class ValuationBook:
     def __len__(self) -> int:
         return len(self._books)
 
+    def holds(self, symbol: str) -> bool:
+        """True if a held portfolio's value reads ``symbol`` (a holding or an FX leg)."""
+        return bool(self._holders.get(symbol))
+
+    def has_price(self, symbol: str) -> bool:
+        return symbol in self._prices
+
+    def price(self, symbol: str) -> tuple[Decimal, Decimal] | None:
+        """The exact price and previous close last set for ``symbol`` (None: never set)."""
+        entry = self._prices.get(symbol)
+        if entry is None:
+            return None
+        unit = -self._price_decimals
+        return Decimal(entry[0]).scaleb(unit), Decimal(entry[1]).scaleb(unit)
+
+    def prices(self) -> dict[str, tuple[Decimal, Decimal]]:
+        """Every price set, exact (``price``'s form)."""
+        return {symbol: p for symbol in self._prices if (p := self.price(symbol)) is not None}
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._books
+
     # -- internals ------------------------------------------------------------------------
 
     def _apply(self) -> None:
@@ -260,9 +327,12 @@ class ValuationBook:
         self._dirty_symbols = set()
         if dirty & self._fx_symbols:
             self._rates.clear()
+            self._factors_cache.clear()
+            self._factors_generation += 1
+        self._moves.clear()
         self._generation += 1
         generation = self._generation
-        rate, revalue, books = self._rate, self._revalue, self._dirty_books
+        revalue, books = self._revalue_moved, self._dirty_books
         holders = self._holders
         touched = sum(len(holders.get(symbol, ())) for symbol in dirty)
         if touched * 2 > self._positions:
@@ -277,7 +347,7 @@ class ValuationBook:
                     if position.symbol in dirty or (
                         currency != target and (currency, target) in routes
                     ):
-                        revalue(position, rate(currency, target))
+                        revalue(position)
                         moved = True
                 if moved:
                     books[key] = book
@@ -287,7 +357,7 @@ class ValuationBook:
                 if position.stamp != generation:
                     position.stamp = generation
                     book = position.book
-                    revalue(position, rate(position.currency, book.currency))
+                    revalue(position)
                     books[book.key] = book
 
     def _symbols_of(self, source: str, target: str) -> set[str]:
@@ -338,6 +408,143 @@ class ValuationBook:
         self._rates[key] = out
         return out
 
+    def _move(self, symbol: str, currency: str, target: str) -> _Move | bool:
+        """What every holder of ``symbol`` (quoted in ``currency``, valued in ``target``)
+        shares in this flush, so that a holder's revaluation is a few integer products.
+
+        With ``now = q * P * nf`` and ``before = q * PC * bf`` (q the scaled quantity),
+        ``200 * now * ...`` rounds through ``q * W`` and the change through ``q * D``; the
+        percentage ``change / before`` does not depend on q at all, so it is rounded here,
+        once. False (the general path) when a price or rate is missing or a price is zero:
+        that is where Decimal's signed zeros and the errors live.
+        """
+        quote = self._prices.get(symbol)
+        rate = self._rate(currency, target)
+        if quote is None or rate is None or not quote[0] or not quote[1]:
+            return False
+        multipliers = self._factors(target)[2].get(currency)
+        if multipliers is None:
+            return False
+        price, previous = quote[0], quote[1]
+        num, now_factor, before_factor = rate[0], rate[5], rate[6]
+        delta = price * now_factor - previous * before_factor
+        base = previous * before_factor
+        if delta:
+            magnitude = ((2_000_000 * abs(delta) + abs(base)) // (2 * abs(base))) / 10_000
+            percent = magnitude if (delta > 0) == (base > 0) else -magnitude
+        else:
+            percent = 0.0
+        return (
+            price,
+            previous,
+            quote[2],
+            quote[3],
+            rate[4],
+            200 * price * num,
+            rate[7],
+            rate[9],
+            200 * delta,
+            rate[8],
+            rate[10],
+            percent,
+            not delta,
+            base < 0,
+            multipliers[0],
+            multipliers[1],
+        )
+
+    def _revalue_moved(self, position: _Position) -> None:
+        """Revalue a position whose price or rate moved, through the flush's shared part."""
+        book = position.book
+        key = position.key
+        move = self._moves.get(key)
+        if move is None:
+            move = self._moves[key] = self._move(*key)
+        quantity = position.quantity
+        if move is False or move is True or not quantity:
+            self._revalue(position, self._rate(position.currency, book.currency))
+            return
+        (
+            price,
+            previous_close,
+            price_f,
+            previous_f,
+            fx_rate,
+            worth_factor,
+            twice,
+            half,
+            change_factor,
+            common,
+            common_half,
+            percent,
+            unchanged,
+            base_negative,
+            multiplier,
+            prev_multiplier,
+        ) = move
+        value = quantity * price
+        previous = quantity * previous_close
+        if position.error is not None:
+            book.errors -= 1
+            position.error = None
+        moved, moved_before = value - position.value, previous - position.previous
+        sums = book.sums[position.currency]
+        sums[0] += moved
+        sums[1] += moved_before
+        converted = book.converted
+        if converted[0] == self._factors_generation:
+            converted[1] += moved * multiplier
+            converted[2] += moved_before * prev_multiplier
+        position.value, position.previous = value, previous
+        worth = quantity * worth_factor
+        if worth >= 0:
+            value_text = ((worth + half) // twice) / 100
+        else:
+            value_text = -(((half - worth) // twice) / 100)
+        change_x = quantity * change_factor
+        if change_x >= 0:
+            change_text = ((change_x + common_half) // common) / 100
+        else:
+            change_text = -(((common_half - change_x) // common) / 100)
+        if unchanged:  # 0 / before: Decimal's zero takes the sign of before
+            percent = 0.0 if (quantity > 0) != base_negative else -0.0
+        static = position.static
+        position.data = book.rows[position.index] = {
+            "symbol": position.symbol,
+            "quantity": static[0],
+            "average_cost": static[1],
+            "currency": position.currency,
+            "price": price_f,
+            "previous_close": previous_f,
+            "fx_rate": fx_rate,
+            "value": value_text,
+            "daily_change": change_text,
+            "daily_change_percent": percent,
+            "error": None,
+        }
+
+    def _factors(self, target: str) -> _Factors:
+        """Every rate into ``target`` over one denominator (and the previous closes' over
+        another), so a portfolio's total is one product per holding currency."""
+        cached = self._factors_cache.get(target)
+        if cached is not None:
+            return cached
+        rates: dict[str, _Rate] = {}
+        for source, into in list(self._routes):
+            if into == target:
+                rate = self._rate(source, target)
+                if rate is not None:
+                    rates[source] = rate
+        den = lcm(*(abs(r[1]) for r in rates.values())) if rates else 1
+        prev_den = lcm(*(abs(r[3]) for r in rates.values())) if rates else 1
+        multipliers = {
+            source: (r[0] * (den // r[1]), r[2] * (prev_den // r[3])) for source, r in rates.items()
+        }
+        scale = self._scale
+        factors = (den, prev_den, multipliers, den * scale, den * prev_den * scale)
+        self._factors_cache[target] = factors
+        return factors
+
     def _revalue(self, position: _Position, rate: _Rate | None) -> None:
         book = position.book
         quote = self._prices.get(position.symbol)
@@ -374,6 +581,7 @@ class ValuationBook:
         if position.error is not None:
             book.errors -= 1
             position.error = None
+        book.converted[0] = -1  # converted again from the sums when next presented
         sums = book.sums[position.currency]
         sums[0] += value - position.value
         sums[1] += previous - position.previous
@@ -427,6 +635,7 @@ class ValuationBook:
         was = position.error
         if (was is None) != (error is None):
             book.errors += 1 if error is not None else -1
+        book.converted[0] = -1
         sums = book.sums[position.currency]
         sums[0] += value - position.value
         sums[1] += previous - position.previous
@@ -448,20 +657,34 @@ class ValuationBook:
                 ],
                 "positions": positions,
             }
-        num, den, prev_num, prev_den = 0, 1, 0, 1
-        for currency, (value, previous) in book.sums.items():
-            rate = self._rate(currency, book.currency)
-            assert rate is not None  # every position is valued, so every route has a rate
-            r_num, r_den, p_num, p_den = rate[:4]
-            num, den = num * r_den + value * r_num * den, den * r_den
-            prev_num, prev_den = prev_num * p_den + previous * p_num * prev_den, prev_den * p_den
-        scale = self._scale
-        now, before = num * prev_den, prev_num * den
+        # Every position is valued, so every holding currency has a rate (a multiplier).
+        den, prev_den, multipliers, value_den, change_den = self._factors(book.currency)
+        converted = book.converted
+        if converted[0] != self._factors_generation:
+            num = prev_num = 0
+            for currency, (value, previous) in book.sums.items():
+                multiplier, prev_multiplier = multipliers[currency]
+                num += value * multiplier
+                prev_num += previous * prev_multiplier
+            converted[:] = (self._factors_generation, num, prev_num)
+        else:
+            num, prev_num = converted[1], converted[2]
+        change = num * prev_den - prev_num * den
+        before = prev_num * den
+        # Rounded half away from zero to cents, as _rounded (inline: this runs per emit).
+        if num >= 0:
+            total = ((200 * num + value_den) // (2 * value_den)) / 100
+        else:
+            total = -(((-200 * num + value_den) // (2 * value_den)) / 100)
+        if change >= 0:
+            daily = ((200 * change + change_den) // (2 * change_den)) / 100
+        else:
+            daily = -(((-200 * change + change_den) // (2 * change_den)) / 100)
         return {
             "currency": book.currency,
-            "total_value": _rounded(num, den * scale, 100),
-            "daily_change": _rounded(now - before, den * prev_den * scale, 100),
-            "daily_change_percent": _percent(now - before, before),
+            "total_value": total,
+            "daily_change": daily,
+            "daily_change_percent": _percent(change, before),
             "status": "ok",
             "errors": [],
             "positions": positions,

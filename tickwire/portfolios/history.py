@@ -2,11 +2,11 @@
 
 This is what today's holdings were worth at each past bar (the question a value chart
 answers at a glance), not a record of past trades: positions carry no history of their
-own. Every point is valued by :func:`tickwire.portfolios.valuation.value_portfolio`, the
-function the live valuer uses, with the close of each holding and of each FX leg at that
-bar. A symbol without a bar at a given start keeps its previous close (markets close, FX
-trades on); points before every symbol has a first close are left out rather than drawn
-with a holding missing.
+own. Every point is valued by :func:`tickwire.portfolios.valuation.value_portfolio` (the
+REST API's function; the live valuer's book gives the same digits), with the close of each
+holding and of each FX leg at that bar. A symbol without a bar at a given start keeps its
+previous close (markets close, FX trades on); points before every symbol has a first close
+are left out rather than drawn with a holding missing.
 
 What it does not do: value cash or positions opened and closed in the range, or guess a
 price for a symbol with no bars in the range (it is named in ``missing`` and there are no

@@ -8,7 +8,8 @@ Change events: every save or delete of a portfolio or position (through the API,
 admin or any other code) calls :func:`portfolio_changed`, which publishes one
 ``control.portfolio.<id>`` message per portfolio *after the transaction commits* — a
 rolled-back edit publishes nothing, and a valuer that reloads on the message always reads
-the committed rows.
+the committed rows. The same message also goes on ``control.valuation``, the one channel
+the cluster's valuer listens to.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from django.db import transaction
 from tickwire.assets.models import Asset
 from tickwire.stream import control
 
+from .demand import VALUATION_CHANNEL
 from .models import Portfolio, Position
 from .valuation import (
     FxPair,
@@ -43,6 +45,8 @@ __all__ = [
     "live_prices",
     "load_book",
     "load_book_async",
+    "load_books",
+    "load_books_async",
     "owns_portfolio",
     "portfolio_changed",
     "valuate",
@@ -87,33 +91,47 @@ def fx_pairs() -> tuple[list[FxPair], dict[str, Price]]:
 
 def load_book(portfolio_id: int) -> Book | None:
     """The portfolio's holdings, FX pairs and stored prices; None if it does not exist."""
-    portfolio = Portfolio.objects.filter(pk=portfolio_id).first()
-    if portfolio is None:
-        return None
-    positions = list(
-        Position.objects.filter(portfolio_id=portfolio_id)
+    return load_books([portfolio_id]).get(portfolio_id)
+
+
+def load_books(portfolio_ids: Iterable[int]) -> dict[int, Book]:
+    """The books of the portfolios that exist among ``portfolio_ids``, in three queries
+    whatever their number (the valuer loads a node's whole lease at once)."""
+    ids = sorted(set(portfolio_ids))
+    if not ids:
+        return {}
+    pairs, fx_prices = fx_pairs()
+    holdings: dict[int, list[Holding]] = {pid: [] for pid in ids}
+    prices: dict[int, dict[str, Price]] = {pid: dict(fx_prices) for pid in ids}
+    positions = (
+        Position.objects.filter(portfolio_id__in=ids)
         .select_related("asset")
-        .order_by("asset__symbol")
+        .order_by("portfolio_id", "asset__symbol")
     )
-    pairs, prices = fx_pairs()
-    holdings = []
     for p in positions:
-        holdings.append(Holding(p.asset.symbol, p.quantity, p.average_cost, p.asset.currency))
-        stored = _stored_price(p.asset)
+        asset = p.asset
+        holdings[p.portfolio_id].append(
+            Holding(asset.symbol, p.quantity, p.average_cost, asset.currency)
+        )
+        stored = _stored_price(asset)
         if stored is not None:
-            prices[p.asset.symbol] = stored
-    return Book(
-        portfolio.pk,
-        portfolio.owner_id,
-        portfolio.name,
-        portfolio.currency,
-        tuple(holdings),
-        tuple(pairs),
-        prices,
-    )
+            prices[p.portfolio_id][asset.symbol] = stored
+    return {
+        portfolio.pk: Book(
+            portfolio.pk,
+            portfolio.owner_id,
+            portfolio.name,
+            portfolio.currency,
+            tuple(holdings[portfolio.pk]),
+            tuple(pairs),
+            prices[portfolio.pk],
+        )
+        for portfolio in Portfolio.objects.filter(pk__in=ids)
+    }
 
 
 load_book_async = sync_to_async(load_book)
+load_books_async = sync_to_async(load_books)
 
 
 def _owns(portfolio_id: int, user_id: int) -> bool:
@@ -147,8 +165,9 @@ def bind_price_source(source: PriceSource) -> Callable[[], None]:
 
 
 def live_prices(symbols: Iterable[str]) -> dict[str, Price]:
-    """The freshest prices this process knows: live ones from the running server's
-    valuer or in-process feed; the caller falls back to stored prices for the rest."""
+    """The freshest prices this process knows: live ones from the running server (its
+    in-process feed's quotes, or the broker's latest ``asset_update``); the caller falls
+    back to stored prices for the rest."""
     out: dict[str, Price] = {}
     try:
         source = _price_sources[-1]
@@ -174,7 +193,8 @@ _pending = threading.local()
 
 
 def portfolio_changed(portfolio_id: int) -> None:
-    """Tell every node's valuer, after this transaction commits, to reload the portfolio.
+    """Tell the valuer (and the alert evaluator), after this transaction commits, to
+    reload the portfolio.
 
     Several changes to one portfolio in one transaction (an admin page saving five inline
     positions) publish one message. Outside a transaction it publishes at once.
@@ -208,8 +228,10 @@ def _flush() -> None:
         return  # an earlier callback of the same commit already published them
     _pending.ids = set()
     for portfolio_id in sorted(ids):
+        data = {"portfolio_id": portfolio_id, "event": control.PORTFOLIO_CHANGED}
+        # The portfolio's own channel for whoever follows that one portfolio (the alert
+        # evaluator), and the valuer's one channel, so it needs no subscription per portfolio.
         control.publish(
-            control.portfolio_control_channel(portfolio_id),
-            control.PORTFOLIO_CONTROL,
-            {"portfolio_id": portfolio_id, "event": control.PORTFOLIO_CHANGED},
+            control.portfolio_control_channel(portfolio_id), control.PORTFOLIO_CONTROL, data
         )
+        control.publish(VALUATION_CHANNEL, control.PORTFOLIO_CONTROL, data)

@@ -1,21 +1,32 @@
-"""The per-process portfolio valuer: holdings → asset channels → ``portfolio.<id>`` updates.
+"""The cluster's one portfolio valuer: feed quotes → :class:`ValuationBook` → ``portfolio.<id>``.
 
-For each portfolio with a local subscriber it keeps the holdings (loaded from the
-database), listens to the asset channels of those holdings and of the FX pairs that
-convert them, recomputes the value on each tick and publishes ``portfolio_update`` on
-``portfolio.<id>`` through the broker — so portfolio updates have a seq, history and a
-snapshot like any channel, and reach every node.
+It runs where the prices come from — beside the embedded server's in-process feed, or in
+the ``tickwire feed`` process in Redis mode — and nowhere else, so each portfolio is valued
+once per emit in the whole cluster, however many nodes hold its subscribers. Nodes only fan
+out what it publishes (``portfolio_update`` on ``portfolio.<id>`` through the broker, with
+seqs, history and snapshots like any channel).
 
-* It listens through the node like a connection does: one internal
-  :class:`~tickwire.stream.control.FrameSink` (an outbox that consumes frames instead of
-  queueing them) is subscribed to the channels it needs, so the hub's encode-once fan-out
-  is untouched and asset frames are decoded once per process, not once per portfolio.
-* Price-driven updates are throttled per portfolio to one per
-  ``TICKWIRE_PORTFOLIO_THROTTLE_SECONDS``; the ticks of one feed batch are folded into one
-  update. A new subscriber and a position change (``control.portfolio.<id>``, published
-  after the database commit by whichever process made it) get an update at once.
-* With several nodes each node with a subscriber values the portfolio; the values are the
-  same, so subscribers may see an update from each node (with distinct seqs).
+* **What is valued:** the portfolios with a subscriber on some node (:mod:`.demand`: nodes
+  send ``watch``/``release`` and renew a lease). A portfolio nobody follows costs nothing:
+  it is not loaded. The book is exact and incremental
+  (:class:`~tickwire.portfolios.book.ValuationBook`): a tick touches only the positions
+  that hold its symbol (or convert through it), in integers.
+* **Prices:** a quote observer of the :class:`~tickwire.stream.feeds.FeedService` (called
+  for every accepted tick, before it is published); a holding the feed does not quote is
+  valued at its stored price.
+* **Throttle:** price-driven updates go out in one flush per
+  ``TICKWIRE_PORTFOLIO_THROTTLE_SECONDS`` window for every portfolio whose inputs changed
+  (the ticks of the window folded into one update); a tick after a quiet window flushes on
+  the next event-loop pass, so a feed batch is still one update. The portfolios are split
+  over :data:`SHARDS` books whose windows are staggered across the throttle, so a window's
+  work and its updates' fan-out are spread over it rather than landing at once. The
+  update's ``timestamp`` is the moment its window allowed it (the flush's due time), not
+  when it was built.
+* **At once:** a ``watch`` (a new subscriber anywhere) and a position change or deletion
+  (``portfolio_control`` on ``control.valuation``, published after the database commit)
+  publish that portfolio's value, or ``portfolio_not_found``, without waiting for a window.
+
+It does not hold subscribers, read asset channels, or value a portfolio without demand.
 """
 
 from __future__ import annotations
@@ -25,311 +36,374 @@ import contextlib
 import contextvars
 import logging
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
 from tickwire.stream import builders, control
-from tickwire.stream.channels import asset_channel, channel_symbol, portfolio_channel
-from tickwire.stream.node import Node
-from tickwire.stream.protocol import ServerType
-from tickwire.stream.tasks import log_failure
+from tickwire.stream.channels import portfolio_channel
+from tickwire.stream.feeds import FeedService, Quote
+from tickwire.stream.protocol import utc_timestamp
 
-from .services import Book, load_book_async
-from .valuation import Price, required_symbols, to_decimal, value_portfolio
+from .book import ValuationBook
+from .demand import (
+    HELLO,
+    LEASE,
+    LEASE_SECONDS,
+    LEASE_TIMEOUTS,
+    RELEASE,
+    VALUATION_CHANNEL,
+    VALUATION_NODES_CHANNEL,
+    WATCH,
+    demand_body,
+    node_name,
+    parse_demand,
+)
+from .services import Book, load_books_async
+from .valuation import FxPair, required_symbols
 
-__all__ = ["PortfolioValuer"]
+__all__ = ["SHARDS", "Channels", "PortfolioValuer", "PublishMany"]
 
 log = logging.getLogger("tickwire.portfolios.valuer")
 
+#: Publishes (channel, body) pairs through the broker (``Broker.publish_many``).
+PublishMany = Callable[[Sequence[tuple[str, bytes]]], Awaitable[object]]
+#: Loads the books of the portfolios that exist among the ids (``services.load_books``).
+BookLoader = Callable[[list[int]], Awaitable[dict[int, Book]]]
+
+
+#: Books the portfolios are split over (by id), each flushed at its own phase of the window.
+SHARDS = 16
+
 
 @dataclass(slots=True)
-class _Watched:
-    book: Book
-    symbols: frozenset[str]
-    last_emit: float = float("-inf")
-    timer: asyncio.TimerHandle | None = None
-    last_data: dict[str, Any] | None = None
-    drop: asyncio.TimerHandle | None = None
-    reloading: bool = False
-    reload_again: bool = False
-    subscribed: set[str] = field(default_factory=set)
+class _Shard:
+    book: ValuationBook
+    last_flush: float = float("-inf")
+    #: When the pending flush is due (the throttle allows it).
+    due: float = 0.0
+    handle: asyncio.TimerHandle | None = None
+
+
+class Channels(Protocol):
+    """Subscribes the valuer to ``control.valuation``; its frames reach :meth:`on_frame`
+    by the way the place it runs arranges (``alerts.listening``'s node or broker)."""
+
+    async def listen(self, channel: str) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(slots=True)
+class _Held:
+    name: str
+    #: node name → monotonic time its demand expires
+    nodes: dict[str, float] = field(default_factory=dict)
 
 
 class PortfolioValuer:
-    """Values the portfolios that have subscribers in this process."""
+    """Values the portfolios followed anywhere in the cluster, at ``feed``'s quotes."""
 
-    def __init__(self, node: Node, *, throttle: float = 1.0, grace: float | None = None) -> None:
-        self.node = node
+    def __init__(
+        self,
+        channels: Channels,
+        publish: PublishMany,
+        *,
+        throttle: float = 1.0,
+        lease_seconds: float = LEASE_SECONDS,
+        loader: BookLoader = load_books_async,
+    ) -> None:
+        self.channels = channels
+        self.publish = publish
         self.throttle = throttle
-        self.grace = node.grace if grace is None else grace
-        self.published = 0
-        #: Portfolio valuations computed (one per tick of a holding, throttled or not).
+        self.lease_seconds = lease_seconds
+        self.loader = loader
+        self.name = node_name()
+        self.feed: FeedService | None = None
+        #: Portfolio valuations computed (one per portfolio per emit).
         self.valuations = 0
-        self._sink = control.FrameSink(self._on_frame)
-        self._watched: dict[int, _Watched] = {}
-        self._loading: dict[int, asyncio.Future[_Watched | None]] = {}
-        self._prices: dict[str, Price] = {}
-        #: symbol → portfolios whose value reads it
-        self._readers: dict[str, set[int]] = {}
+        #: portfolio_update (and portfolio_not_found) bodies published.
+        self.published = 0
+        self._shards = [_Shard(ValuationBook()) for _ in range(SHARDS)]
+        self._pairs: tuple[FxPair, ...] = ()
+        self._held: dict[int, _Held] = {}
+        #: Portfolios asked for (watch) or changed, to (re)load; True: publish once loaded.
+        self._loads: dict[int, bool] = {}
+        #: Demand for portfolios being loaded: id → node → expiry.
+        self._nodes_pending: dict[int, dict[str, float]] = {}
+        self._work = asyncio.Event()
         self._outgoing: dict[str, bytes] = {}
         self._wake = asyncio.Event()
-        self._publisher: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.running = False
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    def start(self) -> None:
-        if self._publisher is None:
-            self._publisher = asyncio.ensure_future(self._publish_loop())
-
-    async def close(self) -> None:
-        for watched in self._watched.values():
-            for handle in (watched.timer, watched.drop):
-                if handle is not None:
-                    handle.cancel()
-        self._watched.clear()
-        self._readers.clear()
-        self._sink.close()
-        if self._publisher is not None:
-            self._publisher.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._publisher
-            self._publisher = None
-
-    # -- what the consumer calls ----------------------------------------------------------
-
-    async def watch(self, portfolio_id: int) -> bool:
-        """Start (or keep) valuing a portfolio and publish its value now.
-
-        Returns False if the portfolio does not exist (any more).
-        """
-        watched = self._watched.get(portfolio_id)
-        if watched is None:
-            watched = await self._load(portfolio_id)
-            if watched is None:
-                return False
-        if watched.drop is not None:
-            watched.drop.cancel()
-            watched.drop = None
-        self._emit(portfolio_id, force=True)
-        return True
-
-    def release(self, portfolio_id: int) -> None:
-        """A local subscriber left; stop valuing after a grace period if it was the last."""
-        watched = self._watched.get(portfolio_id)
-        if watched is None or watched.drop is not None:
+    async def start(self, feed: FeedService) -> None:
+        """Listen for demand, watch ``feed``'s quotes, and ask every node for its lease."""
+        if self.running:
             return
-        if self.node.hub.subscribers(portfolio_channel(portfolio_id)):
-            return
+        self.running = True
+        self.feed = feed
+        now = time.monotonic()
+        for index, shard in enumerate(self._shards):
+            # Staggered: shard k's first window ends (k + 1) / SHARDS of a throttle from now.
+            shard.last_flush = now - self.throttle + self.throttle * (index + 1) / SHARDS
+        await self.channels.listen(VALUATION_CHANNEL)
+        feed.observers.append(self.observe)
         loop = asyncio.get_running_loop()
-        watched.drop = loop.call_later(self.grace, self._drop, portfolio_id)
+        for work in (self._publish_loop(), self._load_loop(), self._sweep_loop()):
+            # A fresh context: this may start inside a request's, whose asgiref marker
+            # would make the loader's database calls refuse to run.
+            self._tasks.append(loop.create_task(work, context=contextvars.Context()))
+        await self.publish([(VALUATION_NODES_CHANNEL, demand_body(HELLO, self.name))])
 
-    def price(self, symbol: str) -> Price | None:
-        """The latest price this valuer has seen for ``symbol`` (None if not listening)."""
-        return self._prices.get(symbol)
+    async def stop(self) -> None:
+        if not self.running:
+            return
+        self.running = False
+        if self.feed is not None:
+            with contextlib.suppress(ValueError):
+                self.feed.observers.remove(self.observe)
+        for shard in self._shards:
+            if shard.handle is not None:
+                shard.handle.cancel()
+                shard.handle = None
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = []
+        with contextlib.suppress(Exception):
+            await self.channels.close()
 
     @property
     def portfolio_ids(self) -> list[int]:
-        return sorted(self._watched)
+        """The portfolios valued now."""
+        return sorted(self._held)
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "running": self.running,
+            "portfolios": len(self._held),
+            "valuations": self.valuations,
+            "published": self.published,
+        }
+
+    # -- frames in: demand and position changes -------------------------------------------
+
+    def on_frame(self, frame: bytes) -> None:
+        """A frame of ``control.valuation``: a node's demand, or a portfolio's change."""
+        try:
+            demand = parse_demand(frame)
+        except ValueError as exc:
+            log.warning("ignored a valuation demand: %s", exc)
+            return
+        if demand is None:
+            self._on_control(frame)
+            return
+        expiry = time.monotonic() + self.lease_seconds * LEASE_TIMEOUTS
+        if demand.event == WATCH:
+            for pid in demand.portfolio_ids:
+                held = self._held.get(pid)
+                if held is not None:
+                    held.nodes[demand.node] = expiry
+                    self._emit_now(pid)  # the new subscriber's current value
+                else:  # loaded, then published at once
+                    self._nodes_pending.setdefault(pid, {})[demand.node] = expiry
+                    self._loads[pid] = True
+            self._work.set()
+        elif demand.event == LEASE:
+            for pid in demand.portfolio_ids:
+                held = self._held.get(pid)
+                if held is not None:
+                    held.nodes[demand.node] = expiry
+                else:  # a valuer that restarted learns the demand from the leases
+                    self._nodes_pending.setdefault(pid, {})[demand.node] = expiry
+                    self._loads.setdefault(pid, True)
+            self._work.set()
+        elif demand.event == RELEASE:
+            for pid in demand.portfolio_ids:
+                held = self._held.get(pid)
+                if held is not None:
+                    held.nodes.pop(demand.node, None)
+                    if not held.nodes:
+                        self._forget(pid)
+                pending = self._nodes_pending.get(pid)
+                if pending is not None:
+                    pending.pop(demand.node, None)
+
+    def _on_control(self, frame: bytes) -> None:
+        try:
+            message = orjson.loads(frame)
+        except orjson.JSONDecodeError:
+            return
+        if not isinstance(message, dict) or message.get("type") != control.PORTFOLIO_CONTROL:
+            return
+        data = message.get("data")
+        pid = data.get("portfolio_id") if isinstance(data, dict) else None
+        if isinstance(pid, int) and pid in self._held:
+            self._loads[pid] = True
+            self._work.set()
 
     # -- loading --------------------------------------------------------------------------
 
-    async def _load(self, portfolio_id: int) -> _Watched | None:
-        pending = self._loading.get(portfolio_id)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        future: asyncio.Future[_Watched | None] = asyncio.get_running_loop().create_future()
-        self._loading[portfolio_id] = future
-        try:
-            book = await load_book_async(portfolio_id)
-            watched = None
-            if book is not None:
-                watched = _Watched(book, frozenset())
-                self._watched[portfolio_id] = watched
-                await self._listen(watched, control.portfolio_control_channel(portfolio_id))
-                await self._apply_book(watched, book)
-            future.set_result(watched)
-            return watched
-        except BaseException as exc:
-            self._forget(portfolio_id)
-            future.set_exception(exc)
-            future.exception()  # mark retrieved: the caller re-raises it
-            raise
-        finally:
-            self._loading.pop(portfolio_id, None)
-
-    async def _apply_book(self, watched: _Watched, book: Book) -> None:
-        pid = book.portfolio_id
-        symbols = frozenset(required_symbols(book.currency, book.holdings, book.pairs))
-        for symbol in symbols - watched.symbols:
-            self._readers.setdefault(symbol, set()).add(pid)
-        for symbol in watched.symbols - symbols:
-            self._unread(watched, symbol)
-        watched.book = book
-        watched.symbols = symbols
-        # Every stored price first, before any await: a tick arriving while the channels
-        # below are being subscribed (a Redis round trip each) triggers a valuation, which
-        # must not see holdings without a price.
-        for symbol in symbols:
-            if symbol not in self._prices and symbol in book.stored_prices:
-                self._prices[symbol] = book.stored_prices[symbol]
-        for symbol in sorted(symbols):
-            await self._listen(watched, asset_channel(symbol))
-
-    async def _listen(self, watched: _Watched, channel: str) -> None:
-        if channel in watched.subscribed:
-            return
-        watched.subscribed.add(channel)
-        if channel in self._sink.channels:
-            return
-        result = await self.node.subscribe(self._sink, channel)
-        try:
-            if channel_symbol(channel) is not None:
-                # An asset channel's snapshot is its latest price. A control channel's is
-                # an old event, already reflected in the book just loaded: skip it.
-                for frame in result.frames:
-                    self._on_frame(frame)
-        finally:
-            self.node.activate(self._sink, result)
-
-    def _unread(self, watched: _Watched, symbol: str) -> None:
-        readers = self._readers.get(symbol)
-        if readers is not None:
-            readers.discard(watched.book.portfolio_id)
-            if not readers:
-                del self._readers[symbol]
-                self._prices.pop(symbol, None)
-        channel = asset_channel(symbol)
-        watched.subscribed.discard(channel)
-        self._unlisten(channel)
-
-    def _unlisten(self, channel: str) -> None:
-        if not any(channel in w.subscribed for w in self._watched.values()):
-            self.node.unsubscribe(self._sink, channel)
-
-    def _drop(self, portfolio_id: int) -> None:
-        watched = self._watched.get(portfolio_id)
-        if watched is None:
-            return
-        watched.drop = None
-        if self.node.hub.subscribers(portfolio_channel(portfolio_id)):
-            return
-        self._forget(portfolio_id)
-
-    def _forget(self, portfolio_id: int) -> None:
-        watched = self._watched.pop(portfolio_id, None)
-        if watched is None:
-            return
-        for handle in (watched.timer, watched.drop):
-            if handle is not None:
-                handle.cancel()
-        for symbol in watched.symbols:
-            readers = self._readers.get(symbol)
-            if readers is not None:
-                readers.discard(portfolio_id)
-                if not readers:
-                    del self._readers[symbol]
-                    self._prices.pop(symbol, None)
-        for channel in watched.subscribed:
-            self._unlisten(channel)
-
-    # -- frames in ------------------------------------------------------------------------
-
-    def _on_frame(self, frame: bytes) -> None:
-        message = orjson.loads(frame)
-        kind = message.get("type")
-        data = message.get("data") or {}
-        if kind == ServerType.ASSET_UPDATE:
-            symbol = data.get("symbol")
-            if not isinstance(symbol, str):
-                return
-            readers = self._readers.get(symbol)
-            if not readers:
-                return
+    async def _load_loop(self) -> None:
+        while True:
+            await self._work.wait()
+            self._work.clear()
+            loads, self._loads = self._loads, {}
+            if not loads:
+                continue
             try:
-                price = to_decimal(data["price"])
-                previous = data.get("previous_close")
-                prev = to_decimal(previous) if previous is not None else price
-            except (KeyError, ValueError, TypeError):
-                log.warning("ignoring asset_update without a usable price: %.200r", frame)
-                return
-            if price <= 0:
-                return
-            self._prices[symbol] = Price(price, prev)
-            for reader in readers:
-                self._touch(reader)
-        elif kind == control.PORTFOLIO_CONTROL:
-            portfolio_id = data.get("portfolio_id")
-            if isinstance(portfolio_id, int) and portfolio_id in self._watched:
-                self._reload(portfolio_id)
-
-    def _touch(self, portfolio_id: int) -> None:
-        watched = self._watched.get(portfolio_id)
-        if watched is None or watched.timer is not None:
-            return
-        loop = asyncio.get_running_loop()
-        # Never emit synchronously: the rest of the feed's batch is still being delivered,
-        # and one update should carry all of it.
-        wait = max(0.0, watched.last_emit + self.throttle - time.monotonic())
-        watched.timer = loop.call_later(wait, self._emit, portfolio_id)
-
-    def _reload(self, portfolio_id: int) -> None:
-        watched = self._watched[portfolio_id]
-        if watched.reloading:
-            watched.reload_again = True
-            return
-        watched.reloading = True
-        # A fresh context: this runs inside whoever delivered the control message, and
-        # its context (asgiref's thread-sensitive marker) must not reach the reload's
-        # database call, which would then refuse to run.
-        loop = asyncio.get_running_loop()
-        task = loop.create_task(
-            self._reload_task(portfolio_id, watched), context=contextvars.Context()
-        )
-        task.add_done_callback(log_failure("reloading a portfolio", log, level=logging.ERROR))
-
-    async def _reload_task(self, portfolio_id: int, watched: _Watched) -> None:
-        try:
-            while True:
-                watched.reload_again = False
-                book = await load_book_async(portfolio_id)
-                if self._watched.get(portfolio_id) is not watched:
-                    return
+                books = await self.loader(sorted(loads))
+            except Exception:
+                log.exception("loading %d portfolios failed; will retry", len(loads))
+                for pid, publish in loads.items():
+                    self._loads[pid] = self._loads.get(pid, False) or publish
+                await asyncio.sleep(1.0)
+                self._work.set()
+                continue
+            for pid, publish in loads.items():
+                book = books.get(pid)
+                nodes = self._nodes_pending.pop(pid, {})
                 if book is None:
-                    self._deleted(portfolio_id)
-                    return
-                await self._apply_book(watched, book)
-                if not watched.reload_again:
-                    break
-            self._emit(portfolio_id, force=True)
-        finally:
-            watched.reloading = False
+                    if pid in self._held or nodes:
+                        # Deleted (or gone before its first subscriber was answered).
+                        self._forget(pid)
+                        body = builders.portfolio_deleted_body(pid)
+                        self._queue(portfolio_channel(pid), body)
+                    continue
+                if pid not in self._held and not nodes:
+                    continue  # released (or changed) while loading: nobody follows it
+                self._put(book, nodes)
+                if publish:
+                    self._emit_now(pid)
 
-    def _deleted(self, portfolio_id: int) -> None:
-        self._forget(portfolio_id)
-        self._queue(portfolio_channel(portfolio_id), builders.portfolio_deleted_body(portfolio_id))
+    def _book(self, pid: int) -> ValuationBook:
+        return self._shards[pid % SHARDS].book
+
+    def _put(self, book: Book, nodes: dict[str, float]) -> None:
+        pid = book.portfolio_id
+        if book.pairs != self._pairs:
+            self._rebuild(book.pairs)
+        shard = self._book(pid)
+        held = self._held.get(pid)
+        symbols = required_symbols(book.currency, book.holdings, book.pairs)
+        if held is None:
+            held = self._held[pid] = _Held(book.name)
+        held.name = book.name
+        held.nodes.update(nodes)
+        quotes = self.feed.quotes if self.feed is not None else {}
+        for symbol in symbols:
+            # The feed's quote even where the book has a price: nothing held the symbol
+            # since, so the book's may be old (the same price again changes nothing).
+            quote = quotes.get(symbol)
+            if quote is not None:
+                self._set_price(shard, symbol, quote.price, quote.previous_close or quote.price)
+            elif shard.has_price(symbol):
+                continue
+            elif symbol in book.stored_prices:
+                stored = book.stored_prices[symbol]
+                self._set_price(shard, symbol, stored.price, stored.previous_close)
+        shard.add_portfolio(pid, book.currency, book.holdings)
+
+    def _rebuild(self, pairs: tuple[FxPair, ...]) -> None:
+        """The FX assets changed: a new book over the new pairs, with the prices kept and
+        every portfolio loaded again (rare: an FX asset added or deactivated)."""
+        self._pairs = pairs
+        for shard in self._shards:
+            old, shard.book = shard.book, ValuationBook(pairs)
+            for symbol, (price, previous) in old.prices().items():
+                shard.book.set_price(symbol, price, previous)
+        for pid in self._held:
+            self._loads[pid] = True
+        self._work.set()
+
+    def _forget(self, pid: int) -> None:
+        self._held.pop(pid, None)
+        self._book(pid).remove_portfolio(pid)
+
+    async def _sweep_loop(self) -> None:
+        # A node that died stops renewing its lease: its demand expires.
+        while True:
+            await asyncio.sleep(self.lease_seconds)
+            now = time.monotonic()
+            for pid, held in list(self._held.items()):
+                for node, expiry in list(held.nodes.items()):
+                    if expiry < now:
+                        del held.nodes[node]
+                if not held.nodes:
+                    self._forget(pid)
+
+    # -- ticks ----------------------------------------------------------------------------
+
+    def observe(self, quote: Quote) -> None:
+        """The feed accepted a tick (a quote observer)."""
+        symbol = quote.symbol
+        entry = None
+        for shard in self._shards:
+            book = shard.book
+            if not book.holds(symbol):
+                continue
+            if entry is None:
+                try:  # checked once for every shard
+                    entry = book.price_entry(
+                        symbol, quote.price, quote.previous_close or quote.price
+                    )
+                except ValueError as exc:
+                    # Holders keep the last price they could take exactly.
+                    log.warning("%s: not valued at this price", exc)
+                    return
+            book.set_entry(symbol, entry)
+            if shard.handle is None:
+                # Never synchronously: the rest of the feed's batch folds into the same flush.
+                now = time.monotonic()
+                shard.due = max(now, shard.last_flush + self.throttle)
+                loop = asyncio.get_running_loop()
+                shard.handle = loop.call_later(shard.due - now, self._flush, shard)
+
+    @staticmethod
+    def _set_price(book: ValuationBook, symbol: str, price: Any, previous: Any) -> None:
+        try:
+            book.set_price(symbol, price, previous)
+        except ValueError as exc:
+            log.warning("%s: not valued at this price", exc)
 
     # -- updates out ----------------------------------------------------------------------
 
-    def _emit(self, portfolio_id: int, force: bool = False) -> None:
-        watched = self._watched.get(portfolio_id)
-        if watched is None:
+    def _flush(self, shard: _Shard) -> None:
+        shard.handle = None
+        now = time.monotonic()
+        shard.last_flush = now
+        # Stamped with the window's due time, when the throttle allowed this flush: a late
+        # timer or a busy loop shows in the receivers' latency, measured from there.
+        stamp = utc_timestamp(time.time() - (now - shard.due))
+        changed = shard.book.flush()
+        self.valuations += len(changed)
+        for pid, data in changed.items():
+            held = self._held.get(pid)  # type: ignore[call-overload]
+            if held is None:
+                continue
+            assert isinstance(pid, int)
+            body = builders.portfolio_update_body(pid, held.name, data, timestamp=stamp)
+            self._queue(portfolio_channel(pid), body)
+
+    def _emit_now(self, pid: int) -> None:
+        held = self._held.get(pid)
+        if held is None:
             return
-        if watched.timer is not None:
-            watched.timer.cancel()
-            watched.timer = None
-        book = watched.book
-        valuation = value_portfolio(book.currency, book.holdings, self._prices, book.pairs)
+        book = self._book(pid)
+        if pid not in book:  # being loaded again into a rebuilt book: published then
+            self._loads[pid] = True
+            self._work.set()
+            return
+        data = book.data(pid)
         self.valuations += 1
-        valued = valuation.as_data()
-        data = {"name": book.name, **valued}
-        if not force and data == watched.last_data:
-            return  # the tick did not move anything this portfolio shows
-        watched.last_data = data
-        watched.last_emit = time.monotonic()
-        body = builders.portfolio_update_body(portfolio_id, book.name, valued)
-        self._queue(portfolio_channel(portfolio_id), body)
+        self._queue(portfolio_channel(pid), builders.portfolio_update_body(pid, held.name, data))
 
     def _queue(self, channel: str, body: bytes) -> None:
         # Latest body per channel wins: a publisher that fell behind sends current values.
@@ -346,7 +420,7 @@ class PortfolioValuer:
             if not items:
                 continue
             try:
-                await self.node.broker.publish_many(items)
+                await self.publish(items)
                 self.published += len(items)
             except Exception:
                 log.exception("publishing %d portfolio updates failed", len(items))

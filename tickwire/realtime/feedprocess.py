@@ -5,6 +5,10 @@ In the scaled-out mode the feed publishes through Redis to every server node. Wi
 memory broker a separate feed process would publish to nobody, so it refuses with an
 explanation instead of running uselessly.
 
+The cluster's one alert evaluator and one portfolio valuer run here, beside the feed
+(``control.valuation`` brings the nodes' demand and position changes to the valuer, which
+publishes ``portfolio_update`` on ``portfolio.<id>``).
+
 The process listens on the broker's control channel, so ``POST
 /api/realtime/force_price_update/`` on any server node reaches it. It stops on SIGTERM or
 SIGINT — the source is closed, then the last quotes and bars are written, so nothing is
@@ -23,13 +27,15 @@ from django.conf import settings
 
 from tickwire.alerts.delivery import Dispatcher
 from tickwire.alerts.evaluator import AlertEvaluator, broker_evaluator
+from tickwire.alerts.listening import BrokerChannels
 from tickwire.assets.bars import save_bars_async
+from tickwire.portfolios.demand import VALUATION_CHANNEL
 from tickwire.stream.brokers import Broker, Publication
 from tickwire.stream.feeds import CONTROL_CHANNEL, FeedService
 
 from . import services
 from .preflight import NO_INSTRUMENTS
-from .runtime import broker_from_settings, build_feed_source, feed_heartbeat
+from .runtime import broker_from_settings, build_feed_source, feed_heartbeat, portfolio_valuer
 
 __all__ = [
     "FeedOptions",
@@ -124,10 +130,13 @@ async def run_feed_process(
     )
 
     alerts: AlertEvaluator | None = None
+    valuer = portfolio_valuer(BrokerChannels(broker), broker)
 
     def on_publication(pub: Publication) -> None:
         if pub.channel == CONTROL_CHANNEL:
             feed.handle_control(pub.frame)
+        elif pub.channel == VALUATION_CHANNEL:
+            valuer.on_frame(pub.frame)
         elif alerts is not None:
             alerts.on_frame(pub.frame)  # control.alerts, control.portfolio.<id>
 
@@ -145,6 +154,7 @@ async def run_feed_process(
         # The cluster's one alert evaluator runs here, beside the feed (docs/alerts.md).
         alerts = broker_evaluator(feed, broker, on_committed=lambda _: dispatcher.wake())
         await alerts.start()
+    await valuer.start(feed)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -153,7 +163,7 @@ async def run_feed_process(
     feed.start().add_done_callback(lambda _: stop.set())
     dispatcher.start()
     # Nodes' /realtime/health/ reads this heartbeat (an expiring key in Redis).
-    heartbeat = feed_heartbeat(broker, feed, url, alerts, dispatcher)
+    heartbeat = feed_heartbeat(broker, feed, url, alerts, dispatcher, valuer)
     if heartbeat is not None:
         heartbeat.start()
     log.info(
@@ -171,6 +181,7 @@ async def run_feed_process(
         if heartbeat is not None:
             await heartbeat.stop()
         await feed.stop()
+        await valuer.stop()
         if alerts is not None:
             await alerts.stop()
         # Last: what the evaluator committed while stopping still gets its chance.

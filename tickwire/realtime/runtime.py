@@ -1,5 +1,9 @@
 """The per-process streaming runtime: broker, node (hub), in-process feed, connections.
 
+Portfolios: the node tells the cluster's valuer which portfolios its clients follow
+(:class:`~tickwire.portfolios.demand.NodeDemand`); the valuer itself runs here only beside
+the in-process feed (:meth:`Runtime.start_feed`), else in the feed's own process.
+
 One :class:`Runtime` exists per server process and event loop. The ASGI lifespan starts it
 (and stops it, closing every socket still open with 1012 so clients reconnect at once); consumers
 get it with :func:`get_runtime`, which also starts it lazily where no lifespan runs (as in
@@ -9,6 +13,7 @@ Channels' ``WebsocketCommunicator`` tests).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -16,16 +21,19 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import orjson
 from django.conf import settings
 
 from tickwire.alerts.delivery import Dispatcher
 from tickwire.alerts.evaluator import AlertEvaluator, node_evaluator
+from tickwire.alerts.listening import NodeChannels
 from tickwire.assets.bars import save_bars_async
+from tickwire.portfolios.demand import NodeDemand
 from tickwire.portfolios.services import bind_price_source
 from tickwire.portfolios.valuation import Price, to_decimal
-from tickwire.portfolios.valuer import PortfolioValuer
+from tickwire.portfolios.valuer import Channels, PortfolioValuer
 from tickwire.stream.brokers import Broker
-from tickwire.stream.channels import channel_portfolio_id, channel_symbol
+from tickwire.stream.channels import asset_channel, channel_portfolio_id, channel_symbol
 from tickwire.stream.control import bind_publisher
 from tickwire.stream.feeds import (
     CONTROL_CHANNEL,
@@ -55,6 +63,7 @@ __all__ = [
     "current_runtime",
     "feed_heartbeat",
     "get_runtime",
+    "portfolio_valuer",
     "shutdown_runtime",
 ]
 
@@ -103,10 +112,11 @@ def feed_heartbeat(
     url: str | None = None,
     alerts: AlertEvaluator | None = None,
     dispatcher: Dispatcher | None = None,
+    valuer: PortfolioValuer | None = None,
 ) -> FeedHeartbeat | None:
-    """A Redis heartbeat for ``feed`` (and the alert evaluator and delivery dispatcher
-    beside it) on the broker ``url`` (default ``TICKWIRE_BROKER_URL``) names; None with the
-    memory broker, where none is needed."""
+    """A Redis heartbeat for ``feed`` (and the alert evaluator, delivery dispatcher and
+    portfolio valuer beside it) on the broker ``url`` (default ``TICKWIRE_BROKER_URL``)
+    names; None with the memory broker, where none is needed."""
     host = socket.gethostname()
     pid = os.getpid()
 
@@ -114,6 +124,8 @@ def feed_heartbeat(
         extra: dict[str, Any] = {"alerts": alerts.status()} if alerts is not None else {}
         if dispatcher is not None:
             extra["alert_deliveries"] = {"counts": dispatcher.count_table()}
+        if valuer is not None:
+            extra["portfolio_valuer"] = valuer.status()
         return {"host": host, "pid": pid, "started_at": feed.started_at, **feed.status(), **extra}
 
     return create_feed_heartbeat(
@@ -130,10 +142,13 @@ class Runtime:
     def __init__(self, broker: Broker | None = None) -> None:
         self.broker = broker or broker_from_settings()
         self.node = Node(self.broker, batch_interval=settings.TICKWIRE_BATCH_INTERVAL)
-        self.valuer = PortfolioValuer(
-            self.node, throttle=settings.TICKWIRE_PORTFOLIO_THROTTLE_SECONDS
-        )
-        self.subscriptions = Subscriptions(self.node, self.valuer)
+        #: Which portfolios this node's clients follow, told to the cluster's valuer.
+        self.demand = NodeDemand(self.node)
+        #: The cluster's valuer, started beside the in-process feed (idle without one).
+        channels = NodeChannels(self.node)
+        self.valuer = portfolio_valuer(channels, self.broker)
+        channels.on_frame = self.valuer.on_frame
+        self.subscriptions = Subscriptions(self.node, self.demand)
         self.sessions = SessionGuard(
             self.node,
             lambda: self.connections.values(),
@@ -172,7 +187,7 @@ class Runtime:
             return
         loop = self.loop = asyncio.get_running_loop()
         await self.node.start()
-        self.valuer.start()
+        await self.demand.start()
         self.sessions.start()
         await self.cluster.start(self.node_stats)
         # From now on, services in this process publish control messages through this
@@ -185,9 +200,11 @@ class Runtime:
         if settings.TICKWIRE_FEED_IN_PROCESS if run_feed is None else run_feed:
             await self.start_feed()
 
-    async def start_feed(self) -> FeedService:
+    async def start_feed(self, source: Source | None = None) -> FeedService:
+        """Run the feed in this process (``source``: the configured one when None), with
+        the cluster's one alert evaluator and portfolio valuer beside it."""
         instruments = await services.load_instruments()
-        source = build_feed_source(instruments)
+        source = source or build_feed_source(instruments)
         feed = self.feed = FeedService(
             self.broker,
             source,
@@ -206,10 +223,11 @@ class Runtime:
         if settings.TICKWIRE_ALERTS_ENABLED:
             self.alerts = node_evaluator(feed, self.node, on_committed=lambda _: dispatcher.wake())
             await self.alerts.start()
+        await self.valuer.start(feed)
         feed.start()
         dispatcher.start()
         self.feed_heartbeat = feed_heartbeat(
-            self.broker, feed, alerts=self.alerts, dispatcher=dispatcher
+            self.broker, feed, alerts=self.alerts, dispatcher=dispatcher, valuer=self.valuer
         )
         if self.feed_heartbeat is not None:
             self.feed_heartbeat.start()
@@ -249,6 +267,7 @@ class Runtime:
         if self.feed is not None:
             await self.feed.stop()
             self.feed = None
+        await self.valuer.stop()
         if self.alerts is not None:
             # After the feed: its last ticks are judged, then every state is saved.
             await self.alerts.stop()
@@ -260,7 +279,7 @@ class Runtime:
         # Give writers a moment to send their close frames before the loop goes.
         if self.connections:
             await asyncio.sleep(0.05)
-        await self.valuer.close()
+        await self.demand.close()
         await self.sessions.close()
         await self.cluster.stop()
         await self.node.close()
@@ -284,7 +303,7 @@ class Runtime:
         self.node.remove(conn.outbox)
         for portfolio_id in portfolio_ids:
             if portfolio_id is not None:
-                self.valuer.release(portfolio_id)
+                self.demand.release(portfolio_id)
         self.sessions.detach(conn)
 
     def count_close(self, code: int) -> None:
@@ -365,8 +384,8 @@ class Runtime:
     def global_stats(self) -> dict[str, int]:
         """Connections, authenticated users and client subscriptions on this node."""
         users = {c.user_id for c in self.connections.values() if c.user_id is not None}
-        # Counted over connections, not the hub: the valuer's internal subscriptions to
-        # asset channels are not client subscriptions.
+        # Counted over connections, not the hub: internal listeners (control channels)
+        # are not client subscriptions.
         portfolios = assets = 0
         for conn in self.connections.values():
             for channel in conn.outbox.channels:
@@ -385,15 +404,45 @@ class Runtime:
         return self.feed.quotes.get(symbol) if self.feed is not None else None
 
     def live_price(self, symbol: str) -> Price | None:
-        """The freshest price of ``symbol`` here: the valuer's, else the in-process feed's."""
-        price = self.valuer.price(symbol)
-        if price is None:
-            quote = self.quote(symbol)
-            if quote is not None:
-                price = Price(
-                    to_decimal(quote.price), to_decimal(quote.previous_close or quote.price)
-                )
-        return price
+        """The freshest price of ``symbol``: the in-process feed's quote, else the latest
+        ``asset_update`` in the broker (read through this runtime's loop, so only from
+        another thread, as the REST API's views run; at most 2 s, then None)."""
+        quote = self.quote(symbol)
+        if quote is not None:
+            return Price(to_decimal(quote.price), to_decimal(quote.previous_close or quote.price))
+        loop = self.loop
+        if loop is None or loop.is_closed() or not self._started:
+            return None
+        with contextlib.suppress(RuntimeError):
+            if asyncio.get_running_loop() is loop:
+                return None  # waiting here would block the loop the read needs
+        future = asyncio.run_coroutine_threadsafe(self.broker.latest(asset_channel(symbol)), loop)
+        try:
+            publication = future.result(timeout=2.0)
+        except Exception:
+            future.cancel()
+            return None
+        return None if publication is None else _frame_price(publication.frame)
+
+
+def _frame_price(frame: bytes) -> Price | None:
+    """The price and previous close of an ``asset_update`` frame (None if it has none)."""
+    try:
+        data = orjson.loads(frame).get("data") or {}
+        price = to_decimal(data["price"])
+        previous = data.get("previous_close")
+        return Price(price, to_decimal(previous) if previous is not None else price)
+    except (KeyError, TypeError, ValueError, AttributeError, orjson.JSONDecodeError):
+        return None
+
+
+def portfolio_valuer(channels: Channels, broker: Broker) -> PortfolioValuer:
+    """The cluster's valuer, publishing through ``broker``; the frames of the channels it
+    listens to through ``channels`` (the runtime's node, or the feed process's broker)
+    must be passed to its ``on_frame``."""
+    return PortfolioValuer(
+        channels, broker.publish_many, throttle=settings.TICKWIRE_PORTFOLIO_THROTTLE_SECONDS
+    )
 
 
 _runtime: Runtime | None = None

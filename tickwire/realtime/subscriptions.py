@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from tickwire.portfolios.demand import NodeDemand
 from tickwire.portfolios.services import owns_portfolio
-from tickwire.portfolios.valuer import PortfolioValuer
 from tickwire.stream import builders
 from tickwire.stream.channels import asset_channel, channel_symbol, portfolio_channel
 from tickwire.stream.hub import Outbox
@@ -46,10 +46,10 @@ class Subscriptions:
     """Subscription rules for every connection of this process (one per runtime)."""
 
     def __init__(
-        self, node: Node, valuer: PortfolioValuer, symbols: SymbolDirectory | None = None
+        self, node: Node, demand: NodeDemand, symbols: SymbolDirectory | None = None
     ) -> None:
         self.node = node
-        self.valuer = valuer
+        self.demand = demand
         self.symbols = symbols or SymbolDirectory()
 
     # -- assets ---------------------------------------------------------------------------
@@ -125,7 +125,8 @@ class Subscriptions:
         self, outbox: Outbox, user_id: int | None, portfolio_id: int
     ) -> AsyncIterator[SubscribeResult]:
         """Subscribe ``outbox`` to the portfolio's updates for the duration of the block;
-        the valuer publishes its current value, which arrives after anything pushed in it.
+        the cluster's valuer is asked for its current value (``NodeDemand.watch``) and
+        publishes it on the channel, so it arrives after anything pushed in the block.
 
         Raises AUTHENTICATION_REQUIRED, PORTFOLIO_NOT_FOUND (someone else's, or none) and
         SUBSCRIPTION_LIMIT before the block. A failure inside it undoes the subscription.
@@ -153,8 +154,7 @@ class Subscriptions:
             # the first check announced itself before there was anything to end.
             if not await owns_portfolio(portfolio_id, user_id):
                 raise _not_found(portfolio_id)
-            if not await self.valuer.watch(portfolio_id):
-                raise _not_found(portfolio_id)  # deleted since the ownership check
+            await self.demand.watch(portfolio_id)
             yield result
         except BaseException:
             node.unsubscribe(outbox, channel)
@@ -172,7 +172,7 @@ class Subscriptions:
         if channel not in outbox.channels and not await owns_portfolio(portfolio_id, user_id):
             raise _not_found(portfolio_id)
         self.node.unsubscribe(outbox, channel)
-        self.valuer.release(portfolio_id)
+        self.demand.release(portfolio_id)
 
     def revoke_portfolio(self, outbox: Outbox, portfolio_id: int) -> None:
         """End ``outbox``'s subscription to a portfolio its user no longer owns (given to
@@ -181,7 +181,7 @@ class Subscriptions:
         if channel not in outbox.channels:
             return
         self.node.unsubscribe(outbox, channel)
-        self.valuer.release(portfolio_id)
+        self.demand.release(portfolio_id)
         outbox.push(builders.portfolio_revoked(portfolio_id))
 
     @staticmethod
