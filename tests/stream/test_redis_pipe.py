@@ -51,9 +51,7 @@ async def test_batches_handed_over_without_waiting_keep_their_order(brokers):
     await subscriber.subscribe("asset.A")
     # Ten batches in flight at once (more than one script call each: 700 > 500).
     pending = [
-        publisher.enqueue_many(
-            [(ch, body(k * 700 + i)) for i in range(700) for ch in ("asset.A",)]
-        )
+        publisher.enqueue_many([(ch, body(k * 700 + i)) for i in range(700) for ch in ("asset.A",)])
         for k in range(10)
     ]
     results = await asyncio.wait_for(asyncio.gather(*pending), 30)
