@@ -105,3 +105,18 @@ async def test_the_history_keeps_its_bounds_with_the_periodic_trims(brokers, red
     recent = await publisher.history("asset.A", 392, None)
     assert recent.recovered and [p.seq for p in recent.publications] == list(range(393, 401))
     assert not (await publisher.history("asset.A", 300, None)).recovered
+
+
+def test_a_publisher_used_from_a_second_event_loop_publishes_there_too(redis_server):
+    # As a command that publishes once per asyncio.run does with one broker.
+    publisher = RedisBroker(redis_server.url, prefix=f"rp{next(_prefixes)}")
+    first = asyncio.run(publisher.publish("asset.A", body(1)))
+
+    async def again():
+        try:
+            return await asyncio.wait_for(publisher.publish("asset.A", body(2)), 30)
+        finally:
+            await publisher.close()
+
+    second = asyncio.run(again())
+    assert (first.seq, second.seq) == (1, 2) and first.epoch == second.epoch

@@ -81,9 +81,11 @@ class PublishPipe:
         self._fail_all(BrokerUnavailable("the broker was closed"))
 
     def _forget(self) -> None:
+        # What belonged to the old loop cannot be closed or resolved from this one (it has
+        # ended, as a short-lived publisher's asyncio.run does): it is dropped.
         self._writer = None
         self._task = None
-        self._fail_all(BrokerUnavailable("the event loop of these publications ended"))
+        self._pending = deque()
 
     def _drop_writer(self) -> None:
         writer, self._writer = self._writer, None
