@@ -218,7 +218,7 @@ class FeedService:
         log_batches: bool = False,
         bar_interval: int = 60,
         max_pending_bars: int = 500_000,
-        publish_window: int = 4,
+        publish_window: int = 1,
     ) -> None:
         if publish_window < 0:
             raise ValueError("publish_window must be 0 or more")
@@ -260,7 +260,11 @@ class FeedService:
         self._control_tasks: set[asyncio.Task[object]] = set()
         #: See :data:`QuoteObserver`; an observer that raises is logged and skipped.
         self.observers: list[QuoteObserver] = []
-        #: Batches the source loop may have handed to the broker and not seen confirmed.
+        #: Batches the source loop may have handed to the broker and not seen confirmed
+        #: while it folds the next. One is enough to keep Redis busy (it always has the
+        #: next batch queued) and keeps what a Redis outage releases at once when Redis
+        #: is back to two batches: more per channel in one node pass would conflate at
+        #: the clients (their seq skipping ahead).
         self.publish_window = publish_window
         #: How long stopping waits for those batches.
         self.settle_timeout = 10.0
