@@ -13,6 +13,10 @@ from .base import Broker, History, Publication, PublicationHandler, ResetHandler
 
 __all__ = ["MemoryBroker"]
 
+#: Publication's tuple built directly (all five fields given): a third of the time of
+#: calling the named tuple's __new__, once per published update.
+_new = tuple.__new__
+
 
 @dataclass(slots=True)
 class _Channel:
@@ -94,7 +98,7 @@ class MemoryBroker(Broker):
                 state = channels[channel] = _Channel()
             seq = state.seq = state.seq + 1
             # protocol.seal's bytes, in one formatting operation
-            pub = Publication(channel, seq, epoch, b'%b,"seq":%d}' % (body, seq))
+            pub = _new(Publication, (channel, seq, epoch, b'%b,"seq":%d}' % (body, seq), False))
             history, times = state.history, state.times
             history.append(pub)
             times.append(now)

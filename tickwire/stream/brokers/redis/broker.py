@@ -44,6 +44,10 @@ from .scripts import BATCH, HISTORY, PUBLISH, keys
 
 __all__ = ["RedisBroker"]
 
+#: Publication's tuple built directly (all five fields given): a third of the time of
+#: calling the named tuple's __new__, once per published update.
+_new = tuple.__new__
+
 
 class RedisBroker(Broker):
     """Broker over Redis (redis-py asyncio with hiredis). One instance per process.
@@ -225,7 +229,9 @@ class RedisBroker(Broker):
                         epochs.clear()
                     epoch = epochs[raw] = raw.decode()
                 # protocol.seal's bytes, in one formatting operation
-                append(Publication(channel, seq, epoch, b'%b,"seq":%d}' % (body, seq)))
+                append(
+                    _new(Publication, (channel, seq, epoch, b'%b,"seq":%d}' % (body, seq), False))
+                )
         return out
 
     # -- reading ------------------------------------------------------------------------
