@@ -44,7 +44,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,11 +94,22 @@ class SyntheticSource:
     name = "synthetic"
 
     def __init__(
-        self, symbols: list[str], batch: int, seconds: float, speed: float, seed: int = 1
+        self,
+        symbols: list[str],
+        batch: int,
+        seconds: float,
+        speed: float,
+        seed: int = 1,
+        *,
+        warmup: float = 0.0,
+        on_measure: Callable[[], None] | None = None,
     ) -> None:
         self.symbols = symbols
         self.batch = batch
         self.seconds = seconds
+        #: Seconds run before measuring (ticks, time and CPU count from then on).
+        self.warmup = warmup
+        self.on_measure = on_measure
         self.speed = speed
         rnd = random.Random(seed)
         walk, price = [], 100.0
@@ -122,12 +133,20 @@ class SyntheticSource:
         i = 0
         t0 = time.time()
         cpu0 = time.process_time()
-        started = time.perf_counter()
-        deadline = started + self.seconds
+        started = measured = time.perf_counter()
+        warming = self.warmup > 0
+        deadline = started + self.warmup + self.seconds
         while True:
             now = time.perf_counter()
             if now >= deadline:
                 break
+            if warming and now >= started + self.warmup:
+                # Warmed up (a memory broker's history full, every channel created): the
+                # steady state is measured from here.
+                warming = False
+                measured, cpu0, self.produced = now, time.process_time(), 0
+                if self.on_measure is not None:
+                    self.on_measure()
             ts = t0 + (now - started) * self.speed
             a, b = i % ns, i % nw
             out = [
@@ -140,7 +159,7 @@ class SyntheticSource:
             self.produced += batch
             yield out
             await asyncio.sleep(0)  # a socket source awaits its next read here
-        self.elapsed = time.perf_counter() - started
+        self.elapsed = time.perf_counter() - measured
         self.cpu = time.process_time() - cpu0
 
 
@@ -202,7 +221,11 @@ async def _noop(_items: list[Any]) -> None:
 
 
 async def run_mode(
-    mode: str, symbols: list[str], opts: argparse.Namespace, redis_url: str | None
+    mode: str,
+    symbols: list[str],
+    opts: argparse.Namespace,
+    redis_url: str | None,
+    on_measure: Callable[[], None] | None = None,
 ) -> Result:
     from tickwire.stream.brokers.memory import MemoryBroker
     from tickwire.stream.feeds import Instrument
@@ -223,7 +246,14 @@ async def run_mode(
 
     await broker.start(on_publication)
     seconds = opts.db_seconds if mode in DATABASES else opts.seconds
-    synthetic = SyntheticSource(symbols, opts.batch, seconds, opts.market_speed)
+    synthetic = SyntheticSource(
+        symbols,
+        opts.batch,
+        seconds,
+        opts.market_speed,
+        warmup=0.0 if mode in DATABASES else opts.warmup,
+        on_measure=on_measure,
+    )
     on_persist: Any = _noop
     on_bars: Any = _noop
     if mode in DATABASES:
@@ -325,10 +355,16 @@ def _one(
 
     redis = RedisProc(home, other) if mode == "redis" else None
     try:
-        before = cpu_seconds(redis.pid) if redis else 0.0
-        r = asyncio.run(run_mode(mode, symbols, opts, redis.url if redis else None))
+        before = [cpu_seconds(redis.pid) if redis else 0.0]
+
+        def measuring() -> None:
+            if redis is not None:
+                before[0] = cpu_seconds(redis.pid)
+
+        url = redis.url if redis else None
+        r = asyncio.run(run_mode(mode, symbols, opts, url, measuring))
         if redis is not None:
-            r.redis_cpu = cpu_seconds(redis.pid) - before
+            r.redis_cpu = cpu_seconds(redis.pid) - before[0]
     finally:
         if redis is not None:
             redis.stop()
@@ -363,7 +399,9 @@ def cost_curve(opts: argparse.Namespace, home: Path) -> list[Result]:
     # measure() pinned this process to the feed's core: Redis goes on another.
     others = sorted(set(range(os.cpu_count() or 1)) - os.sched_getaffinity(0))
     other = others[0] if others else None
-    run_opts = argparse.Namespace(**{**vars(opts), "seconds": opts.curve_seconds})
+    run_opts = argparse.Namespace(
+        **{**vars(opts), "seconds": opts.curve_seconds, "warmup": opts.curve_warmup}
+    )
     out = []
     for n in opts.curve:
         symbols = [f"S{i:06d}" for i in range(n)]
@@ -404,7 +442,8 @@ def render(
     lines = [
         f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, Python "
         f"{sys.version.split()[0]}, {'quick' if opts.quick else 'full'} mode: "
-        f"{opts.symbols} symbols, batches of {opts.batch}, {opts.seconds:g} s per run, best of "
+        f"{opts.symbols} symbols, batches of {opts.batch}, {opts.seconds:g} s per run measured "
+        f"after {opts.warmup:g} s of warm-up (the database modes: from the start), best of "
         f"{opts.repeat} interleaved rounds (the database mode: one run), "
         f"the feed pinned to one core (Redis on the other); market clock x{opts.market_speed:g}.",
         "",
@@ -430,8 +469,9 @@ def render(
     if curve:
         lines += [
             "",
-            f"Cost curve (batches of {opts.batch}, {opts.curve_seconds:g} s per run, one run "
-            "each): how the cost per tick grows with the symbols ticking.",
+            f"Cost curve (batches of {opts.batch}, {opts.curve_seconds:g} s per run after "
+            f"{opts.curve_warmup:g} s of warm-up, one run each): how the cost per tick grows "
+            "with the symbols ticking.",
             "",
             "| symbols | mode | ticks/s (wall) | feed CPU µs/tick | Redis CPU µs/tick "
             "| ticks per CPU-second |",
@@ -530,6 +570,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--curve-seconds", type=float, help="seconds per cost-curve run (2; quick 1)"
     )
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        help="seconds run before measuring memory and Redis mode (3; quick 1): a memory "
+        "broker's history of 1,000 per channel fills, then the steady state is measured",
+    )
+    parser.add_argument(
+        "--curve-warmup",
+        type=float,
+        help="seconds run before measuring each cost-curve run (2; quick 1): every channel "
+        "exists by then",
+    )
     parser.add_argument("--report-result", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--output", type=Path, help="Markdown file with the ingest markers")
     opts = parser.parse_args(sys.argv[1:] if argv is None else argv)
@@ -543,6 +595,12 @@ def main(argv: list[str] | None = None) -> int:
         opts.curve = [1000, 10000] if opts.quick else [1000, 10000, 100000]
     if opts.curve_seconds is None:
         opts.curve_seconds = 1.0 if opts.quick else 2.0
+    if opts.warmup is None:
+        opts.warmup = 1.0 if opts.quick else 3.0
+    if opts.curve_warmup is None:
+        opts.curve_warmup = 1.0 if opts.quick else 2.0
+    if opts.warmup < 0 or opts.curve_warmup < 0:
+        parser.error("--warmup and --curve-warmup must be 0 or more")
     if any(n <= 0 for n in opts.curve):
         parser.error("--curve symbol counts must be positive")
     for name in (

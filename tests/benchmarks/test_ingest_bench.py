@@ -20,6 +20,7 @@ def test_ingest_benchmark_reports_each_mode_and_the_write_lag(tmp_path):
             *("--seconds", "0.5", "--symbols", "20", "--batch", "50"),
             *("--db-seconds", "1", "--persist-interval", "0.2", "--output", str(out)),
             *("--curve", "30", "60", "--curve-seconds", "0.3"),
+            *("--warmup", "0.2", "--curve-warmup", "0.1"),
         ],
         cwd=ROOT,
         capture_output=True,
