@@ -1,10 +1,10 @@
 """Price bars in the database: batched, merging upserts from the feed; queries for charts.
 
-The feed hands over closed bars in batches. Each batch is one transaction: one query
-reads the rows that already exist for those keys, parts of the same bar are merged (first
-open, last close, extremes, summed volume — so a bar continued after a restart adds up),
-and one ``bulk_create(update_conflicts=True)`` writes them all. That construct is an
-``INSERT ... ON CONFLICT DO UPDATE`` on both SQLite and PostgreSQL.
+The feed hands over closed bars in batches. Each batch is one transaction: parts of the
+same bar in the batch are merged, and one ``INSERT ... ON CONFLICT DO UPDATE`` per bar runs
+through ``executemany`` (SQLite and PostgreSQL spell it alike), the database merging a new
+part into the stored bar (first open, last close, extremes, summed volume — so a bar
+continued after a restart adds up) without reading the stored rows first.
 
 Provider history is written a page at a time by :func:`save_history_page`: the bars replace
 what is stored, and the range the page completes is added to the asset's
