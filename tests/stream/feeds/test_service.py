@@ -193,3 +193,21 @@ async def test_write_lag_is_the_age_of_the_oldest_change_not_yet_in_the_database
     assert await feed.persist() == 1 and await feed.persist_bars() == 1
     assert feed.write_lag(now=feed.last_publish_at) == 0.0
     assert feed.status()["write_lag"] == 0.0
+
+
+async def test_bars_waiting_for_a_slow_database_are_bounded_newest_kept():
+    broker = MemoryBroker()
+    await broker.start(lambda p: None)
+    written = []
+
+    async def write(bars):
+        written.extend(b.start for b in bars)
+
+    feed = FeedService(
+        broker, SimulatorSource(INSTRUMENTS), INSTRUMENTS, on_bars=write, max_pending_bars=2
+    )
+    # Five minutes close before the writer gets a turn (a database slower than the bars).
+    await feed.publish([Tick("AAPL", 200.0 + i, 1, 60.0 * (i + 1)) for i in range(6)])
+    assert feed.status()["bars_pending"] == 5
+    assert await feed.persist_bars() == 2
+    assert written == [240, 300] and feed.bars_dropped == 3

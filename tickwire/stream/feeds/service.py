@@ -618,9 +618,15 @@ class FeedService:
         return max(lag, 0.0)
 
     async def persist_bars(self) -> int:
-        """Hand closed bars to ``on_bars`` in one batch; on failure keep them for later."""
+        """Hand closed bars to ``on_bars`` in one batch; on failure keep them for later.
+
+        At most ``max_pending_bars`` wait, failing database or slow one: past that the
+        oldest are dropped and counted (``bars_dropped``), so a database slower than the
+        bars arrive cannot grow the feed's memory without bound.
+        """
         if self.on_bars is None or not self._pending_bars:
             return 0
+        self._drop_overflow()
         bars, self._pending_bars = self._pending_bars, []
         since, self._bars_waiting_since = self._bars_waiting_since, None
         try:
@@ -631,14 +637,20 @@ class FeedService:
             if since is not None:
                 self._bars_waiting_since = since
             self._pending_bars = bars + self._pending_bars
-            overflow = len(self._pending_bars) - self.max_pending_bars
-            if overflow > 0:
-                # A database down for hours: keep the newest bars, count what is lost.
-                del self._pending_bars[:overflow]
-                self.bars_dropped += overflow
+            self._drop_overflow()
             return 0
         self.bars_written += len(bars)
         return len(bars)
+
+    def _drop_overflow(self) -> None:
+        overflow = len(self._pending_bars) - self.max_pending_bars
+        if overflow > 0:
+            # A database down (or slow) for hours: keep the newest bars, count what is lost.
+            del self._pending_bars[:overflow]
+            self.bars_dropped += overflow
+            log.warning(
+                "%d closed bars dropped: more than %d waiting", overflow, self.max_pending_bars
+            )
 
     async def persist(self) -> int:
         """Hand dirty quotes to ``on_persist`` in one batch; returns how many."""
