@@ -7,21 +7,29 @@ into quotes and 1-minute bars and publishes one ``asset_update`` per tick. The f
 in this process, pinned to one core; ``redis-server`` is pinned to the other. Modes:
 
 - ``memory``: the in-process broker, quote and bar callbacks that write nothing;
-- ``redis``: a real ``redis-server`` (``RedisBroker.publish_many``: seq, history,
-  snapshot and pub/sub per update). Reported with its ratio to ``memory`` in the same run,
-  and the CPU seconds Redis itself used;
+- ``redis``: a real ``redis-server`` (``RedisBroker.enqueue_many``: one pipelined script
+  call per 500 updates; seq, history, snapshot and pub/sub per update), with the CPU
+  Redis itself used;
 - ``sqlite``, ``postgres``: the memory broker with the product's persistence callbacks
   (``persist_quotes_async``, ``save_bars_async``) writing to a real SQLite file, or to a
-  throwaway PostgreSQL cluster (``tests.infra.PostgresServer``, run in a process of its
-  own since Django holds one database per process; skipped when PostgreSQL is not
+  throwaway PostgreSQL cluster (:mod:`benchmarks.postgres`, run in a process of its own
+  since Django holds one database per process; skipped when PostgreSQL is not
   installed), in Django's thread pool. Sampled every 0.25 s: dirty quotes, pending bars
-  and the write lag (how old the newest quote state known to be in the database is).
-  One run each; the throughput modes run ``--repeat`` interleaved rounds, best kept.
+  and the feed's write lag (``FeedService.write_lag``: the age of the oldest change not
+  yet in the database). One run each; the throughput modes run ``--repeat`` interleaved
+  rounds, best kept.
+
+Besides ticks/s on the wall clock, each run reports the CPU the feed's process used per
+tick (the source included; :func:`source_cost` measures the source alone) and, in Redis
+mode, the CPU Redis used per tick. Ticks per CPU-second (the feed's, and in Redis mode the
+lower of the feed's and Redis's: the two run side by side, publishes being pipelined) is
+what one dedicated core each would carry, and what the targets are judged on: on a shared
+machine the wall clock mostly measures the neighbours. ``--curve`` runs memory and Redis
+mode at several symbol counts (the cost curve).
 
 Tick times run on a market clock ``--market-speed`` times faster than the wall clock, so
-1-minute bars close (and are written) within a short run. Throughput figures move with
-the machine's load; the ratio of modes within one run is what compares. The results go
-between the ``bench:ingest`` markers of BENCHMARKS.md (or ``--output``).
+1-minute bars close (and are written) within a short run. The results go between the
+``bench:ingest`` markers of BENCHMARKS.md (or ``--output``).
 """
 
 from __future__ import annotations
@@ -36,7 +44,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,47 +82,85 @@ def _setup(home: Path, symbols: list[str], database_url: str | None = None) -> N
 
 
 class SyntheticSource:
-    """Batches of ticks as fast as they are taken: a random walk over ``symbols``."""
+    """Batches of ticks as fast as they are taken: prices from a random walk over
+    ``symbols``.
+
+    The walk is computed up front (a cycle of 4,099 rounded prices; tick ``j`` of the run
+    is symbol ``j mod len(symbols)`` at price ``j mod 4099``), so what the source costs per
+    tick is building the ``Tick`` and little else: the benchmark measures the feed, and
+    :func:`source_cost` reports what is left of the source's share.
+    """
 
     name = "synthetic"
 
     def __init__(
-        self, symbols: list[str], batch: int, seconds: float, speed: float, seed: int = 1
+        self,
+        symbols: list[str],
+        batch: int,
+        seconds: float,
+        speed: float,
+        seed: int = 1,
+        *,
+        warmup: float = 0.0,
+        on_measure: Callable[[], None] | None = None,
     ) -> None:
         self.symbols = symbols
         self.batch = batch
         self.seconds = seconds
+        #: Seconds run before measuring (ticks, time and CPU count from then on).
+        self.warmup = warmup
+        self.on_measure = on_measure
         self.speed = speed
         rnd = random.Random(seed)
-        # A cycle of price steps, so the source's own cost stays small and constant.
-        self._steps = [1.0 + rnd.uniform(-0.001, 0.001) for _ in range(4099)]
+        walk, price = [], 100.0
+        for _ in range(4099):
+            price = round(price * (1.0 + rnd.uniform(-0.001, 0.001)), 2) or 0.01
+            walk.append(price)
+        self._walk = walk
         self.produced = 0
         self.elapsed = 0.0
+        #: CPU seconds of this whole process (every thread) while the source ran.
+        self.cpu = 0.0
 
     async def ticks(self) -> AsyncIterator[Sequence[Any]]:
         from tickwire.stream.feeds import Tick
 
-        prices = dict.fromkeys(self.symbols, 100.0)
-        symbols, steps, n = self.symbols, self._steps, len(self._steps)
+        symbols, walk, batch = self.symbols, self._walk, self.batch
+        # Both sequences repeated to cover a batch starting anywhere in their cycle.
+        sym_cycle = symbols * (batch // len(symbols) + 2)
+        walk_cycle = walk * (batch // len(walk) + 2)
+        ns, nw = len(symbols), len(walk)
         i = 0
         t0 = time.time()
-        started = time.perf_counter()
-        deadline = started + self.seconds
+        cpu0 = time.process_time()
+        started = measured = time.perf_counter()
+        warming = self.warmup > 0
+        deadline = started + self.warmup + self.seconds
         while True:
             now = time.perf_counter()
             if now >= deadline:
                 break
+            if warming and now >= started + self.warmup:
+                # Warmed up (a memory broker's history full, every channel created): the
+                # steady state is measured from here.
+                warming = False
+                measured, cpu0, self.produced = now, time.process_time(), 0
+                if self.on_measure is not None:
+                    self.on_measure()
             ts = t0 + (now - started) * self.speed
-            out = []
-            for k in range(self.batch):
-                sym = symbols[(i + k) % len(symbols)]
-                price = prices[sym] = round(prices[sym] * steps[(i + k) % n], 2) or 0.01
-                out.append(Tick(sym, price, 1.0, ts))
-            i += self.batch
-            self.produced += self.batch
+            a, b = i % ns, i % nw
+            out = [
+                Tick(sym, price, 1.0, ts)
+                for sym, price in zip(
+                    sym_cycle[a : a + batch], walk_cycle[b : b + batch], strict=True
+                )
+            ]
+            i += batch
+            self.produced += batch
             yield out
             await asyncio.sleep(0)  # a socket source awaits its next read here
-        self.elapsed = time.perf_counter() - started
+        self.elapsed = time.perf_counter() - measured
+        self.cpu = time.process_time() - cpu0
 
 
 def _as_source(synthetic: SyntheticSource) -> Any:
@@ -137,6 +183,9 @@ class Result:
     seconds: float = 0.0
     published: int = 0
     redis_cpu: float | None = None
+    #: CPU seconds of the feed's process while the source ran (source included).
+    cpu: float = 0.0
+    symbols: int = 0
     samples: list[tuple[float, int, int, float]] = field(default_factory=list)
     quote_writes: int = 0
     bars_written: int = 0
@@ -147,13 +196,36 @@ class Result:
     def rate(self) -> float:
         return self.ticks / self.seconds if self.seconds else 0.0
 
+    @property
+    def cpu_per_tick(self) -> float:
+        """Feed process CPU µs per tick, the synthetic source included."""
+        return self.cpu / self.ticks * 1e6 if self.ticks else 0.0
+
+    @property
+    def redis_per_tick(self) -> float | None:
+        if self.redis_cpu is None or not self.ticks:
+            return None
+        return self.redis_cpu / self.ticks * 1e6
+
+    @property
+    def cpu_rate(self) -> float:
+        """Ticks per CPU-second: of the feed process, and (Redis mode) of Redis too, the
+        lower of the two: the two run side by side on their own cores (publishes are
+        pipelined), so this is what a dedicated core each would carry."""
+        per = max(self.cpu_per_tick, self.redis_per_tick or 0.0)
+        return 1e6 / per if per else 0.0
+
 
 async def _noop(_items: list[Any]) -> None:
     return None
 
 
 async def run_mode(
-    mode: str, symbols: list[str], opts: argparse.Namespace, redis_url: str | None
+    mode: str,
+    symbols: list[str],
+    opts: argparse.Namespace,
+    redis_url: str | None,
+    on_measure: Callable[[], None] | None = None,
 ) -> Result:
     from tickwire.stream.brokers.memory import MemoryBroker
     from tickwire.stream.feeds import Instrument
@@ -174,10 +246,16 @@ async def run_mode(
 
     await broker.start(on_publication)
     seconds = opts.db_seconds if mode in DATABASES else opts.seconds
-    synthetic = SyntheticSource(symbols, opts.batch, seconds, opts.market_speed)
+    synthetic = SyntheticSource(
+        symbols,
+        opts.batch,
+        seconds,
+        opts.market_speed,
+        warmup=0.0 if mode in DATABASES else opts.warmup,
+        on_measure=on_measure,
+    )
     on_persist: Any = _noop
     on_bars: Any = _noop
-    written_upto = [time.time()]
     if mode in DATABASES:
         from tickwire.assets.bars import save_bars_async
         from tickwire.realtime.services import persist_quotes_async
@@ -187,7 +265,6 @@ async def run_mode(
             await persist_quotes_async(quotes)
             result.quote_writes += 1
             result.write_max = max(result.write_max, time.time() - began)
-            written_upto[0] = began  # every quote as of ``began`` is in the database
 
         async def on_bars(bars: list[Any]) -> None:
             began = time.time()
@@ -210,9 +287,9 @@ async def run_mode(
             await asyncio.sleep(0.25)
             now = time.time()
             dirty = sum(1 for q in service.quotes.values() if q.dirty)
-            result.samples.append(
-                (now - started, dirty, len(service._pending_bars), now - written_upto[0])
-            )
+            pending = service.status()["bars_pending"]
+            assert isinstance(pending, int)
+            result.samples.append((now - started, dirty, pending, service.write_lag(now)))
 
     sampler = asyncio.ensure_future(sample()) if mode in DATABASES else None
     try:
@@ -225,6 +302,8 @@ async def run_mode(
         await broker.close()
     result.ticks = synthetic.produced
     result.seconds = synthetic.elapsed
+    result.cpu = synthetic.cpu
+    result.symbols = len(symbols)
     result.published = service.published
     return result
 
@@ -239,7 +318,7 @@ def measure(opts: argparse.Namespace, home: Path) -> list[Result]:
     postgres: Any = None
     if "postgres" in opts.modes:
         # Django holds one database per process: main() runs this mode in a process of its own.
-        from tests.infra import PostgresServer
+        from benchmarks.postgres import PostgresServer
 
         # Its own directory directly under /tmp: the cluster runs as the postgres user, who
         # must reach it (``home`` is private to this user).
@@ -247,7 +326,7 @@ def measure(opts: argparse.Namespace, home: Path) -> list[Result]:
         postgres = PostgresServer(pg_dir)
         try:
             postgres.start()
-            if other is not None:
+            if other is not None and postgres.proc is not None:
                 os.sched_setaffinity(postgres.proc.pid, {other})
             _setup(home, symbols, postgres.create_database("bench_ingest"))
         except BaseException:
@@ -267,12 +346,39 @@ def measure(opts: argparse.Namespace, home: Path) -> list[Result]:
             shutil.rmtree(postgres.workdir, ignore_errors=True)
 
 
-def _rounds(
-    opts: argparse.Namespace, home: Path, symbols: list[str], other: int | None
-) -> list[Result]:
+def _one(
+    mode: str, symbols: list[str], opts: argparse.Namespace, home: Path, other: int | None
+) -> Result:
+    """One run of ``mode`` (with a redis-server of its own in Redis mode, stopped by pid)."""
     from benchmarks.common import cpu_seconds
     from benchmarks.harness import RedisProc
 
+    redis = RedisProc(home, other) if mode == "redis" else None
+    try:
+        before = [cpu_seconds(redis.pid) if redis else 0.0]
+
+        def measuring() -> None:
+            if redis is not None:
+                before[0] = cpu_seconds(redis.pid)
+
+        url = redis.url if redis else None
+        r = asyncio.run(run_mode(mode, symbols, opts, url, measuring))
+        if redis is not None:
+            r.redis_cpu = cpu_seconds(redis.pid) - before[0]
+    finally:
+        if redis is not None:
+            redis.stop()
+    print(
+        f"bench:   {r.rate:,.0f} ticks/s, {r.cpu_per_tick:.2f} µs feed CPU per tick"
+        + (f", {r.redis_per_tick:.2f} µs Redis CPU" if r.redis_per_tick is not None else ""),
+        flush=True,
+    )
+    return r
+
+
+def _rounds(
+    opts: argparse.Namespace, home: Path, symbols: list[str], other: int | None
+) -> list[Result]:
     best: dict[str, Result] = {}
     # Rounds interleave the modes, so a neighbour's load falls on all of them alike; the
     # throughput modes keep their best round, the database mode runs once (its lag counts).
@@ -282,43 +388,101 @@ def _rounds(
                 continue
             took = opts.db_seconds if mode in DATABASES else opts.seconds
             print(f"bench: ingest {mode} ({took:g} s) ...", flush=True)
-            redis = RedisProc(home, other) if mode == "redis" else None
-            try:
-                before = cpu_seconds(redis.pid) if redis else 0.0
-                r = asyncio.run(run_mode(mode, symbols, opts, redis.url if redis else None))
-                if redis is not None:
-                    r.redis_cpu = cpu_seconds(redis.pid) - before
-            finally:
-                if redis is not None:
-                    redis.stop()
-            print(f"bench:   {r.rate:,.0f} ticks/s", flush=True)
-            if mode not in best or r.rate > best[mode].rate:
+            r = _one(mode, symbols, opts, home, other)
+            if mode not in best or r.cpu_rate > best[mode].cpu_rate:
                 best[mode] = r
     return [best[m] for m in opts.modes]
 
 
-def render(results: list[Result], opts: argparse.Namespace) -> str:
+def cost_curve(opts: argparse.Namespace, home: Path) -> list[Result]:
+    """Memory and Redis mode at each of ``opts.curve`` symbol counts (one short run each)."""
+    # measure() pinned this process to the feed's core: Redis goes on another.
+    others = sorted(set(range(os.cpu_count() or 1)) - os.sched_getaffinity(0))
+    other = others[0] if others else None
+    run_opts = argparse.Namespace(
+        **{**vars(opts), "seconds": opts.curve_seconds, "warmup": opts.curve_warmup}
+    )
+    out = []
+    for n in opts.curve:
+        symbols = [f"S{i:06d}" for i in range(n)]
+        for mode in ("memory", "redis"):
+            print(f"bench: ingest curve {mode}, {n:,} symbols ...", flush=True)
+            out.append(_one(mode, symbols, run_opts, home, other))
+    return out
+
+
+def source_cost(opts: argparse.Namespace) -> float:
+    """CPU µs per tick of the synthetic source alone (no feed), for the report."""
+    symbols = [f"S{i:04d}" for i in range(opts.symbols)]
+    synthetic = SyntheticSource(symbols, opts.batch, min(opts.seconds, 2.0), opts.market_speed)
+
+    async def drain() -> None:
+        async for _ in synthetic.ticks():
+            pass
+
+    asyncio.run(drain())
+    return synthetic.cpu / synthetic.produced * 1e6 if synthetic.produced else 0.0
+
+
+def _verdict(r: Result) -> str:
+    target = TARGETS.get(r.mode)
+    if target is None:
+        return "-"
+    return "met" if r.cpu_rate >= target else "missed"
+
+
+def render(
+    results: list[Result],
+    opts: argparse.Namespace,
+    source_cpu: float | None = None,
+    curve: list[Result] | None = None,
+) -> str:
     by = {r.mode: r for r in results}
     mem = by.get("memory")
     lines = [
         f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, Python "
         f"{sys.version.split()[0]}, {'quick' if opts.quick else 'full'} mode: "
-        f"{opts.symbols} symbols, batches of {opts.batch}, {opts.seconds:g} s per run, best of "
+        f"{opts.symbols} symbols, batches of {opts.batch}, {opts.seconds:g} s per run measured "
+        f"after {opts.warmup:g} s of warm-up (the database modes: from the start), best of "
         f"{opts.repeat} interleaved rounds (the database mode: one run), "
         f"the feed pinned to one core (Redis on the other); market clock x{opts.market_speed:g}.",
         "",
-        "| mode | ticks | ticks/s | vs memory | target | |",
-        "|---|---|---|---|---|---|",
+        "| mode | ticks | ticks/s (wall) | vs memory | feed CPU µs/tick | Redis CPU µs/tick "
+        "| ticks per CPU-second | target | |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         ratio = f"{r.rate / mem.rate:.2f}x" if mem and mem.rate else "-"
         target = TARGETS.get(r.mode)
-        verdict = "-" if target is None else ("met" if r.rate >= target else "missed")
-        extra = f" (Redis used {r.redis_cpu:.1f} CPU s)" if r.redis_cpu is not None else ""
+        redis = f"{r.redis_per_tick:.2f}" if r.redis_per_tick is not None else "-"
         lines.append(
-            f"| {r.mode}{extra} | {r.ticks:,} | {r.rate:,.0f} | {ratio} | "
-            f"{'-' if target is None else f'≥ {target:,}'} | {verdict} |"
+            f"| {r.mode} | {r.ticks:,} | {r.rate:,.0f} | {ratio} | {r.cpu_per_tick:.2f} | "
+            f"{redis} | {r.cpu_rate:,.0f} | {'-' if target is None else f'≥ {target:,}'} | "
+            f"{_verdict(r)} |"
         )
+    if source_cpu is not None:
+        lines += [
+            "",
+            f"Of the feed CPU per tick, the synthetic source itself (building the `Tick`s, "
+            f"measured alone): {source_cpu:.2f} µs.",
+        ]
+    if curve:
+        lines += [
+            "",
+            f"Cost curve (batches of {opts.batch}, {opts.curve_seconds:g} s per run after "
+            f"{opts.curve_warmup:g} s of warm-up, one run each): how the cost per tick grows "
+            "with the symbols ticking.",
+            "",
+            "| symbols | mode | ticks/s (wall) | feed CPU µs/tick | Redis CPU µs/tick "
+            "| ticks per CPU-second |",
+            "|---|---|---|---|---|---|",
+        ]
+        for r in curve:
+            redis = f"{r.redis_per_tick:.2f}" if r.redis_per_tick is not None else "-"
+            lines.append(
+                f"| {r.symbols:,} | {r.mode} | {r.rate:,.0f} | {r.cpu_per_tick:.2f} | {redis} "
+                f"| {r.cpu_rate:,.0f} |"
+            )
     for db in (by.get(name) for name in DATABASES):
         if db is None or not db.samples:
             continue
@@ -345,7 +509,9 @@ def render(results: list[Result], opts: argparse.Namespace) -> str:
 def _postgres(opts: argparse.Namespace) -> list[Result]:
     """The PostgreSQL mode in a process of its own (Django holds one database per process);
     nothing when no PostgreSQL is installed."""
-    if not list(Path("/usr/lib/postgresql").glob("*/bin/initdb")):
+    from benchmarks.postgres import installed
+
+    if not installed():
         print("bench: ingest postgres skipped: no PostgreSQL installed", flush=True)
         return []
     args = [
@@ -394,6 +560,28 @@ def main(argv: list[str] | None = None) -> int:
         "--db-seconds", type=float, help="seconds of the database mode (15; quick 4)"
     )
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
+    parser.add_argument(
+        "--curve",
+        type=int,
+        nargs="*",
+        help="symbol counts of the cost curve, memory and Redis mode (1000 10000 100000; "
+        "quick 1000 10000; none: no curve)",
+    )
+    parser.add_argument(
+        "--curve-seconds", type=float, help="seconds per cost-curve run (2; quick 1)"
+    )
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        help="seconds run before measuring memory and Redis mode (3; quick 1): a memory "
+        "broker's history of 1,000 per channel fills, then the steady state is measured",
+    )
+    parser.add_argument(
+        "--curve-warmup",
+        type=float,
+        help="seconds run before measuring each cost-curve run (2; quick 1): every channel "
+        "exists by then",
+    )
     parser.add_argument("--report-result", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--output", type=Path, help="Markdown file with the ingest markers")
     opts = parser.parse_args(sys.argv[1:] if argv is None else argv)
@@ -403,6 +591,18 @@ def main(argv: list[str] | None = None) -> int:
         opts.db_seconds = 4.0 if opts.quick else 15.0
     if opts.repeat is None:
         opts.repeat = 1 if opts.quick else 3
+    if opts.curve is None:
+        opts.curve = [1000, 10000] if opts.quick else [1000, 10000, 100000]
+    if opts.curve_seconds is None:
+        opts.curve_seconds = 1.0 if opts.quick else 2.0
+    if opts.warmup is None:
+        opts.warmup = 1.0 if opts.quick else 3.0
+    if opts.curve_warmup is None:
+        opts.curve_warmup = 1.0 if opts.quick else 2.0
+    if opts.warmup < 0 or opts.curve_warmup < 0:
+        parser.error("--warmup and --curve-warmup must be 0 or more")
+    if any(n <= 0 for n in opts.curve):
+        parser.error("--curve symbol counts must be positive")
     for name in (
         "seconds",
         "db_seconds",
@@ -411,19 +611,26 @@ def main(argv: list[str] | None = None) -> int:
         "batch",
         "market_speed",
         "persist_interval",
+        "curve_seconds",
     ):
         if getattr(opts, name) <= 0:
             parser.error(f"--{name.replace('_', '-')} must be positive")
     here = [m for m in opts.modes if m != "postgres"] or opts.modes
     later = [m for m in opts.modes if m not in here]
+    curve: list[Result] = []
+    source_cpu = None
     with tempfile.TemporaryDirectory(prefix="tickwire-bench-ingest-") as home:
         results = measure(argparse.Namespace(**{**vars(opts), "modes": here}), Path(home))
-    if opts.report_result:
-        print(_RESULT + json.dumps([asdict(r) for r in results]), flush=True)
-        return 0
+        if opts.report_result:
+            print(_RESULT + json.dumps([asdict(r) for r in results]), flush=True)
+            return 0
+        if "memory" in here:
+            source_cpu = source_cost(opts)
+        if opts.curve:
+            curve = cost_curve(opts, Path(home))
     if later:
         results += _postgres(opts)
-    block = render(results, opts)
+    block = render(results, opts, source_cpu, curve)
     print(block)
     if opts.output is not None:
         write_block(opts.output, START, END, block)

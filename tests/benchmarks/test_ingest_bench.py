@@ -19,6 +19,8 @@ def test_ingest_benchmark_reports_each_mode_and_the_write_lag(tmp_path):
             "benchmarks.ingest",
             *("--seconds", "0.5", "--symbols", "20", "--batch", "50"),
             *("--db-seconds", "1", "--persist-interval", "0.2", "--output", str(out)),
+            *("--curve", "30", "60", "--curve-seconds", "0.3"),
+            *("--warmup", "0.2", "--curve-warmup", "0.1"),
         ],
         cwd=ROOT,
         capture_output=True,
@@ -31,7 +33,15 @@ def test_ingest_benchmark_reports_each_mode_and_the_write_lag(tmp_path):
     for mode in ("memory", "redis", "sqlite", "postgres"):
         row = next(line for line in text.splitlines() if line.startswith(f"| {mode}"))
         assert re.search(r"\| [\d,]+ \| [\d,]+ \| [\d.]+x \|", row), row
-    assert re.search(r"Redis used [\d.]+ CPU s", text)
+    redis = next(line for line in text.splitlines() if line.startswith("| redis"))
+    # feed CPU and Redis CPU per tick, ticks per CPU-second, the target and its verdict
+    assert re.search(r"\| [\d.]+ \| [\d.]+ \| [\d,]+ \| ≥ 100,000 \| (met|missed) \|$", redis), (
+        redis
+    )
+    assert "the synthetic source itself" in text
+    for symbols in ("30", "60"):
+        for mode in ("memory", "redis"):
+            assert re.search(rf"^\| {symbols} \| {mode} \| [\d,]+ \| [\d.]+ \|", text, re.M), text
     for database in ("SQLite", "PostgreSQL"):
         assert re.search(
             rf"Database writes \({database}, .*\d+ quote writes, [\d,]+ bars written; "

@@ -15,7 +15,7 @@ import redis
 
 from tests.infra import RedisServer
 from tickwire.stream.brokers.redis import RedisBroker
-from tickwire.stream.brokers.redis.scripts import PUBLISH
+from tickwire.stream.brokers.redis.scripts import PUBLISH, keys
 from tickwire.stream.hub import Outbox
 from tickwire.stream.node import Node
 from tickwire.stream.protocol import encode_body
@@ -39,9 +39,9 @@ async def until(predicate, timeout=10.0):
 def publish_blocking(client, broker, channel, n):
     """Publish with a synchronous client: the event loop (and so the subscriber) is
     stopped meanwhile, so these publications surely fall in its disconnected window."""
-    meta, hist = broker._keys(channel)
-    args = [1000, 3_600_000, broker._pub_prefix, "e-new", channel, body(n)]
-    client.eval(PUBLISH, 2, meta, hist, *args)
+    meta_prefix, hist_prefix = keys(broker.prefix, "")
+    args = [1000, 3_600_000, broker._pub_prefix, meta_prefix, hist_prefix, "e-new"]
+    client.eval(PUBLISH, 0, *args, channel, body(n))
 
 
 @pytest.fixture

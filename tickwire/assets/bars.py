@@ -1,10 +1,10 @@
 """Price bars in the database: batched, merging upserts from the feed; queries for charts.
 
-The feed hands over closed bars in batches. Each batch is one transaction: one query
-reads the rows that already exist for those keys, parts of the same bar are merged (first
-open, last close, extremes, summed volume — so a bar continued after a restart adds up),
-and one ``bulk_create(update_conflicts=True)`` writes them all. That construct is an
-``INSERT ... ON CONFLICT DO UPDATE`` on both SQLite and PostgreSQL.
+The feed hands over closed bars in batches. Each batch is one transaction: parts of the
+same bar in the batch are merged, and one ``INSERT ... ON CONFLICT DO UPDATE`` per bar runs
+through ``executemany`` (SQLite and PostgreSQL spell it alike), the database merging a new
+part into the stored bar (first open, last close, extremes, summed volume — so a bar
+continued after a restart adds up) without reading the stored rows first.
 
 Provider history is written a page at a time by :func:`save_history_page`: the bars replace
 what is stored, and the range the page completes is added to the asset's
@@ -19,11 +19,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from asgiref.sync import sync_to_async
-from django.db import transaction
+from django.db import connection, transaction
 
 from tickwire.stream.feeds import Bar
 from tickwire.stream.feeds.bars import merge_bars
 
+from .columns import column, decimal_shape
 from .models import Asset, HistoryCoverage, PriceBar
 
 __all__ = [
@@ -78,47 +79,58 @@ def save_bars(bars: Sequence[Bar], *, merge: bool = True) -> int:
     if not combined:
         return 0
     with transaction.atomic():
-        assets = {
-            a.symbol: a.pk
-            for a in Asset.objects.filter(symbol__in={k[0] for k in combined}).only("pk", "symbol")
-        }
-        combined = {k: b for k, b in combined.items() if k[0] in assets}
-        if merge and combined:
-            by_pk = {pk: sym for sym, pk in assets.items()}
-            # A superset query (assets x intervals x starts) keeps the SQL small; the
-            # exact keys are picked out below.
-            existing = PriceBar.objects.filter(
-                asset_id__in={assets[k[0]] for k in combined},
-                interval__in={_CODE[k[1]] for k in combined},
-                start__in={datetime.fromtimestamp(k[2], UTC) for k in combined},
-            )
-            for row in existing:
-                interval = INTERVAL_SECONDS[PriceBar.Interval(row.interval)]
-                stored = _from_row(row, by_pk[row.asset_id], interval)
-                key = _key(stored)
-                if key in combined:
-                    combined[key] = merge_bars(stored, combined[key])
+        assets = dict(
+            Asset.objects.filter(symbol__in={k[0] for k in combined}).values_list("symbol", "pk")
+        )
+        ops = connection.ops
+        digits, places = decimal_shape(PriceBar, "open")
+        vdigits, _ = decimal_shape(PriceBar, "volume")
         rows = [
-            PriceBar(
-                asset_id=assets[b.symbol],
-                interval=_CODE[b.interval],
-                start=datetime.fromtimestamp(b.start, UTC),
-                open=_dec(b.open),
-                high=_dec(b.high),
-                low=_dec(b.low),
-                close=_dec(b.close),
-                volume=_dec(b.volume),
+            (
+                assets[b.symbol],
+                _CODE[b.interval],
+                ops.adapt_datetimefield_value(datetime.fromtimestamp(b.start, UTC)),
+                ops.adapt_decimalfield_value(_dec(b.open), digits, places),
+                ops.adapt_decimalfield_value(_dec(b.high), digits, places),
+                ops.adapt_decimalfield_value(_dec(b.low), digits, places),
+                ops.adapt_decimalfield_value(_dec(b.close), digits, places),
+                ops.adapt_decimalfield_value(_dec(b.volume), vdigits, places),
             )
             for b in combined.values()
+            if b.symbol in assets
         ]
-        PriceBar.objects.bulk_create(
-            rows,
-            batch_size=500,
-            update_conflicts=True,
-            unique_fields=["asset", "interval", "start"],
-            update_fields=["open", "high", "low", "close", "volume"],
-        )
+        if rows:
+            with connection.cursor() as cursor:
+                cursor.executemany(_upsert_sql(merge), rows)
     return len(rows)
+
+
+def _upsert_sql(merge: bool) -> str:
+    """One row's ``INSERT ... ON CONFLICT DO UPDATE`` (SQLite and PostgreSQL spell it
+    alike), run with ``executemany``: with ``merge`` the database combines the stored bar
+    with the new part as :func:`~tickwire.stream.feeds.bars.merge_bars` does (first open,
+    last close, extremes, summed volume), so no read of the stored rows is needed."""
+    q = connection.ops.quote_name
+    table = q(PriceBar._meta.db_table)
+    cols = [
+        q(column(PriceBar, name))
+        for name in ("asset", "interval", "start", "open", "high", "low", "close", "volume")
+    ]
+    asset, interval, start, _open, high, low, close, volume = cols
+    greatest, least = ("GREATEST", "LEAST") if connection.vendor == "postgresql" else ("MAX", "MIN")
+    if merge:
+        updates = (
+            f"{high} = {greatest}({table}.{high}, EXCLUDED.{high}), "
+            f"{low} = {least}({table}.{low}, EXCLUDED.{low}), "
+            f"{close} = EXCLUDED.{close}, "
+            f"{volume} = {table}.{volume} + EXCLUDED.{volume}"
+        )
+    else:
+        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in (_open, high, low, close, volume))
+    return (
+        f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join(['%s'] * len(cols))}) "
+        f"ON CONFLICT ({asset}, {interval}, {start}) DO UPDATE SET {updates}"
+    )
 
 
 async def save_bars_async(bars: list[Bar]) -> None:

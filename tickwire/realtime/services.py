@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime
 from decimal import Decimal
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError
 
 from tickwire.assets.models import Asset
+from tickwire.assets.quotes import save_quotes
 from tickwire.stream import builders
 from tickwire.stream.feeds import Instrument, Quote
 
@@ -27,8 +27,6 @@ __all__ = [
     "persist_quotes_async",
     "price_decimals",
 ]
-
-_EIGHT = Decimal("0.00000001")
 
 
 def price_decimals(kind: str, price: float) -> int:
@@ -77,31 +75,9 @@ def _load_instruments(symbols: list[str] | None = None) -> list[Instrument]:
 load_instruments = sync_to_async(_load_instruments)
 
 
-def _dec(value: float) -> Decimal:
-    return Decimal(repr(value)).quantize(_EIGHT)
-
-
 def persist_quotes(quotes: list[Quote]) -> int:
-    """Write the latest quotes in one transaction (one bulk UPDATE per batch)."""
-    if not quotes:
-        return 0
-    by_symbol = {q.symbol: q for q in quotes}
-    with transaction.atomic():
-        assets = list(Asset.objects.filter(symbol__in=by_symbol).select_for_update())
-        for asset in assets:
-            q = by_symbol[asset.symbol]
-            asset.current_price = _dec(q.price)
-            asset.previous_close = _dec(q.previous_close)
-            asset.day_high = _dec(q.high)
-            asset.day_low = _dec(q.low)
-            asset.volume = _dec(q.volume)
-            asset.last_updated = datetime.fromtimestamp(q.ts, UTC)
-        Asset.objects.bulk_update(
-            assets,
-            ["current_price", "previous_close", "day_high", "day_low", "volume", "last_updated"],
-            batch_size=500,
-        )
-    return len(assets)
+    """Write the latest quotes in one transaction (:func:`tickwire.assets.quotes.save_quotes`)."""
+    return save_quotes(quotes)
 
 
 async def persist_quotes_async(quotes: list[Quote]) -> None:

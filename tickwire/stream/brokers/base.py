@@ -12,9 +12,11 @@ node, and no connection, serialises it again.
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = [
     "Broker",
@@ -31,8 +33,16 @@ class BrokerUnavailable(ConnectionError):
     """The broker cannot be reached (for example while Redis restarts)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Publication:
+class Publication(NamedTuple):
+    """One sealed publication on a channel: its ``seq`` within ``epoch`` and its wire frame.
+
+    A named tuple rather than a dataclass: brokers hold a bounded history of these per
+    channel (half a million in a memory broker with 500 channels), and a tuple of strings,
+    ints and bytes is one the garbage collector stops tracking, so full collections do not
+    walk the history (they cost a feed ~10% with a dataclass); it is also built in a third
+    of the time, once per tick.
+    """
+
     channel: str
     seq: int
     epoch: str
@@ -106,6 +116,19 @@ class Broker(ABC):
     async def publish_many(self, items: Sequence[tuple[str, bytes]]) -> list[Publication]:
         """Publish several channel updates; backends override this to pipeline them."""
         return [await self.publish(channel, body) for channel, body in items]
+
+    def enqueue_many(self, items: Sequence[tuple[str, bytes]]) -> Awaitable[list[Publication]]:
+        """Publish ``items`` without waiting for the broker: their order, after everything
+        published or enqueued before them, is fixed when this returns; await the result for
+        their publications (and for any error). A feed keeps a few batches in flight this
+        way while it folds the next.
+
+        Backends whose publishing waits on I/O override this to send at once (the memory
+        broker publishes at once; Redis pipelines). This fallback only starts
+        :meth:`publish_many` in a task: it keeps the order of its own calls, not against
+        calls of :meth:`publish` made before the task runs.
+        """
+        return asyncio.ensure_future(self.publish_many(items))
 
     @abstractmethod
     async def subscribe(self, channel: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 
 from ..protocol import seal
@@ -13,12 +13,19 @@ from .base import Broker, History, Publication, PublicationHandler, ResetHandler
 
 __all__ = ["MemoryBroker"]
 
+#: Publication's tuple built directly (all five fields given): a third of the time of
+#: calling the named tuple's __new__, once per published update.
+_new = tuple.__new__
+
 
 @dataclass(slots=True)
 class _Channel:
     seq: int = 0
-    # (publication, monotonic time published)
-    history: deque[tuple[Publication, float]] = field(default_factory=deque)
+    history: deque[Publication] = field(default_factory=deque)
+    #: The monotonic time each publication of ``history`` was published, in step with it.
+    #: Two deques, not one of pairs: a float is not tracked by the garbage collector, a
+    #: tuple is, and full collections over half a million held pairs cost a feed ~10%.
+    times: deque[float] = field(default_factory=deque)
 
 
 class MemoryBroker(Broker):
@@ -53,10 +60,12 @@ class MemoryBroker(Broker):
             state = self._channels[channel] = _Channel()
         state.seq += 1
         pub = Publication(channel, state.seq, self.epoch, seal(body, state.seq))
-        history = state.history
-        history.append((pub, time.monotonic()))
+        history, times = state.history, state.times
+        history.append(pub)
+        times.append(time.monotonic())
         while len(history) > max(self.history_size, 1):
             history.popleft()
+            times.popleft()
         handler = self._handler
         if handler is not None and channel in self._subscribed:
             handler(pub)
@@ -66,7 +75,41 @@ class MemoryBroker(Broker):
         return self.publish_now(channel, body)
 
     async def publish_many(self, items: Sequence[tuple[str, bytes]]) -> list[Publication]:
-        return [self.publish_now(channel, body) for channel, body in items]
+        return self.publish_many_now(items)
+
+    def enqueue_many(self, items: Sequence[tuple[str, bytes]]) -> Awaitable[list[Publication]]:
+        """Published at once (see :meth:`Broker.enqueue_many`)."""
+        return _ready(self.publish_many_now(items))
+
+    def publish_many_now(self, items: Sequence[tuple[str, bytes]]) -> list[Publication]:
+        """:meth:`publish_now` for each item in order, with what is the same for all of
+        them (the time, the history bound, the lookups) taken once: a feed publishes
+        every tick through here."""
+        out: list[Publication] = []
+        append = out.append
+        channels = self._channels
+        subscribed = self._subscribed
+        epoch = self.epoch
+        limit = max(self.history_size, 1)
+        now = time.monotonic()
+        for channel, body in items:
+            state = channels.get(channel)
+            if state is None:
+                state = channels[channel] = _Channel()
+            seq = state.seq = state.seq + 1
+            # protocol.seal's bytes, in one formatting operation
+            pub = _new(Publication, (channel, seq, epoch, b'%b,"seq":%d}' % (body, seq), False))
+            history, times = state.history, state.times
+            history.append(pub)
+            times.append(now)
+            while len(history) > limit:
+                history.popleft()
+                times.popleft()
+            handler = self._handler
+            if handler is not None and channel in subscribed:
+                handler(pub)
+            append(pub)
+        return out
 
     async def subscribe(self, channel: str) -> None:
         self._subscribed.add(channel)
@@ -78,7 +121,7 @@ class MemoryBroker(Broker):
         state = self._channels.get(channel)
         if state is None or not state.history:
             return None
-        return state.history[-1][0]
+        return state.history[-1]
 
     async def top(self, channel: str) -> tuple[int, str]:
         state = self._channels.get(channel)
@@ -95,10 +138,18 @@ class MemoryBroker(Broker):
         if state is None or self.history_size == 0:
             return History(False, [], top, self.epoch)
         cutoff = time.monotonic() - self.history_ttl
-        pubs = [pub for pub, at in state.history if pub.seq > since and at >= cutoff]
+        pubs = [
+            pub
+            for pub, at in zip(state.history, state.times, strict=True)
+            if pub.seq > since and at >= cutoff
+        ]
         recovered = bool(pubs) and pubs[0].seq == since + 1 and pubs[-1].seq == top
         return History(recovered, pubs if recovered else [], top, self.epoch)
 
     @property
     def subscribed_channels(self) -> set[str]:
         return set(self._subscribed)
+
+
+async def _ready(publications: list[Publication]) -> list[Publication]:
+    return publications

@@ -53,19 +53,22 @@ class BarAggregator:
 
     def add(self, tick: Tick) -> Bar | None:
         """Fold ``tick`` in; returns the symbol's previous bar if this tick closed it."""
-        start = self.period(tick.ts)
+        # Once per tick of the feed: the period inline, comparisons instead of max/min.
+        interval = self.interval
+        start = int(tick.ts // interval) * interval
+        price = tick.price
         cur = self._open.get(tick.symbol)
         if cur is None or start > cur.start:
-            self._open[tick.symbol] = _Open(
-                start, tick.price, tick.price, tick.price, tick.price, tick.volume, 1
-            )
-            return cur.bar(tick.symbol, self.interval) if cur is not None else None
+            self._open[tick.symbol] = _Open(start, price, price, price, price, tick.volume, 1)
+            return cur.bar(tick.symbol, interval) if cur is not None else None
         if start < cur.start:
             self.late_ticks += 1
         else:
-            cur.close = tick.price
-        cur.high = max(cur.high, tick.price)
-        cur.low = min(cur.low, tick.price)
+            cur.close = price
+        if price > cur.high:
+            cur.high = price
+        if price < cur.low:
+            cur.low = price
         cur.volume += tick.volume
         cur.ticks += 1
         return None

@@ -19,9 +19,13 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass sets each field through object.__setattr__, which made
+# building a Tick 4x slower (0.9 vs 0.2 µs), and every source builds one per trade. Hashed
+# and compared by value as before; nothing changes a Tick once built.
+@dataclass(slots=True, unsafe_hash=True)
 class Tick:
-    """One observed trade or quote. ``volume`` is the size of this trade (may be 0)."""
+    """One observed trade or quote. ``volume`` is the size of this trade (may be 0).
+    Treat it as immutable: it is hashed by value."""
 
     symbol: str
     price: float

@@ -26,6 +26,7 @@ import logging
 import os
 import socket
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
@@ -94,6 +95,10 @@ def parse_control(frame: bytes) -> list[str]:
 log = logging.getLogger("tickwire.feed")
 
 _DAY = 86400
+_INF = float("inf")
+#: Kinds whose day volume is sent in whole units.
+_WHOLE_VOLUME = frozenset(("stock", "etf"))
+_asset_update_body = builders.asset_update_body
 
 
 @dataclass(slots=True)
@@ -109,6 +114,12 @@ class Quote:
     kind: str
     ts: float
     dirty: bool = False
+    #: The quote's broker channel (``asset.<SYMBOL>``), named once instead of per tick.
+    channel: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.channel:
+            self.channel = asset_channel(self.symbol)
 
     @classmethod
     def from_instrument(cls, inst: Instrument, now: float) -> Quote:
@@ -129,17 +140,19 @@ class Quote:
     def apply(self, tick: Tick) -> None:
         """Fold one tick into the quote, rolling the day over at UTC midnight."""
         ts = tick.ts or time.time()
-        if int(ts // _DAY) != int(self.ts // _DAY) and ts > self.ts:
+        price = tick.price
+        if ts // _DAY != self.ts // _DAY and ts > self.ts:
             self.previous_close = self.price
-            self.high = self.low = tick.price
+            self.high = self.low = price
             self.volume = 0.0
-        self.price = tick.price
-        if tick.price > self.high:
-            self.high = tick.price
-        if tick.price < self.low:
-            self.low = tick.price
-        if tick.day_volume is not None:
-            self.volume = tick.day_volume
+        self.price = price
+        if price > self.high:
+            self.high = price
+        if price < self.low:
+            self.low = price
+        day_volume = tick.day_volume
+        if day_volume is not None:
+            self.volume = day_volume
         else:
             self.volume += tick.volume
         self.ts = ts
@@ -159,20 +172,25 @@ class Quote:
     def day_volume(self) -> float:
         """The day's volume as sent: whole shares for stocks and ETFs, 8 decimals else."""
         volume = self.volume
-        return int(volume) if self.kind in ("stock", "etf") else round(volume, 8)
+        return int(volume) if self.kind in _WHOLE_VOLUME else round(volume, 8)
 
     def body(self, timestamp: str | None = None) -> bytes:
         """This quote as an ``asset_update`` body for the broker to seal (at the tick's time
         when ``timestamp`` is None)."""
-        return builders.asset_update_body(
+        # Called once per tick: change, change_percent and day_volume computed inline,
+        # as the properties above compute them (a property call each was a tenth of it).
+        price = self.price
+        previous = self.previous_close
+        volume = self.volume
+        return _asset_update_body(
             self.symbol,
-            self.price,
-            self.change,
-            self.change_percent,
-            self.day_volume,
+            price,
+            round(price - previous, self.decimals),
+            round((price - previous) / previous * 100.0, 4) if previous else 0.0,
+            int(volume) if self.kind in _WHOLE_VOLUME else round(volume, 8),
             self.high,
             self.low,
-            self.previous_close,
+            previous,
             self.currency,
             timestamp=utc_timestamp(self.ts) if timestamp is None else timestamp,
         )
@@ -200,7 +218,10 @@ class FeedService:
         log_batches: bool = False,
         bar_interval: int = 60,
         max_pending_bars: int = 500_000,
+        publish_window: int = 1,
     ) -> None:
+        if publish_window < 0:
+            raise ValueError("publish_window must be 0 or more")
         self.broker = broker
         self.source = source
         now = time.time()
@@ -221,6 +242,10 @@ class FeedService:
         self.bars: BarAggregator | None = BarAggregator(bar_interval) if on_bars else None
         self.max_pending_bars = max_pending_bars
         self._pending_bars: list[Bar] = []
+        #: When the oldest bar not yet written was closed (None: none waiting).
+        self._bars_waiting_since: float | None = None
+        #: Every quote change folded before this time is in the database.
+        self.quotes_written_at: float | None = None
         self.bars_written = 0
         self.bar_failures = 0
         self.bars_dropped = 0
@@ -235,38 +260,69 @@ class FeedService:
         self._control_tasks: set[asyncio.Task[object]] = set()
         #: See :data:`QuoteObserver`; an observer that raises is logged and skipped.
         self.observers: list[QuoteObserver] = []
+        #: Batches the source loop may have handed to the broker and not seen confirmed
+        #: while it folds the next. One is enough to keep Redis busy (it always has the
+        #: next batch queued) and keeps what a Redis outage releases at once when Redis
+        #: is back to two batches: more per channel in one node pass would conflate at
+        #: the clients (their seq skipping ahead).
+        self.publish_window = publish_window
+        #: How long stopping waits for those batches.
+        self.settle_timeout = 10.0
 
     # -- the pure part: ticks to encoded updates -------------------------------------------
 
     def apply(self, ticks: Sequence[Tick]) -> list[tuple[str, bytes]]:
         """Fold ticks into quotes; return (channel, encoded body) per accepted tick."""
         out: list[tuple[str, bytes]] = []
+        # Every tick of every source passes here: lookups hoisted out of the loop.
+        append = out.append
+        get_quote = self.quotes.get
+        observers = self.observers
+        bars = self.bars
+        add_bar = bars.add if bars is not None else None
+        pending_bars = self._pending_bars
+        # A batch's ticks often share their time: its text is made once for them.
+        last_ts = -1.0
+        stamp = ""
         for tick in ticks:
-            quote = self.quotes.get(tick.symbol)
-            if quote is None or not (tick.price > 0) or tick.price == float("inf"):
+            quote = get_quote(tick.symbol)
+            price = tick.price
+            if quote is None or not (price > 0) or price == _INF:
                 # Unknown symbol or a nonsensical price: counted and skipped, never fatal.
                 self.rejected += 1
                 continue
             quote.apply(tick)
-            for observer in self.observers:
-                try:
-                    observer(quote)
-                except Exception:  # a watcher's bug must never stop the prices
-                    log.exception("a quote observer failed on %s", tick.symbol)
-            if self.bars is not None:
-                bar_tick = tick if tick.ts else replace(tick, ts=quote.ts)
-                closed = self.bars.add(bar_tick)
+            if observers:
+                for observer in observers:
+                    try:
+                        observer(quote)
+                    except Exception:  # a watcher's bug must never stop the prices
+                        log.exception("a quote observer failed on %s", tick.symbol)
+            if add_bar is not None:
+                closed = add_bar(tick if tick.ts else replace(tick, ts=quote.ts))
                 if closed is not None:
-                    self._pending_bars.append(closed)
-            out.append((asset_channel(tick.symbol), quote.body()))
+                    if not pending_bars:
+                        self._bars_waiting_since = time.time()
+                    pending_bars.append(closed)
+            if quote.ts != last_ts:
+                last_ts = quote.ts
+                stamp = utc_timestamp(last_ts)
+            append((quote.channel, quote.body(stamp)))
         return out
 
     async def publish(self, ticks: Sequence[Tick]) -> int:
+        """Fold ``ticks`` and publish their updates; returns how many, once the broker has
+        them all (the source loop does not wait: see ``publish_window``)."""
+        pending = self._send(ticks)
+        if pending is None:
+            return 0
+        await self._confirm(*pending)
+        return pending[1]
+
+    def _send(self, ticks: Sequence[Tick]) -> tuple[Awaitable[object], int] | None:
+        """Fold ``ticks`` and hand their updates to the broker in order (without waiting
+        for it): what to await for them and how many, or None if none was accepted."""
         items = self.apply(ticks)
-        if items:
-            await self.broker.publish_many(items)
-            self.published += len(items)
-            self.last_publish_at = time.time()
         self.batches += 1
         if self.log_batches:
             symbols = sorted({t.symbol for t in ticks})
@@ -279,7 +335,14 @@ class FeedService:
                 shown or "-",
                 self.source.name,
             )
-        return len(items)
+        if not items:
+            return None
+        return self.broker.enqueue_many(items), len(items)
+
+    async def _confirm(self, sent: Awaitable[object], count: int) -> None:
+        await sent
+        self.published += count
+        self.last_publish_at = time.time()
 
     # -- control: forced updates ------------------------------------------------------------
 
@@ -301,7 +364,8 @@ class FeedService:
         sent = await self.publish(ticks) if ticks else 0
         fresh = {t.symbol for t in ticks}
         stamp = utc_timestamp()
-        items = [(asset_channel(s), self.quotes[s].body(stamp)) for s in known if s not in fresh]
+        quotes = [self.quotes[s] for s in known if s not in fresh]
+        items = [(q.channel, q.body(stamp)) for q in quotes]
         if items:
             await self.broker.publish_many(items)
             self.published += len(items)
@@ -461,14 +525,43 @@ class FeedService:
             await self.stop()
 
     async def _run(self) -> None:
+        # Up to ``publish_window`` batches handed to the broker and not yet confirmed: the
+        # feed folds the next batch while Redis stores the last (their order was fixed
+        # when they were handed over). Measured by benchmarks/ingest.py.
+        in_flight: deque[tuple[asyncio.Future[object], int]] = deque()
         try:
             async for batch in self.source.ticks():
                 try:
-                    await self.publish(batch)
+                    pending = self._send(batch)
+                    if pending is not None:
+                        in_flight.append((asyncio.ensure_future(pending[0]), pending[1]))
                 except Exception:  # a broker hiccup must not stop the feed
                     log.exception("publishing a batch failed")
+                while len(in_flight) > self.publish_window:
+                    await self._settle(*in_flight.popleft())
         finally:
             self.running = False
+            await self._settle_all(in_flight)
+
+    async def _settle(self, sent: asyncio.Future[object], count: int) -> None:
+        try:
+            await self._confirm(sent, count)
+        except Exception:  # a broker hiccup must not stop the feed
+            log.exception("publishing a batch failed")
+
+    async def _settle_all(self, in_flight: deque[tuple[asyncio.Future[object], int]]) -> None:
+        """Wait (bounded) for the batches still in flight when the source ended or the
+        feed was stopped; those the broker has not confirmed by then are abandoned."""
+        if not in_flight:
+            return
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+            await asyncio.wait_for(
+                asyncio.gather(*(self._settle(*item) for item in in_flight)),
+                self.settle_timeout,
+            )
+        for sent, _ in in_flight:
+            if not sent.done():
+                sent.cancel()
 
     async def stop(self) -> None:
         """Stop the source, then flush dirty quotes once more."""
@@ -490,7 +583,7 @@ class FeedService:
         await self.persist()
         if self.bars is not None:
             # Partial bars too: persistence merges them with whatever a later run adds.
-            self._pending_bars.extend(self.bars.drain())
+            self._hold_bars(self.bars.drain())
         await self.persist_bars()
 
     async def _persist_loop(self, stopping: asyncio.Event) -> None:
@@ -501,35 +594,72 @@ class FeedService:
                 return  # stop() writes what is left
             await self.persist()
             if self.bars is not None:
-                self._pending_bars.extend(self.bars.flush(time.time()))
+                self._hold_bars(self.bars.flush(time.time()))
             await self.persist_bars()
 
+    def _hold_bars(self, bars: list[Bar]) -> None:
+        if bars and not self._pending_bars:
+            self._bars_waiting_since = time.time()
+        self._pending_bars.extend(bars)
+
+    def write_lag(self, now: float | None = None) -> float:
+        """How far the database is behind the feed, in seconds: the age of the oldest
+        change not known to be written — a quote folded since the last quote write
+        began, or the oldest closed bar waiting. 0 when everything is written (and
+        without persistence callbacks)."""
+        t = time.time() if now is None else now
+        lag = 0.0
+        if self.on_persist is not None and self.last_publish_at is not None:
+            written = self.quotes_written_at or self.started_at or t
+            if self.last_publish_at > written:
+                lag = t - written
+        if self._pending_bars and self._bars_waiting_since is not None:
+            lag = max(lag, t - self._bars_waiting_since)
+        return max(lag, 0.0)
+
     async def persist_bars(self) -> int:
-        """Hand closed bars to ``on_bars`` in one batch; on failure keep them for later."""
+        """Hand closed bars to ``on_bars`` in one batch; on failure keep them for later.
+
+        At most ``max_pending_bars`` wait, failing database or slow one: past that the
+        oldest are dropped and counted (``bars_dropped``), so a database slower than the
+        bars arrive cannot grow the feed's memory without bound.
+        """
         if self.on_bars is None or not self._pending_bars:
             return 0
+        self._drop_overflow()
         bars, self._pending_bars = self._pending_bars, []
+        since, self._bars_waiting_since = self._bars_waiting_since, None
         try:
             await self.on_bars(bars)
         except Exception:
             self.bar_failures += 1
             log.exception("writing %d bars failed; will retry", len(bars))
+            if since is not None:
+                self._bars_waiting_since = since
             self._pending_bars = bars + self._pending_bars
-            overflow = len(self._pending_bars) - self.max_pending_bars
-            if overflow > 0:
-                # A database down for hours: keep the newest bars, count what is lost.
-                del self._pending_bars[:overflow]
-                self.bars_dropped += overflow
+            self._drop_overflow()
             return 0
         self.bars_written += len(bars)
         return len(bars)
+
+    def _drop_overflow(self) -> None:
+        overflow = len(self._pending_bars) - self.max_pending_bars
+        if overflow > 0:
+            # A database down (or slow) for hours: keep the newest bars, count what is lost.
+            del self._pending_bars[:overflow]
+            self.bars_dropped += overflow
+            log.warning(
+                "%d closed bars dropped: more than %d waiting", overflow, self.max_pending_bars
+            )
 
     async def persist(self) -> int:
         """Hand dirty quotes to ``on_persist`` in one batch; returns how many."""
         if self.on_persist is None:
             return 0
+        began = time.time()
         dirty = [q for q in self.quotes.values() if q.dirty]
         if not dirty:
+            self.quotes_written_at = began
             return 0
         snapshot = [replace(q) for q in dirty]
         for q in dirty:
@@ -542,6 +672,7 @@ class FeedService:
             for q in dirty:
                 q.dirty = True
             return 0
+        self.quotes_written_at = began
         return len(snapshot)
 
     def is_stale(self, max_age: float, now: float | None = None) -> bool:
@@ -561,6 +692,7 @@ class FeedService:
             "persist_failures": self.persist_failures,
             "bars_written": self.bars_written,
             "bars_pending": len(self._pending_bars),
+            "write_lag": round(self.write_lag(), 3),
             "bar_failures": self.bar_failures,
             "bars_dropped": self.bars_dropped,
             "forced_updates": self.forced_updates,

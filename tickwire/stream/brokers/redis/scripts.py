@@ -10,42 +10,70 @@ from __future__ import annotations
 
 __all__ = ["BATCH", "HISTORY", "PUBLISH", "TOP", "keys"]
 
-# KEYS: meta_1, hist_1, meta_2, hist_2, ...
-# ARGV: maxlen, ttl_ms, pub_prefix, new_epoch, channel_1, body_1, channel_2, body_2, ...
+# ARGV: maxlen, ttl_ms, pub_prefix, meta_prefix, hist_prefix, new_epoch,
+#       channel_1, body_1, channel_2, body_2, ...
+# -> {seq_1, epoch_1, seq_2, epoch_2, ...}
+#
+# Per update: one HMGET, one HSET, XADD, PUBLISH. What only bounds memory is done now and
+# then, not per update, without changing what a reader sees:
+# - the Stream is trimmed to ``maxlen`` (approximately, as ``MAXLEN ~`` does) every
+#   ``maxlen / 4`` publications, so it holds at least ``maxlen`` entries, as before;
+# - entries older than the age bound are trimmed, and the Stream's expiry pushed to
+#   ``ttl + ttl / 8`` ahead, only when the expiry set last time is less than ``ttl`` ahead
+#   (the meta hash remembers it in ``exp``). So the Stream still outlives its newest entry
+#   by at least ``ttl``; readers drop entries older than ``ttl`` themselves.
+# Keys are built here from the prefixes (the same as :func:`keys`), so the call carries two
+# arguments per update instead of four.
 PUBLISH = """
 local maxlen = tonumber(ARGV[1])
 local ttl = tonumber(ARGV[2])
 local pub_prefix = ARGV[3]
-local new_epoch = ARGV[4]
+local meta_prefix = ARGV[4]
+local hist_prefix = ARGV[5]
+local new_epoch = ARGV[6]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local slack = math.max(1, math.floor(ttl / 8))
+local trim_every = math.max(1, math.floor(maxlen / 4))
 local out = {}
-for i = 1, #KEYS / 2 do
-  local meta = KEYS[2 * i - 1]
-  local hist = KEYS[2 * i]
-  local channel = ARGV[3 + 2 * i]
-  local body = ARGV[4 + 2 * i]
-  local seq = redis.call('HINCRBY', meta, 'seq', 1)
-  local epoch = redis.call('HGET', meta, 'epoch')
+for i = 1, (#ARGV - 6) / 2 do
+  local channel = ARGV[5 + 2 * i]
+  local body = ARGV[6 + 2 * i]
+  local meta = meta_prefix .. channel
+  local hist = hist_prefix .. channel
+  local h = redis.call('HMGET', meta, 'seq', 'epoch', 'exp')
+  local seq = tonumber(h[1] or '0') + 1
+  local epoch = h[2]
+  local s = string.format('%d', seq)
+  local frame = body .. ',"seq":' .. s .. '}'
+  local fresh = seq == 1 or not epoch
   if not epoch then
     -- A new lineage: whatever history remains belongs to the old one.
     epoch = new_epoch
-    redis.call('HSET', meta, 'epoch', epoch)
     redis.call('DEL', hist)
+    redis.call('HSET', meta, 'seq', s, 'latest', frame, 'epoch', epoch)
   elseif seq == 1 then
-    -- The first update of an epoch TOP created for a reader: no history before it.
+    -- The first update of an epoch TOP created for a reader: no history before it, and
+    -- the epoch that reader was given stays.
     redis.call('DEL', hist)
+    redis.call('HSET', meta, 'seq', s, 'latest', frame)
+  else
+    redis.call('HSET', meta, 'seq', s, 'latest', frame)
   end
-  local s = string.format('%d', seq)
-  local frame = body .. ',"seq":' .. s .. '}'
-  redis.call('HSET', meta, 'latest', frame)
   if maxlen > 0 then
-    redis.call('XADD', hist, 'MAXLEN', '~', maxlen, '*', 's', s, 'f', frame)
-    redis.call('XTRIM', hist, 'MINID', '~', now - ttl)
-    redis.call('PEXPIRE', hist, ttl)
+    redis.call('XADD', hist, '*', 's', s, 'f', frame)
+    if seq % trim_every == 0 then
+      redis.call('XTRIM', hist, 'MAXLEN', '~', maxlen)
+    end
+    if fresh or tonumber(h[3] or '0') < now + ttl then
+      redis.call('XTRIM', hist, 'MINID', '~', now - ttl)
+      redis.call('PEXPIREAT', hist, now + ttl + slack)
+      redis.call('HSET', meta, 'exp', now + ttl + slack)
+    end
   end
   redis.call('PUBLISH', pub_prefix .. channel, epoch .. ' ' .. s .. ' ' .. frame)
-  out[i] = {seq, epoch}
+  out[2 * i - 1] = seq
+  out[2 * i] = epoch
 end
 return out
 """
