@@ -33,8 +33,10 @@ import asyncio
 import contextlib
 import socket
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.exceptions import InvalidState
 from websockets.protocol import Protocol, State
@@ -45,13 +47,18 @@ from tickwire.stream.wire import frame_header, text_frame
 
 from .bounds import Bounds, ReadBudget, StallWatch
 
-__all__ = ["EXTENSION", "DirectLink", "DirectWebSocketProtocol", "text_frame"]
+__all__ = ["EXTENSION", "DirectLink", "DirectWebSocketProtocol", "MessageHandler", "text_frame"]
 
 #: The ASGI scope extension key under which a :class:`DirectLink` is offered.
 EXTENSION = "tickwire.direct"
 
 #: The most one connection's flush writes in one event-loop pass (more waits for the next).
 WRITE_CHUNK = 64 * 1024
+
+#: What a detached app gives :meth:`DirectLink.detach`: called with each ASGI receive event
+#: (``websocket.receive``, ``websocket.disconnect``) in order; returns False once the app
+#: is done with the connection (as its ASGI call returning would say).
+MessageHandler = Callable[[dict[str, Any]], Awaitable[bool]]
 
 # Why a connection's reading is held (bit flags): its send buffer is full, or it has
 # read past its byte rate.
@@ -105,6 +112,16 @@ class DirectLink:
         """Apply ``bounds`` (send buffer, read rate, receive queue, stalled reader) to
         this connection; see :mod:`tickwire.realtime.bounds`."""
         self._proto.apply_bounds(bounds)
+
+    def detach(self, handler: MessageHandler) -> None:
+        """Let the app's ASGI call return while the connection stays open.
+
+        From now on every receive event goes to ``handler``, in order, from a task that
+        exists only while events wait (:meth:`DirectWebSocketProtocol.detach`). The app
+        calls this after ``websocket.accept``, and must then neither ``receive`` nor
+        ``send`` through ASGI again: what it writes goes through the outbox.
+        """
+        self._proto.detach(handler)
 
     def wake(self, outbox: Outbox) -> None:
         """Outbox callback: frames became pending or the outbox closed."""
@@ -193,16 +210,21 @@ class _Signal:
 class _Inbox:
     """The part of :class:`asyncio.Queue` uvicorn uses for ASGI receive events (one
     consumer: the app's ``receive``), in a list and one future instead of three deques
-    and an Event per connection."""
+    and an Event per connection. Once the app has detached (:meth:`DirectLink.detach`),
+    ``ready`` is called on every put instead of a waiter being woken."""
 
-    __slots__ = ("_items", "_waiter")
+    __slots__ = ("_items", "_waiter", "ready")
 
     def __init__(self) -> None:
         self._items: list[Any] = []
         self._waiter: asyncio.Future[None] | None = None
+        self.ready: Callable[[], None] | None = None
 
     def put_nowait(self, item: Any) -> None:
         self._items.append(item)
+        if self.ready is not None:
+            self.ready()
+            return
         waiter, self._waiter = self._waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -250,6 +272,71 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
         self._close_sent = value
         if value and self.link is not None:
             self.link.can_write = False
+
+    # -- a detached app ---------------------------------------------------------------------
+    # An idle connection held through ASGI is a suspended coroutine per layer of the app
+    # (Channels' middleware stack, the router, the consumer's receive loop: fifteen frames)
+    # and a copy of the scope per middleware, about 8 KiB in all, kept only to await the
+    # next message. A detached app's call returns instead; its messages are handed to it
+    # by a task that lives only while some wait.
+
+    _handler: MessageHandler | None = None
+    _pump: asyncio.Task[None] | None = None
+
+    def detach(self, handler: MessageHandler) -> None:
+        """Deliver receive events to ``handler`` from now on (see :meth:`DirectLink.detach`)."""
+        if not self.handshake_complete or self.scope is None:
+            raise RuntimeError("detach() is for an accepted connection whose app is running")
+        self._handler = handler
+        # The app's call returns; nothing reads the handshake's scope (headers, state) again.
+        self.scope = None  # type: ignore[assignment]
+        self.queue.ready = self._ready
+        if not self.queue.empty():
+            self._ready()
+
+    def _ready(self) -> None:
+        if self._pump is None and self._handler is not None:
+            task = self._pump = self.loop.create_task(self._run_handler(self._handler))
+            task.add_done_callback(self.on_task_complete)
+            self.tasks.add(task)
+
+    async def _run_handler(self, handler: MessageHandler) -> None:
+        try:
+            while not self.queue.empty():
+                if not await handler(await self.receive()):
+                    break
+            else:
+                return  # the next event starts another task
+        except ClientDisconnected:
+            pass
+        except BaseException:
+            self.logger.exception("Exception in ASGI application\n")
+        finally:
+            self._pump = None
+        # The app is done with the connection: what uvicorn does when its call returns.
+        self._handler = None
+        if self.close_timer is None:
+            self.transport.close()
+
+    async def run_asgi(self) -> None:
+        # uvicorn's, except that an app that detached has returned without being done.
+        try:
+            result = await self.app(self.scope, self.receive, self.send)
+        except ClientDisconnected:
+            pass
+        except BaseException:
+            self.logger.exception("Exception in ASGI application\n")
+            self.send_500_response()
+        else:
+            if self._handler is not None:
+                return
+            if not self.handshake_complete:
+                self.logger.error("ASGI callable returned without completing handshake.")
+                self.send_500_response()
+            elif result is not None:
+                self.logger.error("ASGI callable should return None, but returned '%s'.", result)
+        if self.close_timer is None:
+            self.transport.close()
 
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
