@@ -172,7 +172,7 @@ class RealtimeConsumer(AsyncConsumer):  # type: ignore[misc]  # an untyped (Any)
         connection then holds no coroutine of the ASGI stack and no copy of its scope."""
         # Nothing reads the handshake's scope again (user and credential are on self.conn),
         # and nothing is sent through ASGI again (the link writes the outbox).
-        self.scope = None
+        self.scope = {}
         self.base_send = None
         link.detach(self._on_message)
         return True

@@ -290,7 +290,7 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
         self._handler = handler
         # The app's call returns; nothing reads the handshake's scope (headers, state) again.
         self.scope = None  # type: ignore[assignment]
-        self.queue.ready = self._ready
+        self.queue.ready = self._ready  # type: ignore[attr-defined]
         if not self.queue.empty():
             self._ready()
 
