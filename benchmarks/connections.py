@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import sys
 import tempfile
 import time
@@ -73,8 +74,16 @@ class Burst:
 def source_address(index: int) -> str:
     """The ``index``-th loopback source address: 127.0.0.2, 127.0.0.3, ... 127.0.0.254,
     127.0.1.2, ... (never 127.0.0.1, the server's, nor a .0 or .255)."""
-    third, fourth = divmod(index, 253)
-    return f"127.0.{third}.{fourth + 2}"
+    rest, fourth = divmod(index, 253)
+    second, third = divmod(rest, 256)
+    return f"127.{second % 256}.{third}.{fourth + 2}"
+
+
+def fresh_addresses() -> int:
+    """Where this run's source addresses start. The ports a run used stay in TIME_WAIT for
+    a minute after it, and a bind to port 0 never reuses one: consecutive runs (and the
+    burst after the capacity run) take addresses no recent run took."""
+    return random.randrange(1_000_000)
 
 
 def ephemeral_ports() -> int:
@@ -131,7 +140,12 @@ def stop_reason(server_pid: int, errors: dict[str, int], total: int, failed: int
 
 
 def capacity(
-    target: int, per_source: int, idle: float, logs: Path, cores: tuple[int, int] | None
+    target: int,
+    per_source: int,
+    idle: float,
+    logs: Path,
+    cores: tuple[int, int] | None,
+    first_address: int = 0,
 ) -> Capacity:
     result = Capacity(target)
     server, port = _server("connections-capacity", logs, cores and cores[0])
@@ -163,7 +177,7 @@ def capacity(
             count = min(want, room, per_source - on_address)
             conn = proc.ask(
                 f"connect {url} {count} concurrency=500 "
-                f"sources={source_address(address)} buffer=1024",
+                f"sources={source_address(first_address + address)} buffer=1024",
                 "connected",
                 600,
             )
@@ -195,7 +209,13 @@ def capacity(
     return result
 
 
-def burst(clients: int, sources: int, logs: Path, cores: tuple[int, int] | None) -> Burst:
+def burst(
+    clients: int,
+    sources: int,
+    logs: Path,
+    cores: tuple[int, int] | None,
+    first_address: int = 0,
+) -> Burst:
     result = Burst(clients)
     server, port = _server("connections-burst", logs, cores and cores[0])
     loadgen: Proc | None = None
@@ -204,7 +224,7 @@ def burst(clients: int, sources: int, logs: Path, cores: tuple[int, int] | None)
             "connections-burst-loadgen", ["-m", "benchmarks.loadgen"], logs, cores and cores[1]
         )
         loadgen.expect("ready")
-        addresses = ",".join(source_address(i) for i in range(sources))
+        addresses = ",".join(source_address(first_address + i) for i in range(sources))
         cpu0, lcpu0 = cpu_seconds(server.pid), cpu_seconds(loadgen.pid)
         conn = loadgen.ask(
             f"connect ws://127.0.0.1:{port}/ws/realtime/ {clients} concurrency={clients} "
@@ -321,10 +341,11 @@ def main(argv: list[str] | None = None) -> int:
     cores = (avail[0], avail[1]) if len(avail) >= 2 else None
     logs = Path(tempfile.mkdtemp(prefix="tickwire-bench-connections-"))
     print(f"bench: connections: holding up to {target:,} ...", flush=True)
-    cap = capacity(target, per_source, idle, logs, cores)
+    first = fresh_addresses()
+    cap = capacity(target, per_source, idle, logs, cores, first)
     print(f"bench:   held {cap.held:,}; stopped by {cap.stopped_by}", flush=True)
     print(f"bench: connections: {clients:,} clients at once ...", flush=True)
-    acc = burst(clients, max(1, -(-clients // per_source)), logs, cores)
+    acc = burst(clients, max(1, -(-clients // per_source)), logs, cores, first + cap.sources)
     block = render(cap, acc, opts.quick)
     print(block)
     if opts.output is not None:

@@ -120,6 +120,8 @@ async def connect(
                     read_buffer_init_size=buffer,
                     **extra,
                 )
+                if client is None:  # picows: the server closed it before the handshake's end
+                    raise ConnectionResetError("closed by the server during the handshake")
                 await asyncio.wait_for(client.subscribed, 30)
                 clients.append(client)
                 ok += 1

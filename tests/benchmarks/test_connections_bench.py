@@ -79,11 +79,12 @@ def test_failures_below_the_limit_are_reported_as_they_are():
 
 
 def test_source_addresses_skip_the_servers_and_carry_into_the_next_octet():
-    assert [source_address(i) for i in (0, 1, 252, 253)] == [
+    assert [source_address(i) for i in (0, 1, 252, 253, 253 * 256)] == [
         "127.0.0.2",
         "127.0.0.3",
         "127.0.0.254",
         "127.0.1.2",
+        "127.1.0.2",
     ]
 
 
