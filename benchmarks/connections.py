@@ -227,8 +227,10 @@ def burst(
         addresses = ",".join(source_address(first_address + i) for i in range(sources))
         cpu0, lcpu0 = cpu_seconds(server.pid), cpu_seconds(loadgen.pid)
         conn = loadgen.ask(
+            # Every client waits as long as it takes (a client that gave up would never be
+            # the last one subscribed): the bound is the phase's, 10 minutes.
             f"connect ws://127.0.0.1:{port}/ws/realtime/ {clients} concurrency={clients} "
-            f"sources={addresses} buffer=1024",
+            f"sources={addresses} buffer=1024 timeout=540",
             "connected",
             600,
         )

@@ -91,12 +91,14 @@ async def connect(
     concurrency: int = 200,
     sources: list[str] | None = None,
     buffer: int = 16 * 1024,
+    timeout: float = 30.0,
 ) -> dict[str, object]:
     """Open ``count`` clients to ``url``, at most ``concurrency`` handshakes in flight, each
     subscribed before it counts. With ``sources``, client ``i`` binds to source address
     ``sources[i % len(sources)]`` before it connects: each loopback address has its own
     ephemeral ports, so one address's ~28,000 do not cap the count. ``buffer`` is each
-    client's initial read buffer (idle clients need little).
+    client's initial read buffer (idle clients need little); ``timeout`` bounds each
+    client's handshake and its subscribe reply.
 
     Reports ``seconds``: from the first connect to the last subscribed reply.
     """
@@ -116,13 +118,13 @@ async def connect(
                 _, client = await ws_connect(
                     Client,
                     url,
-                    websocket_handshake_timeout=30,
+                    websocket_handshake_timeout=timeout,
                     read_buffer_init_size=buffer,
                     **extra,
                 )
                 if client is None:  # picows: the server closed it before the handshake's end
                     raise ConnectionResetError("closed by the server during the handshake")
-                await asyncio.wait_for(client.subscribed, 30)
+                await asyncio.wait_for(client.subscribed, timeout)
                 clients.append(client)
                 ok += 1
                 last = time.monotonic()
@@ -140,7 +142,7 @@ async def connect(
 
 def connect_options(args: list[str]) -> dict[str, Any]:
     """``key=value`` words after ``connect URL COUNT``: concurrency, sources (comma
-    separated addresses), buffer."""
+    separated addresses), buffer, timeout."""
     opts: dict[str, Any] = {}
     for word in args:
         key, _, value = word.partition("=")
@@ -148,6 +150,8 @@ def connect_options(args: list[str]) -> dict[str, Any]:
             opts[key] = value.split(",")
         elif key in ("concurrency", "buffer"):
             opts[key] = int(value)
+        elif key == "timeout":
+            opts[key] = float(value)
         else:
             raise ValueError(f"unknown connect option {key!r}")
     return opts
