@@ -6,8 +6,11 @@ ownership, what a new subscriber is sent first) in :mod:`tickwire.realtime.subsc
 fan-out in the hub, database work in services. Every reply and update goes through the
 connection's outbox, so replies and updates keep their order and a slow socket only ever
 fills its own outbox. Under ``python -m tickwire.serve`` the outbox is
-written synchronously through the direct-write front end (:mod:`tickwire.realtime.fastws`);
-elsewhere (tests' ``WebsocketCommunicator``, other ASGI servers) by one writer task.
+written synchronously through the direct-write front end (:mod:`tickwire.realtime.fastws`),
+and once the socket is accepted the consumer detaches from its ASGI call (an idle
+connection keeps no coroutine of the ASGI stack and runs no task); elsewhere (tests'
+``WebsocketCommunicator``, other ASGI servers) it stays in its receive loop and one writer
+task writes the outbox.
 
 Policy closes (documented in docs/protocol.md): 1009 message too big, 1008 message flood,
 4000 idle past ``WEBSOCKET_TIMEOUT``, 4001 slow consumer, 4002 more than

@@ -23,6 +23,12 @@ Backpressure: while the transport's write buffer is over its high-water mark
 conflate per symbol and the outbox's limits close a client that stays behind
 (close code 4001). ``resume_writing`` flushes what waited.
 
+Memory: once it has accepted, the app may *detach* (:meth:`DirectLink.detach`): its ASGI
+call returns, freeing the suspended coroutines of every layer of the ASGI stack and the
+scope copies they made (about 8 KiB per connection with Channels' middleware), and later
+receive events are handed to the app's handler, in order, by a task that exists only while
+events wait. An idle connection then runs no task at all.
+
 Where the extension is absent (Channels' ``WebsocketCommunicator``, another ASGI server)
 the consumer falls back to its writer task and ``websocket.send``.
 """
@@ -247,7 +253,8 @@ class _Inbox:
 
 
 class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's websockets-sansio protocol, offering a :class:`DirectLink` in the scope."""
+    """uvicorn's websockets-sansio protocol, offering a :class:`DirectLink` in the scope,
+    and handing a detached app its receive events."""
 
     link: DirectLink | None = None
     # The handshake's request and response, once the handshake is over.
