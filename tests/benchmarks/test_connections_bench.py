@@ -42,10 +42,14 @@ def test_connections_benchmark_reports_capacity_memory_and_accept_rate(tmp_path)
     assert re.search(
         r"30 clients connecting at once, 30 subscribed .*\*\*[\d,]+ handshakes/s\*\*", text
     )
+    # A few dozen connections are mostly the process's one-time costs: reported, not judged.
     assert re.search(
-        r"\| ≤ 10 KiB of server memory per idle connection \| [\d.]+ KiB at 60 \|", text
+        r"\| ≤ 10 KiB of server memory per idle connection \| [\d.]+ KiB at 60 \| "
+        r"not judged below 10,000 \|",
+        text,
     )
     assert "| 100,000 connections in one process | 60 held (asked for 60)" in text
+    assert "was reached | not judged (asked for 60) |" in text
 
 
 def test_a_run_stopped_by_the_servers_open_file_limit_says_so():
