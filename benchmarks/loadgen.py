@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import resource
 import sys
 import time
 from collections import Counter
+from typing import Any
 
 import uvloop
 from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
@@ -83,24 +85,76 @@ class Client(WSListener):
         self.open = False
 
 
-async def connect(url: str, count: int, concurrency: int = 200) -> dict[str, object]:
+async def connect(
+    url: str,
+    count: int,
+    concurrency: int = 200,
+    sources: list[str] | None = None,
+    buffer: int = 16 * 1024,
+    timeout: float = 30.0,
+) -> dict[str, object]:
+    """Open ``count`` clients to ``url``, at most ``concurrency`` handshakes in flight, each
+    subscribed before it counts. With ``sources``, client ``i`` binds to source address
+    ``sources[i % len(sources)]`` before it connects: each loopback address has its own
+    ephemeral ports, so one address's ~28,000 do not cap the count. ``buffer`` is each
+    client's initial read buffer (idle clients need little); ``timeout`` bounds each
+    client's handshake and its subscribe reply.
+
+    Reports ``seconds``: from the first connect to the last subscribed reply.
+    """
     ok = 0
     errors: Counter[str] = Counter()
     sem = asyncio.Semaphore(concurrency)
+    started = time.monotonic()
+    last = started
 
-    async def one() -> None:
-        nonlocal ok
+    async def one(index: int) -> None:
+        nonlocal ok, last
+        extra: dict[str, object] = {}
+        if sources:
+            extra["local_addr"] = (sources[index % len(sources)], 0)
         async with sem:
             try:
-                _, client = await ws_connect(Client, url, websocket_handshake_timeout=30)
-                await asyncio.wait_for(client.subscribed, 30)
+                _, client = await ws_connect(
+                    Client,
+                    url,
+                    websocket_handshake_timeout=timeout,
+                    read_buffer_init_size=buffer,
+                    **extra,
+                )
+                if client is None:  # picows: the server closed it before the handshake's end
+                    raise ConnectionResetError("closed by the server during the handshake")
+                await asyncio.wait_for(client.subscribed, timeout)
                 clients.append(client)
                 ok += 1
+                last = time.monotonic()
             except Exception as exc:  # counted and reported: the harness decides
                 errors[type(exc).__name__ + ": " + str(exc)[:80]] += 1
 
-    await asyncio.gather(*(one() for _ in range(count)))
-    return {"ok": ok, "failed": sum(errors.values()), "errors": dict(errors.most_common(3))}
+    await asyncio.gather(*(one(i) for i in range(count)))
+    return {
+        "ok": ok,
+        "failed": sum(errors.values()),
+        "errors": dict(errors.most_common(3)),
+        "seconds": last - started,
+    }
+
+
+def connect_options(args: list[str]) -> dict[str, Any]:
+    """``key=value`` words after ``connect URL COUNT``: concurrency, sources (comma
+    separated addresses), buffer, timeout."""
+    opts: dict[str, Any] = {}
+    for word in args:
+        key, _, value = word.partition("=")
+        if key == "sources":
+            opts[key] = value.split(",")
+        elif key in ("concurrency", "buffer"):
+            opts[key] = int(value)
+        elif key == "timeout":
+            opts[key] = float(value)
+        else:
+            raise ValueError(f"unknown connect option {key!r}")
+    return opts
 
 
 async def configure_batch() -> int:
@@ -149,8 +203,15 @@ async def main() -> None:
             break
         cmd, _, arg = line.partition(" ")
         if cmd == "connect":
-            url, count = arg.split()
-            emit(event="connected", **(await connect(url, int(count))))
+            url, count, *rest = arg.split()
+            try:
+                options = connect_options(rest)
+            except ValueError as exc:
+                emit(event="error", message=str(exc))
+                continue
+            emit(event="connected", **(await connect(url, int(count), **options)))
+        elif cmd == "limits":
+            emit(event="limits", fd_limit=resource.getrlimit(resource.RLIMIT_NOFILE)[0])
         elif cmd == "batch":
             emit(event="batch", configured=await configure_batch())
         elif cmd == "reset":

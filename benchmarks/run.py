@@ -36,7 +36,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .common import cpu_seconds, cpu_times, raise_nofile, rss_bytes, write_block
+from .common import cpu_seconds, cpu_times, rss_bytes, write_block
 from .harness import ROOT, Proc, RedisProc, free_port
 from .node_ws import node_ws_target, node_ws_unavailable
 
@@ -221,59 +221,6 @@ def run_phase(
     )
 
 
-@dataclass
-class Probe:
-    """How many connections one Tickwire process holds (connected, subscribed, idle)."""
-
-    target: int
-    fd_limit: int = 0
-    held: int = 0
-    mem_per_conn: float | None = None
-    error: str | None = None
-
-
-def probe(opts: argparse.Namespace, logs: Path, cores: tuple[int, int] | None) -> Probe:
-    # Each connection is a file descriptor in the server and one in the load generator:
-    # neither can go past the open-file limit the benchmark processes can raise themselves to.
-    fd_limit = raise_nofile()
-    result = Probe(min(opts.probe, fd_limit - 100))
-    result.fd_limit = fd_limit
-    port = free_port()
-    workdir = Path(tempfile.mkdtemp(prefix="bench-probe-", dir=logs))
-    args = server_args("tickwire", port, workdir, opts.broker)
-    server = Proc("probe-tickwire", args, logs, cores and cores[0])
-    loadgen: Proc | None = None
-    try:
-        server.expect("ready", timeout=120)
-        time.sleep(0.3)
-        rss0 = rss_bytes(server.pid)
-        loadgen = Proc("probe-loadgen", ["-m", "benchmarks.loadgen"], logs, cores and cores[1])
-        loadgen.expect("ready")
-        total = 0
-        while total < result.target:
-            step = min(5000, result.target - total)
-            conn = loadgen.ask(
-                f"connect ws://127.0.0.1:{port}/ws/realtime/ {step}", "connected", 600
-            )
-            total += int(conn["ok"])
-            if conn["failed"]:
-                result.error = (
-                    f"{conn['failed']} connections failed after {total:,}: {conn['errors']}"
-                )
-                break
-        time.sleep(opts.idle)
-        result.held = int(loadgen.ask("report", "report")["open"])
-        if result.held:
-            result.mem_per_conn = (rss_bytes(server.pid) - rss0) / result.held
-    except Exception as exc:
-        result.error = f"{type(exc).__name__}: {str(exc)[:300]}"
-    finally:
-        if loadgen is not None:
-            loadgen.stop()
-        server.stop()
-    return result
-
-
 def drain(loadgen: Proc, limit: float) -> None:
     """Wait (bounded) until the clients stop receiving, so phases do not overlap."""
     deadline = time.monotonic() + limit
@@ -309,7 +256,6 @@ def render(
     opts: argparse.Namespace,
     cores: tuple[int, int] | None,
     took: float,
-    capacity: Probe | None = None,
 ) -> str:
     out: list[str] = []
     cpu = "unknown CPU"
@@ -392,19 +338,7 @@ def render(
             out.append("\nServer closes seen by clients: " + "; ".join(closes))
         out.append("")
         out.extend(ratios(rows))
-    if capacity is not None:
-        out.append("### Connections one Tickwire process holds\n")
-        mem = capacity.mem_per_conn
-        out.append(
-            f"Probe: connect idle clients in steps of 5,000 up to {capacity.target:,} (capped by "
-            f"the open-file limit of the processes here, {capacity.fd_limit:,}, and by the load "
-            "generator's ~28,000 ephemeral ports to one address), then hold: "
-            f"**{capacity.held:,} held**"
-            + (f", {mem / 1024:.1f} KiB of server memory each" if mem is not None else "")
-            + (f". {capacity.error}" if capacity.error else ".")
-            + "\n"
-        )
-    out.extend(targets(results, capacity))
+    out.extend(targets(results))
     return "\n".join(out) + "\n"
 
 
@@ -448,7 +382,7 @@ def redis_mode(rows: list[Result]) -> list[str]:
     ]
 
 
-def targets(results: list[Result], capacity: Probe | None = None) -> list[str]:
+def targets(results: list[Result]) -> list[str]:
     def get(server: str, clients: int) -> Result | None:
         return next((r for r in results if r.server == server and r.clients == clients), None)
 
@@ -517,8 +451,6 @@ def targets(results: list[Result], capacity: Probe | None = None) -> list[str]:
     else:
         row("batched ≥ 1M updates/s, p99 < 100 ms", "-", None)
     mems = [(r.held, r.mem_per_conn) for r in results if r.server == "tickwire" and r.mem_per_conn]
-    if capacity is not None and capacity.mem_per_conn:
-        mems.append((capacity.held, capacity.mem_per_conn))
     if mems:
         # The largest measurement: fixed per-process costs spread thinnest there.
         count, mem = max(mems)
@@ -542,9 +474,8 @@ def targets(results: list[Result], capacity: Probe | None = None) -> list[str]:
         row("Redis mode ≥ 0.9x embedded per node", "-", None)
     row(*node_ws_target(get))
     t10 = get("tickwire", 10000)
-    held = max([t10.held if t10 else 0, capacity.held if capacity else 0])
-    if t10 or capacity:
-        row("10,000 connections in one process", f"{held:,} held", held >= 10000)
+    if t10:
+        row("10,000 connections in one process", f"{t10.held:,} held", t10.held >= 10000)
     else:
         row("10,000 connections in one process", "not run (quick mode)", None)
     return [*lines, ""]
@@ -575,11 +506,6 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "always uses the harness's own redis-server)",
     )
     parser.add_argument(
-        "--probe",
-        type=int,
-        help="connections to try to hold in one Tickwire process (default 25000; 0 in quick mode)",
-    )
-    parser.add_argument(
         "--output",
         type=Path,
         help="write the results here (default: BENCHMARKS.md, full mode only)",
@@ -596,6 +522,13 @@ def parse(argv: list[str]) -> argparse.Namespace:
         default=True,
         help="also run the valuation benchmark (benchmarks/valuation.py: the book at 1,000 to "
         "100,000 portfolios and the valuer end to end; quick: up to 10,000, 300 clients)",
+    )
+    parser.add_argument(
+        "--connections",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also run the connections benchmark (benchmarks/connections.py: capacity up to "
+        "100,000, memory per connection, accept rate; quick: 2,000)",
     )
     parser.add_argument(
         "--ingest",
@@ -623,8 +556,6 @@ def parse(argv: list[str]) -> argparse.Namespace:
         opts.servers = [s for s in ALL_SERVERS if not (opts.quick and s == "tickwire-asgi")]
     if "node-ws" in opts.servers and (why := node_ws_unavailable()):
         parser.error(f"--servers node-ws: {why}")
-    if opts.probe is None:
-        opts.probe = 0 if opts.quick else 25_000
     if opts.seconds is None:
         opts.seconds = 1.5 if opts.quick else 5.0
     if opts.seconds <= 0:
@@ -692,12 +623,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if redis is not None:
             redis.stop()
-    capacity: Probe | None = None
-    if opts.probe > 0 and "tickwire" in opts.servers:
-        print(f"bench: tickwire capacity probe up to {opts.probe:,} connections ...", flush=True)
-        capacity = probe(opts, logs, cores)
-        print(f"bench:   held {capacity.held:,}", flush=True)
-    table = render(results, opts, cores, time.monotonic() - started, capacity)
+    table = render(results, opts, cores, time.monotonic() - started)
     print(table)
     if opts.output is not None:
         # The table ends with its newline; the block is put in without it.
@@ -722,6 +648,16 @@ def main(argv: list[str] | None = None) -> int:
         valuation_failed = subprocess.run(cmd, cwd=ROOT).returncode != 0
         if valuation_failed:
             print("bench: FAILED valuation benchmark", file=sys.stderr)
+    connections_failed = False
+    if opts.connections:
+        # Its own processes: a server per case, load generators as the open-file limit needs.
+        print("bench: connections (capacity, memory per connection, accept rate) ...", flush=True)
+        extra = ["--output", str(opts.output)] if opts.output is not None else []
+        extra += ["--quick"] if opts.quick else []
+        cmd = [sys.executable, "-m", "benchmarks.connections", *extra]
+        connections_failed = subprocess.run(cmd, cwd=ROOT).returncode != 0
+        if connections_failed:
+            print("bench: FAILED connections benchmark", file=sys.stderr)
     ingest_failed = False
     if opts.ingest:
         # Its own process: it pins itself to one core and sets up Django on a temporary database.
@@ -747,16 +683,14 @@ def main(argv: list[str] | None = None) -> int:
     ]
     for r in failed:
         print(f"bench: FAILED {r.server} with {r.clients:,} clients: {r.error}", file=sys.stderr)
-    if capacity is not None and capacity.error:
-        print(f"bench: FAILED capacity probe: {capacity.error}", file=sys.stderr)
     return (
         1
         if failed
         or bars_failed
         or valuation_failed
         or ingest_failed
+        or connections_failed
         or cluster_failed
-        or (capacity is not None and capacity.error)
         else 0
     )
 

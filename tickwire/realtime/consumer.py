@@ -6,8 +6,11 @@ ownership, what a new subscriber is sent first) in :mod:`tickwire.realtime.subsc
 fan-out in the hub, database work in services. Every reply and update goes through the
 connection's outbox, so replies and updates keep their order and a slow socket only ever
 fills its own outbox. Under ``python -m tickwire.serve`` the outbox is
-written synchronously through the direct-write front end (:mod:`tickwire.realtime.fastws`);
-elsewhere (tests' ``WebsocketCommunicator``, other ASGI servers) by one writer task.
+written synchronously through the direct-write front end (:mod:`tickwire.realtime.fastws`),
+and once the socket is accepted the consumer detaches from its ASGI call (an idle
+connection keeps no coroutine of the ASGI stack and runs no task); elsewhere (tests'
+``WebsocketCommunicator``, other ASGI servers) it stays in its receive loop and one writer
+task writes the outbox.
 
 Policy closes (documented in docs/protocol.md): 1009 message too big, 1008 message flood,
 4000 idle past ``WEBSOCKET_TIMEOUT``, 4001 slow consumer, 4002 more than
@@ -133,12 +136,15 @@ class RealtimeConsumer(AsyncConsumer):  # type: ignore[misc]  # an untyped (Any)
     runtime: Runtime
     conn: Connection
     outbox: Outbox
+    #: The direct-write front end's link (None elsewhere, or before websocket_connect).
+    link: DirectLink | None = None
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         # Clean-up runs on every way out — a disconnect, a fault anywhere in the handler,
         # a cancelled task — so no path leaves the connection registered or its user's
         # slot taken (a leaked slot locks the user out with 4002 on every node).
         close_code = CloseCode.INTERNAL_ERROR
+        detached = False
         try:
             if get_channel_layer(self.channel_layer_alias) is not None:
                 await super().__call__(scope, receive, send)
@@ -150,13 +156,41 @@ class RealtimeConsumer(AsyncConsumer):  # type: ignore[misc]  # an untyped (Any)
                 self.channel_layer = None
                 self.base_send = send
                 try:
+                    await self.dispatch(await receive())  # websocket.connect
+                    if self.link is not None:
+                        detached = self._detach(self.link)
+                        return
                     while True:
                         await self.dispatch(await receive())
                 except StopConsumer:
                     pass
             close_code = CloseCode.NORMAL
         finally:
-            await self._cleanup(close_code)
+            if not detached:
+                await self._cleanup(close_code)
+
+    def _detach(self, link: DirectLink) -> bool:
+        """Under the direct-write front end, let this call return and take the
+        connection's further messages through ``link`` (:meth:`DirectLink.detach`): an idle
+        connection then holds no coroutine of the ASGI stack and no copy of its scope."""
+        # Nothing reads the handshake's scope again (user and credential are on self.conn),
+        # and nothing is sent through ASGI again (the link writes the outbox).
+        self.scope = {}
+        self.base_send = None
+        link.detach(self._on_message)
+        return True
+
+    async def _on_message(self, message: dict[str, Any]) -> bool:
+        """One receive event of a detached connection; False once it is closed and forgotten."""
+        try:
+            await self.dispatch(message)
+        except StopConsumer:
+            await self._cleanup(CloseCode.NORMAL)
+            return False
+        except BaseException:
+            await self._cleanup(CloseCode.INTERNAL_ERROR)
+            raise
+        return True
 
     # Channels' default dispatch hops to a thread per message to close stale DB
     # connections; our handlers reach the database only through sync_to_async services,
@@ -170,6 +204,7 @@ class RealtimeConsumer(AsyncConsumer):  # type: ignore[misc]  # an untyped (Any)
     async def websocket_connect(self, message: dict[str, Any]) -> None:
         self.runtime = await get_runtime()
         direct: DirectLink | None = (self.scope.get("extensions") or {}).get(EXTENSION)
+        self.link = direct
         self.outbox = Outbox(
             limit=settings.TICKWIRE_OUTBOX_LIMIT,
             slow_seconds=settings.TICKWIRE_SLOW_CLIENT_SECONDS,

@@ -23,6 +23,12 @@ Backpressure: while the transport's write buffer is over its high-water mark
 conflate per symbol and the outbox's limits close a client that stays behind
 (close code 4001). ``resume_writing`` flushes what waited.
 
+Memory: once it has accepted, the app may *detach* (:meth:`DirectLink.detach`): its ASGI
+call returns, freeing the suspended coroutines of every layer of the ASGI stack and the
+scope copies they made (about 8 KiB per connection with Channels' middleware), and later
+receive events are handed to the app's handler, in order, by a task that exists only while
+events wait. An idle connection then runs no task at all.
+
 Where the extension is absent (Channels' ``WebsocketCommunicator``, another ASGI server)
 the consumer falls back to its writer task and ``websocket.send``.
 """
@@ -33,8 +39,10 @@ import asyncio
 import contextlib
 import socket
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.exceptions import InvalidState
 from websockets.protocol import Protocol, State
@@ -45,13 +53,18 @@ from tickwire.stream.wire import frame_header, text_frame
 
 from .bounds import Bounds, ReadBudget, StallWatch
 
-__all__ = ["EXTENSION", "DirectLink", "DirectWebSocketProtocol", "text_frame"]
+__all__ = ["EXTENSION", "DirectLink", "DirectWebSocketProtocol", "MessageHandler", "text_frame"]
 
 #: The ASGI scope extension key under which a :class:`DirectLink` is offered.
 EXTENSION = "tickwire.direct"
 
 #: The most one connection's flush writes in one event-loop pass (more waits for the next).
 WRITE_CHUNK = 64 * 1024
+
+#: What a detached app gives :meth:`DirectLink.detach`: called with each ASGI receive event
+#: (``websocket.receive``, ``websocket.disconnect``) in order; returns False once the app
+#: is done with the connection (as its ASGI call returning would say).
+MessageHandler = Callable[[dict[str, Any]], Awaitable[bool]]
 
 # Why a connection's reading is held (bit flags): its send buffer is full, or it has
 # read past its byte rate.
@@ -105,6 +118,16 @@ class DirectLink:
         """Apply ``bounds`` (send buffer, read rate, receive queue, stalled reader) to
         this connection; see :mod:`tickwire.realtime.bounds`."""
         self._proto.apply_bounds(bounds)
+
+    def detach(self, handler: MessageHandler) -> None:
+        """Let the app's ASGI call return while the connection stays open.
+
+        From now on every receive event goes to ``handler``, in order, from a task that
+        exists only while events wait (:meth:`DirectWebSocketProtocol.detach`). The app
+        calls this after ``websocket.accept``, and must then neither ``receive`` nor
+        ``send`` through ASGI again: what it writes goes through the outbox.
+        """
+        self._proto.detach(handler)
 
     def wake(self, outbox: Outbox) -> None:
         """Outbox callback: frames became pending or the outbox closed."""
@@ -193,16 +216,21 @@ class _Signal:
 class _Inbox:
     """The part of :class:`asyncio.Queue` uvicorn uses for ASGI receive events (one
     consumer: the app's ``receive``), in a list and one future instead of three deques
-    and an Event per connection."""
+    and an Event per connection. Once the app has detached (:meth:`DirectLink.detach`),
+    ``ready`` is called on every put instead of a waiter being woken."""
 
-    __slots__ = ("_items", "_waiter")
+    __slots__ = ("_items", "_waiter", "ready")
 
     def __init__(self) -> None:
         self._items: list[Any] = []
         self._waiter: asyncio.Future[None] | None = None
+        self.ready: Callable[[], None] | None = None
 
     def put_nowait(self, item: Any) -> None:
         self._items.append(item)
+        if self.ready is not None:
+            self.ready()
+            return
         waiter, self._waiter = self._waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -225,9 +253,13 @@ class _Inbox:
 
 
 class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's websockets-sansio protocol, offering a :class:`DirectLink` in the scope."""
+    """uvicorn's websockets-sansio protocol, offering a :class:`DirectLink` in the scope,
+    and handing a detached app its receive events."""
 
     link: DirectLink | None = None
+    # The handshake's request and response, once the handshake is over.
+    request: Any = None
+    response: Any = None
     _close_sent = False
     bounds: Bounds | None = None
     _read_holds = 0
@@ -251,6 +283,81 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
         if value and self.link is not None:
             self.link.can_write = False
 
+    # -- a detached app ---------------------------------------------------------------------
+    # An idle connection held through ASGI is a suspended coroutine per layer of the app
+    # (Channels' middleware stack, the router, the consumer's receive loop: fifteen frames)
+    # and a copy of the scope per middleware, about 8 KiB in all, kept only to await the
+    # next message. A detached app's call returns instead; its messages are handed to it
+    # by a task that lives only while some wait.
+
+    _handler: MessageHandler | None = None
+    _pump: asyncio.Task[None] | None = None
+
+    def detach(self, handler: MessageHandler) -> None:
+        """Deliver receive events to ``handler`` from now on (see :meth:`DirectLink.detach`)."""
+        if not self.handshake_complete or self.scope is None:
+            raise RuntimeError("detach() is for an accepted connection whose app is running")
+        self._handler = handler
+        # The app's call returns; nothing reads the handshake's scope (headers, state) again.
+        self.scope = None  # type: ignore[assignment]
+        # uvicorn's protocol has about forty attributes, more than CPython shares between
+        # instances (30), so each instance's dict grew by doubling to 1,584 bytes. Every
+        # attribute the connection will ever set is set now, and the dict rebuilt at its
+        # final size: 832 bytes (up to 42 attributes; one more doubles it again).
+        self._pump = None
+        self._close_sent = self._close_sent
+        self._read_holds = self._read_holds
+        self.bounds = self.bounds
+        self._budget = self._budget
+        self.__dict__ = dict(self.__dict__)
+        self.queue.ready = self._ready  # type: ignore[attr-defined]
+        if not self.queue.empty():
+            self._ready()
+
+    def _ready(self) -> None:
+        if self._pump is None and self._handler is not None:
+            task = self._pump = self.loop.create_task(self._run_handler(self._handler))
+            task.add_done_callback(self.on_task_complete)
+            self.tasks.add(task)
+
+    async def _run_handler(self, handler: MessageHandler) -> None:
+        try:
+            while not self.queue.empty():
+                if not await handler(await self.receive()):
+                    break
+            else:
+                return  # the next event starts another task
+        except ClientDisconnected:
+            pass
+        except BaseException:
+            self.logger.exception("Exception in ASGI application\n")
+        finally:
+            self._pump = None
+        # The app is done with the connection: what uvicorn does when its call returns.
+        self._handler = None
+        if self.close_timer is None:
+            self.transport.close()
+
+    async def run_asgi(self) -> None:
+        # uvicorn's, except that an app that detached has returned without being done.
+        try:
+            result = await self.app(self.scope, self.receive, self.send)
+        except ClientDisconnected:
+            pass
+        except BaseException:
+            self.logger.exception("Exception in ASGI application\n")
+            self.send_500_response()
+        else:
+            if self._handler is not None:
+                return
+            if not self.handshake_complete:
+                self.logger.error("ASGI callable returned without completing handshake.")
+                self.send_500_response()
+            elif result is not None:
+                self.logger.error("ASGI callable should return None, but returned '%s'.", result)
+        if self.close_timer is None:
+            self.transport.close()
+
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
         scope = getattr(self, "scope", None)
@@ -263,7 +370,9 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
         if message["type"] == "websocket.accept" and self.handshake_complete:
             # The handshake's request and response (~2 KiB of headers) are never read
             # again; the scope keeps the request headers the app needs.
-            self.request = self.response = None  # type: ignore[assignment]
+            # (Deleted, not set to None: the class's None stands in, and the instance's
+            # dict stays small enough to be rebuilt smaller on detach.)
+            del self.request, self.response
             conn = self.conn
             if conn.state is State.OPEN and not conn.reader.buffer:
                 # websockets' handshake parser keeps the parsed request alive in its
