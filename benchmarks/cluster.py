@@ -15,10 +15,12 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from .common import raise_nofile, write_block
 from .harness import ROOT, Proc, RedisProc, free_port
 
 __all__ = ["Clients", "FeedProc", "NodeProc", "prepare", "symbols"]
@@ -199,3 +201,33 @@ def cores() -> tuple[int | None, int | None]:
     """The two cores the benchmark pins to (servers, load), or no pinning on one core."""
     avail = sorted(os.sched_getaffinity(0))
     return (avail[0], avail[1]) if len(avail) >= 2 else (None, None)
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds through the phase's run(), which stops its processes
+
+
+def phase_main(
+    name: str,
+    opts: Any,
+    run: Any,
+    render: Any,
+    markers: tuple[str, str],
+) -> int:
+    """A cluster phase's command: stop cleanly on SIGTERM/SIGINT, raise the open-file limit,
+    run it with its process logs in a temporary folder, print its block and write it between
+    ``markers`` in ``opts.output`` (when given); exit status 1 if it failed."""
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    raise_nofile()
+    logs = Path(tempfile.mkdtemp(prefix=f"tickwire-bench-{name}-"))
+    result = run(opts, logs)
+    block = render(result, opts)
+    print(block)
+    if opts.output is not None:
+        write_block(opts.output, *markers, block)
+        print(f"bench: {name} results written to {opts.output} (process logs in {logs})")
+    if result.error:
+        print(f"bench: FAILED {name}: {result.error}", file=sys.stderr)
+        return 1
+    return 0

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -35,8 +34,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .cluster import Clients, FeedProc, NodeProc, base_env, cores, prepare, symbols
-from .common import cpu_seconds, raise_nofile, write_block
+from .cluster import (
+    Clients,
+    FeedProc,
+    NodeProc,
+    base_env,
+    cores,
+    phase_main,
+    prepare,
+    symbols,
+)
+from .common import cpu_seconds
 from .harness import RedisProc
 
 START = "<!-- bench:deployment:start -->"
@@ -263,26 +271,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return opts
 
 
-def _stop(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)  # unwinds through run(), which stops its processes
-
-
 def main(argv: list[str] | None = None) -> int:
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
     opts = parse(sys.argv[1:] if argv is None else argv)
-    raise_nofile()
-    logs = Path(tempfile.mkdtemp(prefix="tickwire-bench-deployment-"))
-    result = run(opts, logs)
-    block = render(result, opts)
-    print(block)
-    if opts.output is not None:
-        write_block(opts.output, START, END, block)
-        print(f"bench: deployment results written to {opts.output} (process logs in {logs})")
-    if result.error:
-        print(f"bench: FAILED deployment: {result.error}", file=sys.stderr)
-        return 1
-    return 0
+    return phase_main("deployment", opts, run, render, (START, END))
 
 
 if __name__ == "__main__":

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -36,8 +35,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .cluster import Clients, FeedProc, NodeProc, base_env, cores, prepare, symbols
-from .common import raise_nofile, write_block
+from .cluster import (
+    Clients,
+    FeedProc,
+    NodeProc,
+    base_env,
+    cores,
+    phase_main,
+    prepare,
+    symbols,
+)
 from .harness import RedisProc
 
 START = "<!-- bench:storm:start -->"
@@ -267,26 +274,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return opts
 
 
-def _stop(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)  # unwinds through run(), which stops its processes
-
-
 def main(argv: list[str] | None = None) -> int:
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
     opts = parse(sys.argv[1:] if argv is None else argv)
-    raise_nofile()
-    logs = Path(tempfile.mkdtemp(prefix="tickwire-bench-storm-"))
-    result = run(opts, logs)
-    block = render(result, opts)
-    print(block)
-    if opts.output is not None:
-        write_block(opts.output, START, END, block)
-        print(f"bench: storm results written to {opts.output} (process logs in {logs})")
-    if result.error:
-        print(f"bench: FAILED storm: {result.error}", file=sys.stderr)
-        return 1
-    return 0
+    return phase_main("storm", opts, run, render, (START, END))
 
 
 if __name__ == "__main__":
