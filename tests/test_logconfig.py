@@ -3,6 +3,7 @@ secret reaches a log in either format."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import logging.config
@@ -10,7 +11,7 @@ import logging.config
 import pytest
 
 from tickwire.env import SettingError
-from tickwire.logconfig import logging_config, redact
+from tickwire.logconfig import BurstLog, logging_config, redact
 
 
 @pytest.fixture
@@ -127,3 +128,55 @@ def test_an_unknown_format_names_the_variable(monkeypatch):
     monkeypatch.setenv("LOG_FORMAT", "yaml")
     with pytest.raises(SettingError, match="LOG_FORMAT"):
         logging_config()
+
+
+def _burst_log(configure, capsys, **kwargs):
+    configure(LOG_FORMAT="json")
+    capsys.readouterr()
+    logger = logging.getLogger("tickwire.realtime.consumer")
+    return BurstLog(logger, "websocket opened", ("connection_id", "user_id"), **kwargs)
+
+
+def _records(capsys):
+    return [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+
+
+def test_a_burst_is_logged_one_by_one_up_to_the_limit_then_counted(configure, capsys):
+    burst = _burst_log(configure, capsys, limit=3, window=3600.0)
+    logged = [
+        burst.log(": connection %s", f"c-{i}", extra={"connection_id": f"c-{i}", "user_id": None})
+        for i in range(10)
+    ]
+    assert logged == [True] * 3 + [False] * 7
+    assert [r["connection_id"] for r in _records(capsys)] == ["c-0", "c-1", "c-2"]
+    burst.summarize()
+    [count] = _records(capsys)
+    assert count["message"] == "websocket opened: 7 more in the last 3600 s (not logged one by one)"
+    assert count["suppressed"] == 7 and count["level"] == "INFO"
+    assert count["connection_id"] is None and count["user_id"] is None
+    burst.summarize()
+    assert _records(capsys) == []  # counted once
+
+
+async def test_the_count_line_is_written_when_the_window_ends(configure, capsys):
+    burst = _burst_log(configure, capsys, limit=1, window=0.05)
+    for i in range(4):
+        burst.log(": connection %s", i, extra={"connection_id": i, "user_id": None})
+    assert len(_records(capsys)) == 1
+    for _ in range(200):  # bounded: up to 2 s
+        await asyncio.sleep(0.01)
+        records = _records(capsys)
+        if records:
+            break
+    assert [r["suppressed"] for r in records] == [3]
+    assert burst.log(": connection %s", 5, extra={"connection_id": 5, "user_id": None})
+
+
+def test_at_debug_every_event_is_logged(configure, capsys):
+    burst = _burst_log(configure, capsys, limit=1, window=3600.0)
+    burst.logger.setLevel(logging.DEBUG)
+    try:
+        assert all(burst.log(": %s", i) for i in range(5))
+    finally:
+        burst.logger.setLevel(logging.NOTSET)
+    assert len(_records(capsys)) == 5

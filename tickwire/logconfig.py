@@ -14,13 +14,19 @@ start-up banner, see :func:`announce`) come out in the same format.
 
 Every line, in both formats, goes through :func:`redact` last: tokens, passwords, API
 keys and URL credentials never reach a log, whatever a message or a traceback carries.
+
+Events that come in bursts (a connection opened or closed: 10,000 at once after a node
+restart) go through :class:`BurstLog`, which writes them one by one up to a rate and a
+count line for the rest.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import sys
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,6 +35,7 @@ from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
 from tickwire.env import SettingError, env_str
 
 __all__ = [
+    "BurstLog",
     "JsonFormatter",
     "TextFormatter",
     "announce",
@@ -180,3 +187,97 @@ def announce(text: str) -> None:
         return
     print(text, flush=True)
     sys.stdout.flush()
+
+
+class BurstLog:
+    """One INFO line per event, up to ``limit`` per ``window`` seconds; past that, the
+    events are counted and one line says how many there were, when the window ends.
+
+    A line costs a few tens of microseconds (formatting, scrubbing, the write): one per
+    connection was ~10% of a node's CPU while 10,000 clients reconnected at once. The count
+    line has the event's ``message`` with ``: N more in the last W s (not logged one by
+    one)``, and the fields ``suppressed`` (N) and, as None, every field the single lines
+    carry (``fields``), so a log query on them still matches its shape. With the logger at
+    DEBUG every event is logged. The count line is written by a timer of the running event
+    loop (one per window with events over the limit), else by the next event.
+    """
+
+    __slots__ = (
+        "_flush",
+        "fields",
+        "limit",
+        "logger",
+        "message",
+        "skipped",
+        "start",
+        "used",
+        "window",
+    )
+
+    def __init__(
+        self,
+        logger: logging.Logger,
+        message: str,
+        fields: tuple[str, ...] = (),
+        limit: int = 20,
+        window: float = 1.0,
+    ) -> None:
+        self.logger = logger
+        self.message = message
+        self.fields = fields
+        self.limit = limit
+        self.window = window
+        self.start = float("-inf")
+        self.used = 0
+        self.skipped = 0
+        self._flush: asyncio.TimerHandle | None = None
+
+    def log(self, detail: str, *args: object, extra: dict[str, Any] | None = None) -> bool:
+        """Log ``message`` + ``detail`` % ``args`` at INFO, or count it; whether it was logged."""
+        logger = self.logger
+        if not logger.isEnabledFor(logging.INFO):
+            return False
+        if not logger.isEnabledFor(logging.DEBUG):
+            now = time.monotonic()
+            if now - self.start >= self.window:
+                self.summarize()
+                self.start = now
+                self.used = 0
+            if self.used >= self.limit:
+                self.skipped += 1
+                if self._flush is None:
+                    self._schedule(self.start + self.window - now)
+                return False
+            self.used += 1
+        logger.info(self.message + detail, *args, extra=extra)
+        return True
+
+    def summarize(self) -> None:
+        """Write the count line for the events not logged one by one (if any) now."""
+        if self._flush is not None:
+            self._flush.cancel()
+            self._flush = None
+        if not self.skipped:
+            return
+        skipped, self.skipped = self.skipped, 0
+        extra: dict[str, Any] = dict.fromkeys(self.fields)
+        extra["suppressed"] = skipped
+        self.logger.info(
+            "%s: %d more in the last %g s (not logged one by one)",
+            self.message,
+            skipped,
+            self.window,
+            extra=extra,
+        )
+
+    def _schedule(self, delay: float) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # the next event writes the count
+        self._flush = loop.call_later(max(delay, 0.0), self._timer)
+
+    def _timer(self) -> None:
+        self._flush = None
+        self.summarize()
+        self.start = float("-inf")

@@ -32,6 +32,7 @@ from channels.exceptions import StopConsumer
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from tickwire.logconfig import BurstLog
 from tickwire.stream import builders
 from tickwire.stream.control import credential_ref
 from tickwire.stream.hub import Outbox, batch_frames
@@ -62,6 +63,11 @@ from .runtime import Runtime, get_runtime
 __all__ = ["RealtimeConsumer"]
 
 log = logging.getLogger("tickwire.realtime.consumer")
+
+# A line per connection opened or closed, up to a rate: past it they are counted (metrics
+# count every one: tickwire_connections, tickwire_closes_total).
+_opened = BurstLog(log, "websocket opened", ("connection_id", "user_id"))
+_closed = BurstLog(log, "websocket closed", ("connection_id", "user_id", "close_code"))
 
 _REQUEST_TYPES: dict[type[Request], str] = {
     Ping: ClientType.PING,
@@ -236,8 +242,8 @@ class RealtimeConsumer(AsyncConsumer):  # type: ignore[misc]  # an untyped (Any)
         if user_id is not None and not await self._login_from_handshake(user_id):
             return  # refused: over MAX_CONNECTIONS_PER_USER, closing with 4002
         self.outbox.push(builders.connection(self.conn.connection_id, self.conn.user_id))
-        log.info(
-            "websocket opened: connection %s, user %s",
+        _opened.log(
+            ": connection %s, user %s",
             self.conn.connection_id,
             self.conn.user_id,
             extra=self._log_fields(),
@@ -304,8 +310,8 @@ class RealtimeConsumer(AsyncConsumer):  # type: ignore[misc]  # an untyped (Any)
             # Ours when the server closed it (the outbox says why), else the client's.
             code = self.outbox.close_code if self.outbox.closed else message.get("code", 1005)
             self.runtime.count_close(int(code))
-            log.info(
-                "websocket closed: connection %s, user %s, code %s",
+            _closed.log(
+                ": connection %s, user %s, code %s",
                 self.conn.connection_id,
                 self.conn.user_id,
                 code,
