@@ -129,6 +129,7 @@ def test_a_handshake_without_the_session_cookie_is_anonymous_without_any_io():
     _run_without_suspending(middleware(_handshake_scope((b"cookie", b"sessionid=")), None, None))
     first, second, third = seen
     assert first["cookies"] == {"csrftoken": "abc", "theme": "dark"} and second["cookies"] == {}
+    assert third["cookies"] == {"sessionid": ""}
     for scope in seen:
         assert not scope["user"].is_authenticated
         assert scope["session"].session_key is None and scope["session"].is_empty()
