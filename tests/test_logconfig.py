@@ -11,15 +11,15 @@ import logging.config
 import pytest
 
 from tickwire.env import SettingError
-from tickwire.logconfig import BurstLog, logging_config, redact
+from tickwire.logconfig import BurstFilter, BurstLog, logging_config, redact
 
 
 @pytest.fixture
 def configure(monkeypatch):
     """Apply logging_config() under the given environment; restore the test logging after."""
     saved = {
-        name: (lg.handlers[:], lg.level, lg.propagate)
-        for name in ("tickwire", "uvicorn", "uvicorn.access", "py.warnings", "")
+        name: (lg.handlers[:], lg.level, lg.propagate, lg.filters[:])
+        for name in ("tickwire", "uvicorn", "uvicorn.error", "uvicorn.access", "py.warnings", "")
         for lg in [logging.getLogger(name)]
     }
 
@@ -32,12 +32,13 @@ def configure(monkeypatch):
 
     yield apply
     logging.captureWarnings(False)
-    for name, (handlers, level, propagate) in saved.items():
+    for name, (handlers, level, propagate, filters) in saved.items():
         lg = logging.getLogger(name)
         for h in lg.handlers:
             if h not in handlers:
                 h.close()
         lg.handlers[:] = handlers
+        lg.filters[:] = filters
         lg.level, lg.propagate = level, propagate
 
 
@@ -180,3 +181,25 @@ def test_at_debug_every_event_is_logged(configure, capsys):
     finally:
         burst.logger.setLevel(logging.NOTSET)
     assert len(_records(capsys)) == 5
+
+
+def test_uvicorns_lines_per_websocket_connection_are_rate_limited_and_counted(configure, capsys):
+    configure(LOG_FORMAT="json")
+    capsys.readouterr()
+    server = logging.getLogger("uvicorn.error")
+    [bursts] = [f for f in server.filters if isinstance(f, BurstFilter)]
+    for port in range(30):
+        server.info('%s - "WebSocket %s" [accepted]', f"127.0.0.1:{port}", "/ws/realtime/")
+        server.info("connection open")
+    server.info("Started server process [%d]", 42)
+    records = _records(capsys)
+    assert sum(r["message"].endswith("[accepted]") for r in records) == 20
+    assert sum(r["message"] == "connection open" for r in records) == 20
+    assert records[-1]["message"] == "Started server process [42]"  # other lines pass
+    for burst in bursts.bursts.values():
+        burst.summarize()
+    counts = {r["message"]: r["suppressed"] for r in _records(capsys)}
+    assert counts == {
+        "WebSocket accepted: 10 more in the last 1 s (not logged one by one)": 10,
+        "connection open: 10 more in the last 1 s (not logged one by one)": 10,
+    }

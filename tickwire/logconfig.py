@@ -35,6 +35,7 @@ from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
 from tickwire.env import SettingError, env_str
 
 __all__ = [
+    "BurstFilter",
     "BurstLog",
     "JsonFormatter",
     "TextFormatter",
@@ -133,7 +134,8 @@ def logging_config(level: str = "INFO") -> dict[str, Any]:
 
     Covers the root logger (warnings of libraries), Tickwire's loggers at ``level``,
     Django's and uvicorn's (``uvicorn.error`` for the server, ``uvicorn.access`` for requests), so
-    every line a server process writes has one format. In the JSON format Python's
+    every line a server process writes has one format. uvicorn's lines per WebSocket
+    connection are rate-limited (:class:`BurstFilter`). In the JSON format Python's
     warnings are logged too, rather than printed.
     """
     json_format = log_format() == "json"
@@ -161,6 +163,7 @@ def logging_config(level: str = "INFO") -> dict[str, Any]:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"main": formatter},
+        "filters": {"connection_bursts": {"()": BurstFilter}},
         "handlers": {"main": handler},
         "root": {"handlers": ["main"], "level": "WARNING"},
         "loggers": {
@@ -169,7 +172,8 @@ def logging_config(level: str = "INFO") -> dict[str, Any]:
             # plain lines while DEBUG is on.
             "django": {"handlers": ["main"], "level": "INFO", "propagate": False},
             "uvicorn": {"handlers": ["main"], "level": "INFO", "propagate": False},
-            "uvicorn.error": {"level": "INFO"},
+            # uvicorn's lines per WebSocket connection, at most 20 a second each.
+            "uvicorn.error": {"level": "INFO", "filters": ["connection_bursts"]},
             "uvicorn.access": {"handlers": ["main"], "level": "INFO", "propagate": False},
             "py.warnings": {"handlers": ["main"], "level": "WARNING", "propagate": False},
         },
@@ -234,22 +238,26 @@ class BurstLog:
 
     def log(self, detail: str, *args: object, extra: dict[str, Any] | None = None) -> bool:
         """Log ``message`` + ``detail`` % ``args`` at INFO, or count it; whether it was logged."""
-        logger = self.logger
-        if not logger.isEnabledFor(logging.INFO):
+        if not self.logger.isEnabledFor(logging.INFO) or not self.allow():
             return False
-        if not logger.isEnabledFor(logging.DEBUG):
-            now = time.monotonic()
-            if now - self.start >= self.window:
-                self.summarize()
-                self.start = now
-                self.used = 0
-            if self.used >= self.limit:
-                self.skipped += 1
-                if self._flush is None:
-                    self._schedule(self.start + self.window - now)
-                return False
-            self.used += 1
-        logger.info(self.message + detail, *args, extra=extra)
+        self.logger.info(self.message + detail, *args, extra=extra)
+        return True
+
+    def allow(self) -> bool:
+        """Whether one more event may be logged now (else it is counted)."""
+        if self.logger.isEnabledFor(logging.DEBUG):
+            return True
+        now = time.monotonic()
+        if now - self.start >= self.window:
+            self.summarize()
+            self.start = now
+            self.used = 0
+        if self.used >= self.limit:
+            self.skipped += 1
+            if self._flush is None:
+                self._schedule(self.start + self.window - now)
+            return False
+        self.used += 1
         return True
 
     def summarize(self) -> None:
@@ -281,3 +289,32 @@ class BurstLog:
         self._flush = None
         self.summarize()
         self.start = float("-inf")
+
+
+class BurstFilter(logging.Filter):
+    """A logger filter: the uvicorn and websockets lines written once per WebSocket
+    connection (``[accepted]``, ``connection open``, ``connection closed``) go through a
+    :class:`BurstLog` each, so a burst of connections writes at most ``limit`` of each per
+    ``window`` seconds and a count line for the rest. Every other line passes."""
+
+    MESSAGES = {
+        '%s - "WebSocket %s" [accepted]': "WebSocket accepted",
+        "connection open": "connection open",
+        "connection closed": "connection closed",
+    }
+
+    def __init__(self, logger: str = "uvicorn.error", limit: int = 20, window: float = 1.0):
+        super().__init__()
+        target = logging.getLogger(logger)
+        # logging.config adds a logger's filters without removing the ones a previous
+        # configuration added: replace ours rather than stack a second count.
+        for old in [f for f in target.filters if isinstance(f, BurstFilter)]:
+            target.removeFilter(old)
+        self.bursts = {
+            msg: BurstLog(target, label, limit=limit, window=window)
+            for msg, label in self.MESSAGES.items()
+        }
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        burst = self.bursts.get(record.msg) if isinstance(record.msg, str) else None
+        return burst is None or burst.allow()
