@@ -3,6 +3,7 @@ secret reaches a log in either format."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import logging.config
@@ -10,15 +11,15 @@ import logging.config
 import pytest
 
 from tickwire.env import SettingError
-from tickwire.logconfig import logging_config, redact
+from tickwire.logconfig import BurstFilter, BurstLog, logging_config, redact
 
 
 @pytest.fixture
 def configure(monkeypatch):
     """Apply logging_config() under the given environment; restore the test logging after."""
     saved = {
-        name: (lg.handlers[:], lg.level, lg.propagate)
-        for name in ("tickwire", "uvicorn", "uvicorn.access", "py.warnings", "")
+        name: (lg.handlers[:], lg.level, lg.propagate, lg.filters[:])
+        for name in ("tickwire", "uvicorn", "uvicorn.error", "uvicorn.access", "py.warnings", "")
         for lg in [logging.getLogger(name)]
     }
 
@@ -31,12 +32,13 @@ def configure(monkeypatch):
 
     yield apply
     logging.captureWarnings(False)
-    for name, (handlers, level, propagate) in saved.items():
+    for name, (handlers, level, propagate, filters) in saved.items():
         lg = logging.getLogger(name)
         for h in lg.handlers:
             if h not in handlers:
                 h.close()
         lg.handlers[:] = handlers
+        lg.filters[:] = filters
         lg.level, lg.propagate = level, propagate
 
 
@@ -127,3 +129,77 @@ def test_an_unknown_format_names_the_variable(monkeypatch):
     monkeypatch.setenv("LOG_FORMAT", "yaml")
     with pytest.raises(SettingError, match="LOG_FORMAT"):
         logging_config()
+
+
+def _burst_log(configure, capsys, **kwargs):
+    configure(LOG_FORMAT="json")
+    capsys.readouterr()
+    logger = logging.getLogger("tickwire.realtime.consumer")
+    return BurstLog(logger, "websocket opened", ("connection_id", "user_id"), **kwargs)
+
+
+def _records(capsys):
+    return [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+
+
+def test_a_burst_is_logged_one_by_one_up_to_the_limit_then_counted(configure, capsys):
+    burst = _burst_log(configure, capsys, limit=3, window=3600.0)
+    logged = [
+        burst.log(": connection %s", f"c-{i}", extra={"connection_id": f"c-{i}", "user_id": None})
+        for i in range(10)
+    ]
+    assert logged == [True] * 3 + [False] * 7
+    assert [r["connection_id"] for r in _records(capsys)] == ["c-0", "c-1", "c-2"]
+    burst.summarize()
+    [count] = _records(capsys)
+    assert count["message"] == "websocket opened: 7 more in the last 3600 s (not logged one by one)"
+    assert count["suppressed"] == 7 and count["level"] == "INFO"
+    assert count["connection_id"] is None and count["user_id"] is None
+    burst.summarize()
+    assert _records(capsys) == []  # counted once
+
+
+async def test_the_count_line_is_written_when_the_window_ends(configure, capsys):
+    burst = _burst_log(configure, capsys, limit=1, window=0.05)
+    for i in range(4):
+        burst.log(": connection %s", i, extra={"connection_id": i, "user_id": None})
+    assert len(_records(capsys)) == 1
+    for _ in range(200):  # bounded: up to 2 s
+        await asyncio.sleep(0.01)
+        records = _records(capsys)
+        if records:
+            break
+    assert [r["suppressed"] for r in records] == [3]
+    assert burst.log(": connection %s", 5, extra={"connection_id": 5, "user_id": None})
+
+
+def test_at_debug_every_event_is_logged(configure, capsys):
+    burst = _burst_log(configure, capsys, limit=1, window=3600.0)
+    burst.logger.setLevel(logging.DEBUG)
+    try:
+        assert all(burst.log(": %s", i) for i in range(5))
+    finally:
+        burst.logger.setLevel(logging.NOTSET)
+    assert len(_records(capsys)) == 5
+
+
+def test_uvicorns_lines_per_websocket_connection_are_rate_limited_and_counted(configure, capsys):
+    configure(LOG_FORMAT="json")
+    capsys.readouterr()
+    server = logging.getLogger("uvicorn.error")
+    [bursts] = [f for f in server.filters if isinstance(f, BurstFilter)]
+    for port in range(30):
+        server.info('%s - "WebSocket %s" [accepted]', f"127.0.0.1:{port}", "/ws/realtime/")
+        server.info("connection open")
+    server.info("Started server process [%d]", 42)
+    records = _records(capsys)
+    assert sum(r["message"].endswith("[accepted]") for r in records) == 20
+    assert sum(r["message"] == "connection open" for r in records) == 20
+    assert records[-1]["message"] == "Started server process [42]"  # other lines pass
+    for burst in bursts.bursts.values():
+        burst.summarize()
+    counts = {r["message"]: r["suppressed"] for r in _records(capsys)}
+    assert counts == {
+        "WebSocket accepted: 10 more in the last 1 s (not logged one by one)": 10,
+        "connection open: 10 more in the last 1 s (not logged one by one)": 10,
+    }

@@ -1,10 +1,11 @@
 """ASGI entry point: ``tickwire.asgi:application``.
 
 HTTP goes to Django; WebSocket handshakes pass the origin check, session authentication
-(the cookie) and token authentication (an ``Authorization: Token`` header), then reach
-the realtime consumer. Lifespan events start the streaming runtime (broker, hub and, in
-the embedded default, the simulated feed) and stop it, closing every socket with 1012 so
-clients reconnect and resume.
+(the cookie; a handshake without it is anonymous without a database query) and token
+authentication (an ``Authorization: Token`` header), then reach the realtime consumer.
+Lifespan events start the streaming runtime (broker, hub and, in the embedded default,
+the simulated feed) and stop it, closing every socket with 1012 so clients reconnect and
+resume.
 
 Importing this module is a server starting (``uvicorn tickwire.asgi:application``): the
 settings are loaded from ``TICKWIRE_HOME`` and the start-up checks run
@@ -41,10 +42,9 @@ from django.core.asgi import get_asgi_application
 
 django_http = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-from tickwire.realtime.auth import TokenAuthMiddleware  # noqa: E402
+from tickwire.realtime.auth import SessionAuthMiddleware, TokenAuthMiddleware  # noqa: E402
 from tickwire.realtime.routing import websocket_urlpatterns  # noqa: E402
 from tickwire.realtime.runtime import get_runtime, shutdown_runtime  # noqa: E402
 from tickwire.realtime.security import OriginGuard  # noqa: E402
@@ -56,7 +56,7 @@ router = ProtocolTypeRouter(
     {
         "http": django_http,
         "websocket": OriginGuard(
-            AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns)))
+            SessionAuthMiddleware(TokenAuthMiddleware(URLRouter(websocket_urlpatterns)))
         ),
     }
 )

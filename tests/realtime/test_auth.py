@@ -7,6 +7,7 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 from django.test import AsyncClient
 
+from tickwire.realtime.auth import SessionAuthMiddleware
 from tickwire.stream.protocol import CloseCode
 
 from .sockets import _session_cookie, hello, open_socket, send, token_header, token_of
@@ -98,4 +99,57 @@ async def test_status_has_user_stats_for_token_and_session_callers(runtime):
     session_client, _ = await sync_to_async(_session_cookie)("demo")
     client.cookies = session_client.cookies
     assert (await client.get("/realtime/status/")).json()["user_stats"]["connection_count"] == 1
+    await comm.disconnect()
+
+
+def _handshake_scope(*headers):
+    return {"type": "websocket", "path": "/ws/realtime/", "headers": list(headers)}
+
+
+def _run_without_suspending(coro):
+    """Drive ``coro`` one step: it must finish without awaiting anything (no thread, no I/O)."""
+    try:
+        coro.send(None)
+    except StopIteration:
+        return
+    coro.close()
+    raise AssertionError("the middleware waited for something")
+
+
+def test_a_handshake_without_the_session_cookie_is_anonymous_without_any_io():
+    seen = []
+
+    async def app(scope, receive, send):
+        seen.append(scope)
+
+    middleware = SessionAuthMiddleware(app)
+    cookie = (b"cookie", b"csrftoken=abc; theme=dark")
+    _run_without_suspending(middleware(_handshake_scope(cookie), None, None))
+    _run_without_suspending(middleware(_handshake_scope(), None, None))
+    _run_without_suspending(middleware(_handshake_scope((b"cookie", b"sessionid=")), None, None))
+    first, second, third = seen
+    assert first["cookies"] == {"csrftoken": "abc", "theme": "dark"} and second["cookies"] == {}
+    assert third["cookies"] == {"sessionid": ""}
+    for scope in seen:
+        assert not scope["user"].is_authenticated
+        assert scope["session"].session_key is None and scope["session"].is_empty()
+
+
+async def test_a_handshake_with_the_session_cookie_reads_the_session(runtime):
+    _, cookie = await sync_to_async(_session_cookie)("demo")
+    seen = []
+
+    async def app(scope, receive, send):
+        seen.append(scope)
+
+    scope = _handshake_scope((b"cookie", f"sessionid={cookie}; theme=dark".encode()))
+    await SessionAuthMiddleware(app)(scope, None, None)
+    [inner] = seen
+    assert inner["user"].is_authenticated and inner["user"].username == "demo"
+    assert inner["session"].session_key == cookie and inner["cookies"]["theme"] == "dark"
+
+
+async def test_an_unknown_session_cookie_connects_anonymously(runtime):
+    comm, data = await hello([(b"cookie", b"sessionid=no-such-session")])
+    assert data["authenticated"] is False
     await comm.disconnect()

@@ -15,6 +15,7 @@ from tickwire.alerts.listening import NodeChannels
 from tickwire.portfolios.demand import NodeDemand
 from tickwire.portfolios.models import Portfolio
 from tickwire.portfolios.valuer import PortfolioValuer
+from tickwire.realtime import services
 from tickwire.realtime.services import SymbolDirectory, load_instruments
 from tickwire.realtime.subscriptions import Subscriptions
 from tickwire.stream.brokers import MemoryBroker
@@ -222,3 +223,32 @@ async def test_ownership_that_ends_while_subscribing_leaves_no_subscription(
     assert refused.value.code is ErrorCode.PORTFOLIO_NOT_FOUND
     assert not outbox.channels
     assert not frames(outbox)
+
+
+async def test_subscribers_arriving_together_share_one_read_of_the_databases_price(
+    subs, monkeypatch
+):
+    reads = []
+    real = services.asset_snapshot_frame
+
+    async def counted(symbol):
+        reads.append(symbol)
+        return await real(symbol)
+
+    monkeypatch.setattr(services, "asset_snapshot_frame", counted)
+
+    async def subscriber():
+        outbox = Outbox()
+        async with subs.assets(outbox, assets("AAPL")):
+            outbox.push(REPLY)
+        return frames(outbox)
+
+    answers = await asyncio.wait_for(asyncio.gather(*(subscriber() for _ in range(20))), 30)
+    assert reads == ["AAPL"]
+    for reply, snapshot in answers:
+        assert reply == {"type": "reply"}
+        assert snapshot["data"]["symbol"] == "AAPL" and snapshot["seq"] == 0
+    outbox = Outbox()
+    async with subs.assets(outbox, assets("AAPL")):
+        pass
+    assert reads == ["AAPL", "AAPL"]  # a later subscriber reads again: nothing is cached

@@ -4,20 +4,35 @@ Programs authenticate a socket with the header ``Authorization: Token <key>`` on
 handshake (the same token as the REST API's). A present but invalid token refuses the
 handshake (HTTP 403) rather than silently connecting anonymously: the program asked to be
 someone and is not. Browsers cannot set that header; they use the session cookie, which
-Channels' ``AuthMiddlewareStack`` resolves.
+Channels' ``AuthMiddlewareStack`` resolves (:class:`SessionAuthMiddleware`).
+
+A handshake with neither the session cookie nor the token header is anonymous, and that is
+decided without I/O: no hop to a thread, no database. Channels' stack would hop to a thread
+for every handshake just to find an empty session (8-30% of the server's time in a burst
+of anonymous clients connecting at once, BENCHMARKS.md).
 """
 
 from __future__ import annotations
 
 import logging
+from importlib import import_module
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from channels.auth import AuthMiddlewareStack
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
+from django.http.cookie import parse_cookie
 from rest_framework.authtoken.models import Token
 
 from .scope import header
 
-__all__ = ["TokenAuthMiddleware", "token_from_header", "user_for_token"]
+__all__ = [
+    "SessionAuthMiddleware",
+    "TokenAuthMiddleware",
+    "token_from_header",
+    "user_for_token",
+]
 
 log = logging.getLogger("tickwire.realtime.auth")
 
@@ -67,3 +82,34 @@ class TokenAuthMiddleware:
                     return
                 scope = {**scope, "user": user, "auth_token": key}
         await self.app(scope, receive, send)
+
+
+class SessionAuthMiddleware:
+    """ASGI middleware: ``scope["cookies"]``, ``scope["session"]`` and ``scope["user"]``
+    for WebSocket handshakes, as Channels' ``AuthMiddlewareStack`` sets them.
+
+    A handshake carrying the session cookie goes through Channels' stack (the session and
+    its user are read from the database, in a thread). One without it gets an empty,
+    unsaved session and the anonymous user at once, with no thread hop and no query; a
+    token header, if any, is resolved by :class:`TokenAuthMiddleware` inside.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.stack = AuthMiddlewareStack(app)
+        self.session_store = import_module(settings.SESSION_ENGINE).SessionStore
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "websocket":
+            raw = header(scope, b"cookie")
+            cookies = parse_cookie(raw) if raw is not None else {}
+            if not cookies.get(settings.SESSION_COOKIE_NAME):
+                scope = {
+                    **scope,
+                    "cookies": cookies,
+                    "session": self.session_store(None),
+                    "user": AnonymousUser(),
+                }
+                await self.app(scope, receive, send)
+                return
+        await self.stack(scope, receive, send)

@@ -20,6 +20,7 @@ from tickwire.stream import builders
 from tickwire.stream.feeds import Instrument, Quote
 
 __all__ = [
+    "AssetSnapshots",
     "SymbolDirectory",
     "asset_snapshot_frame",
     "load_instruments",
@@ -184,3 +185,34 @@ def _snapshot(symbol: str) -> bytes | None:
 async def asset_snapshot_frame(symbol: str) -> bytes | None:
     """An ``asset_update`` from the database (``seq`` 0), for a channel nothing published on."""
     return await sync_to_async(_snapshot)(symbol)
+
+
+class AssetSnapshots:
+    """:func:`asset_snapshot_frame`, with concurrent reads of one symbol shared.
+
+    A restarted node's clients all subscribe at once, before anything is published on
+    their channels; each of them would read the same row in Django's thread (one at a
+    time). Callers asking for a symbol already being read wait for that read instead. Once
+    a read has answered, the next caller reads again: nothing is cached.
+    """
+
+    def __init__(self) -> None:
+        self._reading: dict[str, asyncio.Future[bytes | None]] = {}
+
+    async def frame(self, symbol: str) -> bytes | None:
+        """The symbol's ``asset_update`` from the database (``seq`` 0), or None if it has
+        no price; raises what the read raises (every caller sharing it does)."""
+        reading = self._reading.get(symbol)
+        if reading is None:
+            # A task of its own: a caller that goes away (its client disconnected) does
+            # not cancel the read the others wait for.
+            reading = asyncio.ensure_future(asset_snapshot_frame(symbol))
+            self._reading[symbol] = reading
+            reading.add_done_callback(lambda done: self._done(symbol, done))
+        return await asyncio.shield(reading)
+
+    def _done(self, symbol: str, reading: asyncio.Future[bytes | None]) -> None:
+        if self._reading.get(symbol) is reading:
+            del self._reading[symbol]
+        if not reading.cancelled():
+            reading.exception()  # retrieved here: the callers still waiting raise it

@@ -28,7 +28,7 @@ from tickwire.stream.hub import Outbox
 from tickwire.stream.node import Node, SubscribeResult
 from tickwire.stream.protocol import ErrorCode, ProtocolError, SubscribeAssets
 
-from .services import SymbolDirectory, asset_snapshot_frame
+from .services import AssetSnapshots, SymbolDirectory
 
 __all__ = ["AssetGrant", "Subscriptions"]
 
@@ -51,6 +51,7 @@ class Subscriptions:
         self.node = node
         self.demand = demand
         self.symbols = symbols or SymbolDirectory()
+        self.snapshots = AssetSnapshots()
 
     # -- assets ---------------------------------------------------------------------------
 
@@ -109,7 +110,7 @@ class Subscriptions:
         if not frames:
             # Nothing published on the channel yet: the price the database holds.
             symbol = channel_symbol(result.channel)
-            snap = await asset_snapshot_frame(symbol) if symbol else None
+            snap = await self.snapshots.frame(symbol) if symbol else None
             frames = [snap] if snap else []
         for frame in frames:
             outbox.push(frame, result.channel)
