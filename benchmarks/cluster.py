@@ -11,19 +11,23 @@ SQLite file that :func:`prepare` migrates and fills with ``S0000``, ``S0001``, .
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .common import raise_nofile, write_block
 from .harness import ROOT, Proc, RedisProc, free_port
 
-__all__ = ["Clients", "FeedProc", "NodeProc", "prepare", "symbols"]
+__all__ = ["Clients", "Cluster", "FeedProc", "NodeProc", "prepare", "running", "symbols"]
 
 
 def symbols(count: int) -> list[str]:
@@ -231,3 +235,61 @@ def phase_main(
         print(f"bench: FAILED {name}: {result.error}", file=sys.stderr)
         return 1
     return 0
+
+
+@dataclass
+class Cluster:
+    """A running cluster (:func:`running`): its assets' symbols, the env its processes
+    share, Redis, nodes A and B, the feed, the cores, and every process started so far."""
+
+    names: list[str]
+    env: dict[str, str]
+    redis: RedisProc
+    a: NodeProc
+    b: NodeProc
+    feed: FeedProc
+    server_core: int | None
+    load_core: int | None
+    started: list[Any] = field(default_factory=list)
+
+    def add(self, proc: Any) -> Any:
+        """``proc``, remembered to be stopped with the cluster."""
+        self.started.append(proc)
+        return proc
+
+
+@contextmanager
+def running(
+    phase: str, logs: Path, symbol_count: int, interval: float, batch: int
+) -> Iterator[Cluster]:
+    """A database of ``symbol_count`` assets, ``redis-server``, nodes A and B on the server
+    core (listening) and the feed ticking every ``interval`` s in batches of ``batch`` on the
+    load core; on exit every process the cluster started or was given (:meth:`Cluster.add`)
+    is stopped, newest first, then Redis, and the database removed."""
+    server_core, load_core = cores()
+    home = Path(tempfile.mkdtemp(prefix="home-", dir=logs))
+    names = symbols(symbol_count)
+    print(f"bench: {phase}: database with {len(names)} assets ...", flush=True)
+    prepare(home, len(names))
+    redis: RedisProc | None = None
+    started: list[Any] = []
+    try:
+        redis = RedisProc(logs, load_core)
+        env = base_env(home, redis.url)
+        a = NodeProc("node-a", env, logs)
+        b = NodeProc("node-b", env, logs)
+        for node in (a, b):
+            node.start(server_core)
+            started.append(node)
+        for node in (a, b):
+            node.wait_listening()
+        feed = FeedProc(env, logs, interval, batch)
+        feed.start(load_core)
+        started.append(feed)
+        yield Cluster(names, env, redis, a, b, feed, server_core, load_core, started)
+    finally:
+        for proc in reversed(started):
+            proc.stop()
+        if redis is not None:
+            redis.stop()
+        shutil.rmtree(home, ignore_errors=True)

@@ -27,25 +27,14 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .cluster import (
-    Clients,
-    FeedProc,
-    NodeProc,
-    base_env,
-    cores,
-    phase_main,
-    prepare,
-    symbols,
-)
+from .cluster import Clients, phase_main, running
 from .common import cpu_seconds
-from .harness import RedisProc
 
 START = "<!-- bench:deployment:start -->"
 END = "<!-- bench:deployment:end -->"
@@ -67,63 +56,44 @@ class Result:
 
 def run(opts: argparse.Namespace, logs: Path) -> Result:
     result = Result(2 * opts.clients)
-    server_core, load_core = cores()
-    home = Path(tempfile.mkdtemp(prefix="home-", dir=logs))
-    names = symbols(opts.symbols)
-    print(f"bench: deployment: database with {len(names)} assets ...", flush=True)
-    prepare(home, len(names))
-    redis: RedisProc | None = None
-    started: list[Any] = []
     try:
-        redis = RedisProc(logs, load_core)
-        env = base_env(home, redis.url)
-        a = NodeProc("node-a", env, logs)
-        b = NodeProc("node-b", env, logs)
-        for node in (a, b):
-            node.start(server_core)
-            started.append(node)
-        for node in (a, b):
-            node.wait_listening()
-        feed = FeedProc(env, logs, opts.interval, opts.batch)
-        feed.start(load_core)
-        started.append(feed)
-        clients = Clients("clients", logs, load_core, "light")
-        started.append(clients)
-        for node in (a, b):
-            print(f"bench: deployment: {opts.clients:,} clients on {node.name} ...", flush=True)
-            result.connected += int(clients.connect(node.ws_url, opts.clients, names, 600)["ok"])
-        if result.connected < result.clients:
-            result.error = f"only {result.connected:,}/{result.clients:,} clients subscribed"
-            return result
-        time.sleep(opts.warmup)
-        pids = {
-            "node A": a.pid,
-            "node B": b.pid,
-            "feed": feed.pid,
-            "redis-server": redis.pid,
-            "clients": clients.pid,
-        }
-        spies = _profile(opts, logs, {"node A": a.pid, "feed": feed.pid})
-        clients.ask("reset", "ok")
-        cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
-        wait0 = {name: run_delay(pid) for name, pid in pids.items()}
-        t0 = time.monotonic()
-        time.sleep(opts.seconds)
-        result.report = clients.ask("report", "report")
-        took = time.monotonic() - t0
-        result.cpu = {name: (cpu_seconds(pid) - cpu0[name]) / took for name, pid in pids.items()}
-        result.waited = {name: (run_delay(pid) - wait0[name]) / took for name, pid in pids.items()}
-        for name, (spy, out) in spies.items():
-            spy.wait(opts.seconds + 60)
-            result.profiles[name] = _summary(out)
+        with running("deployment", logs, opts.symbols, opts.interval, opts.batch) as cluster:
+            clients = cluster.add(Clients("clients", logs, cluster.load_core, "light"))
+            for node in (cluster.a, cluster.b):
+                print(f"bench: deployment: {opts.clients:,} clients on {node.name} ...", flush=True)
+                result.connected += int(
+                    clients.connect(node.ws_url, opts.clients, cluster.names, 600)["ok"]
+                )
+            if result.connected < result.clients:
+                result.error = f"only {result.connected:,}/{result.clients:,} clients subscribed"
+                return result
+            time.sleep(opts.warmup)
+            pids = {
+                "node A": cluster.a.pid,
+                "node B": cluster.b.pid,
+                "feed": cluster.feed.pid,
+                "redis-server": cluster.redis.pid,
+                "clients": clients.pid,
+            }
+            spies = _profile(opts, logs, {"node A": cluster.a.pid, "feed": cluster.feed.pid})
+            clients.ask("reset", "ok")
+            cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
+            wait0 = {name: run_delay(pid) for name, pid in pids.items()}
+            t0 = time.monotonic()
+            time.sleep(opts.seconds)
+            result.report = clients.ask("report", "report")
+            took = time.monotonic() - t0
+            result.cpu = {
+                name: (cpu_seconds(pid) - cpu0[name]) / took for name, pid in pids.items()
+            }
+            result.waited = {
+                name: (run_delay(pid) - wait0[name]) / took for name, pid in pids.items()
+            }
+            for name, (spy, out) in spies.items():
+                spy.wait(opts.seconds + 60)
+                result.profiles[name] = _summary(out)
     except Exception as exc:  # reported; the run fails
         result.error = f"{type(exc).__name__}: {str(exc)[:500]}"
-    finally:
-        for proc in reversed(started):
-            proc.stop()
-        if redis is not None:
-            redis.stop()
-        shutil.rmtree(home, ignore_errors=True)
     return result
 
 

@@ -27,25 +27,13 @@ markers of BENCHMARKS.md (or ``--output``).
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .cluster import (
-    Clients,
-    FeedProc,
-    NodeProc,
-    base_env,
-    cores,
-    phase_main,
-    prepare,
-    symbols,
-)
-from .harness import RedisProc
+from .cluster import Clients, NodeProc, phase_main, running
 
 START = "<!-- bench:storm:start -->"
 END = "<!-- bench:storm:end -->"
@@ -74,88 +62,65 @@ class Result:
 
 def run(opts: argparse.Namespace, logs: Path) -> Result:
     result = Result(opts.clients, opts.others)
-    server_core, load_core = cores()
-    home = Path(tempfile.mkdtemp(prefix="home-", dir=logs))
-    names = symbols(opts.symbols)
-    print(f"bench: storm: database with {len(names)} assets ...", flush=True)
-    prepare(home, len(names))
-    redis: RedisProc | None = None
-    started: list[Any] = []
     try:
-        redis = RedisProc(logs, load_core)
-        env = base_env(home, redis.url)
-        a = NodeProc("node-a", env, logs)
-        b = NodeProc("node-b", env, logs)
-        for node in (a, b):
-            node.start(server_core)
-            started.append(node)
-        for node in (a, b):
-            node.wait_listening()
-        feed = FeedProc(env, logs, opts.interval, min(len(names), 100))
-        feed.start(load_core)
-        started.append(feed)
-        calm = Clients("clients-b", logs, load_core, "resume")
-        started.append(calm)
-        storm = Clients("clients-a", logs, load_core, "resume")
-        started.append(storm)
-        print(f"bench: storm: {opts.others:,} clients on node B ...", flush=True)
-        result.others_connected = int(calm.connect(b.ws_url, opts.others, names, 600)["ok"])
-        print(f"bench: storm: {opts.clients:,} clients on node A ...", flush=True)
-        answer = storm.connect(a.ws_url, opts.clients, names, 900)
-        result.connected = int(answer["ok"])
-        if result.connected < opts.clients or result.others_connected < opts.others:
-            result.error = (
-                f"only {result.connected:,}/{opts.clients:,} clients subscribed on node A and "
-                f"{result.others_connected:,}/{opts.others:,} on node B ({answer})"
+        with running("storm", logs, opts.symbols, opts.interval, min(opts.symbols, 100)) as cluster:
+            calm = cluster.add(Clients("clients-b", logs, cluster.load_core, "resume"))
+            storm = cluster.add(Clients("clients-a", logs, cluster.load_core, "resume"))
+            print(f"bench: storm: {opts.others:,} clients on node B ...", flush=True)
+            result.others_connected = int(
+                calm.connect(cluster.b.ws_url, opts.others, cluster.names, 600)["ok"]
             )
-            return result
-        time.sleep(opts.settle)
-        initial = storm.ask("report", "report")
-        calm.ask("reset", "ok")
-        time.sleep(opts.before)
-        result.before = calm.ask("report", "report")
-        calm.ask("reset", "ok")
-        print("bench: storm: SIGKILL node A, start it again on its port ...", flush=True)
-        killed = time.monotonic()
-        a.kill()
-        a2 = NodeProc("node-a-restarted", env, logs, port=a.port)
-        a2.start(server_core)
-        started.append(a2)
-        back = a2.wait_listening()
-        deadline = back + opts.timeout
-        status: dict[str, Any] = {}
-        while time.monotonic() < deadline:
-            status = storm.ask(f"status {killed!r}", "status")
-            if status["resumed"] >= opts.clients:
-                break
-            time.sleep(0.2)
-        result.during = calm.ask("report", "report")
-        first = status.get("first_connected_at")
-        if first is not None:
-            back = min(back, first)  # a client may get in before the poll sees the port
-        result.restart_s = back - killed
-        result.resumed = int(status.get("resumed", 0))
-        if status.get("last_resumed_at") is not None:
-            result.all_resumed_s = status["last_resumed_at"] - back
-            result.p50_resumed_s = status["resumed_p50_at"] - back
-            result.p99_resumed_s = status["resumed_p99_at"] - back
-        if result.resumed < opts.clients:
-            result.error = (
-                f"{result.resumed:,}/{opts.clients:,} clients resumed within "
-                f"{opts.timeout:g} s of node A listening again"
-            )
-        # The missed updates follow each ``subscribed``: let them arrive before counting.
-        time.sleep(opts.after)
-        final = storm.ask("report", "report")
-        result.counters = {k: v - initial.get(k, 0) for k, v in final.items() if isinstance(v, int)}
+            print(f"bench: storm: {opts.clients:,} clients on node A ...", flush=True)
+            answer = storm.connect(cluster.a.ws_url, opts.clients, cluster.names, 900)
+            result.connected = int(answer["ok"])
+            if result.connected < opts.clients or result.others_connected < opts.others:
+                result.error = (
+                    f"only {result.connected:,}/{opts.clients:,} clients subscribed on node A and "
+                    f"{result.others_connected:,}/{opts.others:,} on node B ({answer})"
+                )
+                return result
+            time.sleep(opts.settle)
+            initial = storm.ask("report", "report")
+            calm.ask("reset", "ok")
+            time.sleep(opts.before)
+            result.before = calm.ask("report", "report")
+            calm.ask("reset", "ok")
+            print("bench: storm: SIGKILL node A, start it again on its port ...", flush=True)
+            killed = time.monotonic()
+            cluster.a.kill()
+            a2 = cluster.add(NodeProc("node-a-restarted", cluster.env, logs, port=cluster.a.port))
+            a2.start(cluster.server_core)
+            back = a2.wait_listening()
+            deadline = back + opts.timeout
+            status: dict[str, Any] = {}
+            while time.monotonic() < deadline:
+                status = storm.ask(f"status {killed!r}", "status")
+                if status["resumed"] >= opts.clients:
+                    break
+                time.sleep(0.2)
+            result.during = calm.ask("report", "report")
+            first = status.get("first_connected_at")
+            if first is not None:
+                back = min(back, first)  # a client may get in before the poll sees the port
+            result.restart_s = back - killed
+            result.resumed = int(status.get("resumed", 0))
+            if status.get("last_resumed_at") is not None:
+                result.all_resumed_s = status["last_resumed_at"] - back
+                result.p50_resumed_s = status["resumed_p50_at"] - back
+                result.p99_resumed_s = status["resumed_p99_at"] - back
+            if result.resumed < opts.clients:
+                result.error = (
+                    f"{result.resumed:,}/{opts.clients:,} clients resumed within "
+                    f"{opts.timeout:g} s of node A listening again"
+                )
+            # The missed updates follow each ``subscribed``: let them arrive before counting.
+            time.sleep(opts.after)
+            final = storm.ask("report", "report")
+            result.counters = {
+                k: v - initial.get(k, 0) for k, v in final.items() if isinstance(v, int)
+            }
     except Exception as exc:  # reported; the run fails
         result.error = f"{type(exc).__name__}: {str(exc)[:500]}"
-    finally:
-        for proc in reversed(started):
-            proc.stop()
-        if redis is not None:
-            redis.stop()
-        shutil.rmtree(home, ignore_errors=True)
     return result
 
 
