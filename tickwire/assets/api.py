@@ -126,6 +126,32 @@ def parse_time(value: str, name: str) -> datetime:
 
 _ALLOWED = ", ".join(INTERVALS)
 
+
+def bar_range(params: Any, default_interval: str) -> tuple[str, datetime, datetime]:
+    """The ``interval``, ``start`` and ``end`` query parameters of a series of bars:
+    ``default_interval`` when none is given, ``end`` now, ``start`` the interval's
+    :data:`DEFAULT_SPAN` before ``end``.
+
+    Raises:
+        rest_framework.exceptions.ValidationError: unknown interval, bad time, or start
+            after end (HTTP 400).
+    """
+    interval = (params.get("interval") or default_interval).strip()
+    if interval not in INTERVALS:
+        raise ValidationError(
+            {"interval": [f"Unknown interval '{interval}'. Use one of: {_ALLOWED}."]}
+        )
+    end = parse_time(params["end"], "end") if params.get("end") else datetime.now(UTC)
+    start = (
+        parse_time(params["start"], "start")
+        if params.get("start")
+        else end - DEFAULT_SPAN[interval]
+    )
+    if start > end:
+        raise ValidationError({"start": ["start is after end."]})
+    return interval, start, end
+
+
 _BarsResponse = inline_serializer(
     "AssetBarsResponse",
     {
@@ -186,20 +212,7 @@ class AssetBarsView(APIView):
         asset = active_assets().filter(symbol=symbol).first()
         if asset is None:
             raise NotFound(f"Unknown symbol '{symbol}'.")
-        params = request.query_params
-        interval = (params.get("interval") or "1m").strip()
-        if interval not in INTERVALS:
-            raise ValidationError(
-                {"interval": [f"Unknown interval '{interval}'. Use one of: {_ALLOWED}."]}
-            )
-        end = parse_time(params["end"], "end") if params.get("end") else datetime.now(UTC)
-        start = (
-            parse_time(params["start"], "start")
-            if params.get("start")
-            else end - DEFAULT_SPAN[interval]
-        )
-        if start > end:
-            raise ValidationError({"start": ["start is after end."]})
+        interval, start, end = bar_range(request.query_params, "1m")
         bars, truncated = bars_between(asset, interval, start, end, MAX_BARS)
         return Response(
             {

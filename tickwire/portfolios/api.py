@@ -9,7 +9,6 @@ the browser session (with CSRF on unsafe methods).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any, cast
 
 from django.db import IntegrityError, transaction
@@ -32,7 +31,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from tickwire.assets.api import DEFAULT_SPAN, MAX_BARS, parse_time
+from tickwire.assets.api import MAX_BARS, bar_range
 from tickwire.assets.rollup import INTERVALS
 
 from .history import value_history
@@ -172,7 +171,6 @@ _HistoryResponse = inline_serializer(
         ),
     },
 )
-_INTERVALS_TEXT = ", ".join(INTERVALS)
 
 
 class PortfolioHistoryView(APIView):
@@ -215,20 +213,7 @@ class PortfolioHistoryView(APIView):
     )
     def get(self, request: Request, pk: int) -> Response:
         get_object_or_404(Portfolio, pk=pk, owner_id=request.user.pk)
-        params = request.query_params
-        interval = (params.get("interval") or "5m").strip()
-        if interval not in INTERVALS:
-            raise ValidationError(
-                {"interval": [f"Unknown interval '{interval}'. Use one of: {_INTERVALS_TEXT}."]}
-            )
-        end = parse_time(params["end"], "end") if params.get("end") else datetime.now(UTC)
-        start = (
-            parse_time(params["start"], "start")
-            if params.get("start")
-            else end - DEFAULT_SPAN[interval]
-        )
-        if start > end:
-            raise ValidationError({"start": ["start is after end."]})
+        interval, start, end = bar_range(request.query_params, "5m")
         book = load_book(pk)
         if book is None:  # deleted since the ownership check
             raise NotFound(f"No portfolio {pk}.")
